@@ -1,0 +1,3 @@
+"""Retention connector for HubSpot."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,67 @@
+"""Command line: parses arguments, calls the pipeline, maps errors to exit codes (nothing else)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, TypeVar
+
+import typer
+
+from connector.errors import ConnectorError, MappingError
+
+app = typer.Typer(
+    help="Retention connector for HubSpot: pull, compute retention metrics and health, write back.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # never print locals: they may hold tokens
+    add_completion=False,
+)
+sandbox_app = typer.Typer(help="The local HubSpot-compatible portal.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Check and scaffold the YAML mapping pack.", no_args_is_help=True)
+writeback_app = typer.Typer(help="Plan, apply and roll back writes to HubSpot.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(writeback_app, name="writeback")
+
+T = TypeVar("T")
+
+# Exit codes (STYLE.md): 0 ok, 1 unexpected, 2 config/mapping, 3 auth, 4 state store, 5 partial write failure.
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """The one except ladder: a ConnectorError becomes its message on stderr and its exit code."""
+    try:
+        return action()
+    except MappingError as exc:
+        for problem in exc.problems:
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            typer.echo(f"mapping error: {where}: {problem.reason}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except ConnectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def main() -> None:
+    app()
+
+
+# ---------------------------------------------------------------- sandbox (issue 2)
+
+
+# ---------------------------------------------------------------- pull (issue 3)
+
+
+# ---------------------------------------------------------------- mappings, metrics (issue 4)
+
+
+# ---------------------------------------------------------------- health, segments (issue 5)
+
+
+# ---------------------------------------------------------------- sync, writeback, report, schedule (issue 6)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Health score (pure): weighted components, bands, trend and a one-line explanation."""

@@ -1,0 +1,1 @@
+"""Terminal and HTML report of a run."""

@@ -1,0 +1,1 @@
+"""Segment tags (pure): lifecycle, NPS group, RFM, playbook tags and custom rules."""

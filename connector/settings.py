@@ -1,0 +1,38 @@
+"""Run settings from the environment and `.env` (precedence: arguments > env vars > .env > defaults)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+
+class Settings(BaseSettings):
+    """Every setting, its environment variable being ``CONNECTOR_<NAME>`` (README lists them)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_", env_file=".env", extra="ignore")
+
+    # Auth: a private-app token, or OAuth (client id + secret + refresh token).
+    token: SecretStr | None = Field(default=None, description="HubSpot private-app access token")
+    client_id: str | None = Field(default=None, description="OAuth client id")
+    client_secret: SecretStr | None = Field(default=None, description="OAuth client secret")
+    refresh_token: SecretStr | None = Field(default=None, description="OAuth refresh token")
+
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="HubSpot API base URL (the sandbox's in tests)")
+    state_url: str = Field(
+        default="sqlite:///.connector/state.db",
+        description="SQLAlchemy URL of the state store (SQLite file by default, postgresql+psycopg://… for teams)",
+    )
+    mappings_dir: Path = Field(default=Path("mappings"), description="folder of the mapping pack")
+
+    # Pacing: None = learn from X-HubSpot-RateLimit-* headers (start at the Free/Starter figure).
+    burst_limit: int | None = Field(default=None, description="requests per 10 s to allow (default: learnt)")
+    search_per_second: float = Field(default=4.0, description="search requests per second (HubSpot allows 5)")
+    daily_reserve: int = Field(default=1000, description="daily calls left untouched for other integrations")
+    request_timeout: float = Field(default=30.0, description="seconds before a request is abandoned and retried")
+    max_retries: int = Field(default=6, description="attempts per call for retryable failures")
+    max_retry_seconds: float = Field(default=120.0, description="total seconds one call may spend retrying")
+    lookback_seconds: int = Field(default=300, description="incremental pulls re-read this window before the cursor")

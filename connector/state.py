@@ -1,0 +1,1 @@
+"""State store (SQLAlchemy Core): records, associations, cursors, runs, snapshots, ledger, enrollments."""

@@ -1,0 +1,1 @@
+"""Write-back: plan_writeback (pure diff) and apply_plan (batches, ledger), enrollments, rollback."""
