@@ -1,0 +1,58 @@
+"""Report rendering: figures reach the tables and charts, and the HTML is self-contained."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from connector.report import period_rows, print_report, render_html
+
+DATA = {
+    "title": "Sandbox portal",
+    "as_of": "2026-11-01",
+    "currency": "USD",
+    "periods": [
+        {
+            "key": "2026-09",
+            "customers": {"start": 200, "end": 200, "new": 8, "lost": 8},
+            "customer_retention_rate": 0.96,
+            "customer_churn_rate": 0.04,
+            "mrr_end": 1010,
+            "movements": {"new": 250, "expansion": 50, "contraction": 80, "churned": 300, "reactivation": 90},
+            "net_revenue_retention": 0.67,
+            "gross_revenue_retention": 0.62,
+            "nps": 20.0,
+        },
+        {"key": "2026-10", "customers": {"start": 0, "end": 12}, "customer_retention_rate": None, "nps": None},
+    ],
+    "cohorts": [{"cohort": "2026-01", "size": 10, "retention": [1.0, 0.9, None]}],
+    "health": {"bands": {"red": 3, "yellow": 5, "green": 12}, "changes": {"red": 1}, "average": 71.5},
+    "segments": {"lifecycle": {"active": 15, "at_risk": 3}, "tags": {"promoter": 4}},
+}
+
+
+def test_period_rows_formats_figures_and_undefined_ratios():
+    first, second = period_rows(DATA)
+    assert first[2] == "96.0 %" and first[3] == "4.0 %"
+    assert first[6] == "67.0 %" and first[7] == "62.0 %"
+    assert "chu +300" in first[5]
+    assert second[2] == "—"  # S = 0: retention undefined, not 0 %
+
+
+def test_print_report_lists_health_and_segments():
+    buffer = io.StringIO()
+    print_report(DATA, Console(file=buffer, width=200))
+    text = buffer.getvalue()
+    assert "2026-09" in text and "96.0 %" in text
+    assert "red 3 (+1)" in text and "at_risk 3" in text
+
+
+def test_render_html_is_self_contained_with_all_charts():
+    page = render_html(DATA)
+    assert page.startswith("<!doctype html>")
+    assert "<script" not in page and "http" not in page.split("</style>")[1]
+    for heading in ("MRR movements", "Cohort retention", "Health distribution", "NPS trend"):
+        assert heading in page
+    assert page.count("<svg") >= 4
+    assert "90%" in page  # cohort cell
