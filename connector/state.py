@@ -1,1 +1,878 @@
 """State store (SQLAlchemy Core): records, associations, cursors, runs, snapshots, ledger, enrollments."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import JSON, TypeDecorator
+
+from connector.errors import StateError
+
+UTC = timezone.utc
+DEFAULT_URL = "sqlite:///.connector/state.db"
+# Rows per statement for IN lists and keyset pages: well under SQLite's 32,766 bound-parameter limit.
+CHUNK = 1000
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise StateError("naive datetime given to the state store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json() -> Any:
+    # none_as_null: a Python None is SQL NULL (so COALESCE can keep the stored value), not the JSON text 'null'.
+    return JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+records = Table(
+    "records",
+    metadata,
+    Column("object_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("properties", _json(), nullable=False),
+    Column("history", _json(), nullable=True),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
+    Column("archived_at", UTCDateTime, nullable=True),
+    # Set when a record is saved by a pull that also reads its associations; cleared once they are refreshed.
+    # Kept in the store (not in memory) so a killed pull still refreshes them on the next run.
+    Column("associations_stale", Boolean, nullable=False, default=False),
+    Column("pulled_at", UTCDateTime, nullable=False),
+)
+Index("ix_records_stale", records.c.object_type, records.c.associations_stale)
+
+associations = Table(
+    "associations",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("from_type", String(64), nullable=False),
+    Column("from_id", String(64), nullable=False),
+    Column("to_type", String(64), nullable=False),
+    Column("to_id", String(64), nullable=False),
+    Column("type_id", Integer, nullable=True),
+)
+Index("ix_associations_from", associations.c.from_type, associations.c.to_type, associations.c.from_id)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("object_type", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", _json(), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("summary", _json(), nullable=True),
+)
+Index("ix_runs_kind", runs.c.kind, runs.c.status, runs.c.id)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("data", _json(), nullable=False),
+)
+Index("ix_snapshots_kind", snapshots.c.kind, snapshots.c.run_id)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("period_key", String(64), primary_key=True),
+    Column("data", _json(), nullable=False),
+    Column("saved_at", UTCDateTime, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("property", String(200), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ux_ledger_change", ledger.c.run_id, ledger.c.object_type, ledger.c.record_id, ledger.c.property, unique=True)
+Index("ix_ledger_status", ledger.c.status, ledger.c.run_id)
+
+enrollment_events = Table(
+    "enrollment_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Who is in which workflow or list now: maintained with each successful event, so reads are one indexed query.
+enrollments_current = Table(
+    "enrollments_current",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("target", String(200), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("since", UTCDateTime, nullable=False),
+    Column("run_id", String(40), nullable=False),
+)
+
+
+# ---------------------------------------------------------------- migrations
+# Ordered: MIGRATIONS[i] takes the schema from version i to i + 1, in one transaction with the version bump.
+# Never edit a released step; append a new one.
+
+
+def _create(conn: Connection, *names: str) -> None:
+    for name in names:
+        metadata.tables[name].create(conn, checkfirst=True)
+        for index in metadata.tables[name].indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _v1_pull(conn: Connection) -> None:
+    _create(conn, "records", "associations", "cursors", "runs", "locks")
+
+
+def _v2_history_and_writes(conn: Connection) -> None:
+    _create(conn, "snapshots", "metrics", "ledger", "enrollment_events", "enrollments_current")
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1_pull, _v2_history_and_writes)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One pulled record (satisfies ``connector.model.RecordLike``)."""
+
+    object_type: str
+    id: str
+    properties: dict[str, str | None]
+    history: dict[str, list[dict[str, Any]]]
+    archived: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredAssociation:
+    """One association (satisfies ``connector.model.AssociationLike``)."""
+
+    from_type: str
+    from_id: str
+    to_type: str
+    to_id: str
+    type_id: int | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """The adapter gives datetimes; accept ISO strings too (tests, older callers)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise StateError("naive datetime given to the state store; pass an aware UTC datetime")
+    return value
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class StateStore:
+    """The connector's memory: one SQL database, SQLite by default, PostgreSQL by URL."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.dialect)
+        if self._insert is None:
+            raise StateError(f"unsupported state store backend {self.dialect!r}: use sqlite or postgresql+psycopg")
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, upgrade_to: int | None = None) -> "StateStore":
+        """Connect, create or migrate the schema. ``upgrade_to`` stops at an older version (tests of migrations)."""
+        path = _sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+        if path is not None or url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}  # seconds to wait on another writer before "database is locked"
+        try:
+            engine = create_engine(url, **kwargs)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StateError(f"cannot open the state store ({make_url(url).render_as_string(hide_password=True)}): {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            store._migrate(SCHEMA_VERSION if upgrade_to is None else upgrade_to)
+        except StateError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            safe = make_url(url).render_as_string(hide_password=True)
+            raise StateError(f"cannot open the state store ({safe}): {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "StateStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return self._version(conn)
+
+    def _version(self, conn: Connection) -> int:
+        if not self.engine.dialect.has_table(conn, "schema_version"):
+            return 0
+        value = conn.execute(select(func.max(schema_version.c.version))).scalar()
+        return int(value or 0)
+
+    def _migrate(self, target: int) -> None:
+        with self.engine.begin() as conn:
+            schema_version.create(conn, checkfirst=True)
+            current = self._version(conn)
+            if current > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state store has schema version {current}, newer than this connector knows "
+                    f"({SCHEMA_VERSION}): upgrade the connector or point CONNECTOR_STATE_URL elsewhere"
+                )
+        for version in range(current, target):
+            with self.engine.begin() as conn:
+                if self._version(conn) != version:  # another process migrated meanwhile
+                    continue
+                MIGRATIONS[version](conn)
+                conn.execute(delete(schema_version))
+                conn.execute(insert(schema_version).values(version=version + 1))
+
+    def _upsert(self, table: Table, keys: Sequence[str], updates: dict[str, Any]) -> Any:
+        stmt = self._insert(table)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_={k: v(stmt.excluded) if callable(v) else v for k, v in updates.items()})
+
+    # ------------------------------------------------------------ records and cursors
+
+    def save_page(
+        self,
+        object_type: str,
+        records_: list[dict[str, Any]],
+        cursor: dict[str, Any] | None,
+        *,
+        cursor_name: str | None = None,
+        associations_stale: bool = False,
+    ) -> None:
+        """Upsert a page of records (adapter shape) and the cursor that follows it, in ONE transaction.
+
+        A record whose ``history`` is None or absent keeps the history already stored. ``associations_stale``
+        marks the saved records for an association refresh (cleared by ``replace_associations``).
+        """
+        now = _now()
+        rows = [
+            {
+                "object_type": object_type,
+                "id": str(r["id"]),
+                "properties": r.get("properties") or {},
+                "history": r.get("history") or None,
+                "archived": bool(r.get("archived", False)),
+                "created_at": _as_datetime(r.get("created_at")),
+                "updated_at": _as_datetime(r.get("updated_at")),
+                "archived_at": _as_datetime(r.get("archived_at")),
+                "associations_stale": associations_stale,
+                "pulled_at": now,
+            }
+            for r in records_
+        ]
+        # Upsert on id: at-least-once cursors re-read a window, so the same record may arrive twice.
+        stmt = self._upsert(
+            records,
+            ["object_type", "id"],
+            {
+                "properties": lambda ex: ex.properties,
+                "history": lambda ex: func.coalesce(ex.history, records.c.history),
+                "archived": lambda ex: ex.archived,
+                "created_at": lambda ex: ex.created_at,
+                "updated_at": lambda ex: ex.updated_at,
+                "archived_at": lambda ex: ex.archived_at,
+                "associations_stale": lambda ex: records.c.associations_stale | ex.associations_stale,
+                "pulled_at": lambda ex: ex.pulled_at,
+            },
+        )
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(stmt, rows)
+            if cursor is not None:
+                self._save_cursor(conn, object_type, cursor_name or "default", cursor)
+
+    def save_cursor(self, object_type: str, cursor: dict[str, Any] | None, name: str = "default") -> None:
+        """Set (or with None, delete) a cursor on its own."""
+        with self.engine.begin() as conn:
+            if cursor is None:
+                conn.execute(delete(cursors).where(cursors.c.object_type == object_type, cursors.c.name == name))
+            else:
+                self._save_cursor(conn, object_type, name, cursor)
+
+    def _save_cursor(self, conn: Connection, object_type: str, name: str, value: dict[str, Any]) -> None:
+        stmt = self._upsert(cursors, ["object_type", "name"], {"value": lambda ex: ex.value, "updated_at": lambda ex: ex.updated_at})
+        conn.execute(stmt, {"object_type": object_type, "name": name, "value": value, "updated_at": _now()})
+
+    def load_cursor(self, object_type: str, name: str = "default") -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(cursors.c.value).where(cursors.c.object_type == object_type, cursors.c.name == name)
+            ).scalar()
+
+    def _record(self, row: Any) -> StoredRecord:
+        return StoredRecord(
+            object_type=row.object_type,
+            id=row.id,
+            properties=row.properties or {},
+            history=row.history or {},
+            archived=bool(row.archived),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def iter_records(self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK) -> Iterator[StoredRecord]:
+        """Stream records ordered by id (as text), in keyset pages: memory stays flat and no transaction is held."""
+        last: str | None = None
+        cols = [records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")]
+        while True:
+            query = select(*cols).where(records.c.object_type == object_type)
+            if not include_archived:
+                query = query.where(records.c.archived.is_(False))
+            if last is not None:
+                query = query.where(records.c.id > last)
+            query = query.order_by(records.c.id).limit(batch_size)
+            with self.engine.connect() as conn:
+                batch = conn.execute(query).all()
+            if not batch:
+                return
+            for row in batch:
+                yield self._record(row)
+            last = batch[-1].id
+
+    def load_records(self, object_type: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
+        """The stored records among ``ids`` (archived included), by id."""
+        ids = [str(i) for i in ids]
+        out: dict[str, StoredRecord] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(select(records).where(records.c.object_type == object_type, records.c.id.in_(chunk))):
+                    out[row.id] = self._record(row)
+        return out
+
+    def count_records(self, object_type: str | None = None, *, include_archived: bool = False) -> int:
+        query = select(func.count()).select_from(records)
+        if object_type is not None:
+            query = query.where(records.c.object_type == object_type)
+        if not include_archived:
+            query = query.where(records.c.archived.is_(False))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def mark_archived(self, object_type: str, ids: Iterable[str], at: datetime | None) -> int:
+        """Flag stored records as archived (deleted in HubSpot); returns how many rows changed."""
+        ids, at = [str(i) for i in ids], _as_datetime(at)
+        changed = 0
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                result = conn.execute(
+                    update(records)
+                    .where(records.c.object_type == object_type, records.c.id.in_(chunk))
+                    .values(archived=True, archived_at=at, associations_stale=False)
+                )
+                changed += result.rowcount or 0
+        return changed
+
+    def mark_associations_stale(self, object_type: str) -> int:
+        """Flag every live record of a type for an association refresh (the periodic full refresh)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(records)
+                .where(records.c.object_type == object_type, records.c.archived.is_(False))
+                .values(associations_stale=True)
+            )
+            return result.rowcount or 0
+
+    def iter_stale_ids(self, object_type: str, *, batch_size: int = CHUNK) -> Iterator[list[str]]:
+        """Batches of live record ids whose associations need a refresh, ascending; re-reads after each batch."""
+        last: str | None = None
+        while True:
+            query = select(records.c.id).where(
+                records.c.object_type == object_type,
+                records.c.associations_stale.is_(True),
+                records.c.archived.is_(False),
+            )
+            if last is not None:
+                query = query.where(records.c.id > last)
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(query.order_by(records.c.id).limit(batch_size)).scalars())
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+
+    def count_stale(self, object_type: str) -> int:
+        query = select(func.count()).select_from(records).where(
+            records.c.object_type == object_type, records.c.associations_stale.is_(True), records.c.archived.is_(False)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # ------------------------------------------------------------ associations
+
+    def replace_associations(
+        self,
+        from_type: str,
+        to_type: str,
+        mapping: dict[str, list[tuple[str, int | None]]],
+        *,
+        clear_stale: bool = False,
+    ) -> int:
+        """Replace the ``to_type`` associations of every from-id in ``mapping`` (one transaction).
+
+        An id mapped to ``[]`` loses all its associations of that type. ``clear_stale`` also clears the
+        records' association refresh flag in the same transaction (used by the pull once all to-types are read).
+        """
+        ids = [str(i) for i in mapping]
+        rows: list[dict[str, Any]] = []
+        for from_id, targets in mapping.items():
+            seen: set[tuple[str, int | None]] = set()
+            for to_id, type_id in targets:
+                key = (str(to_id), None if type_id is None else int(type_id))
+                if key not in seen:
+                    seen.add(key)
+                    rows.append({"from_type": from_type, "from_id": str(from_id), "to_type": to_type, "to_id": key[0], "type_id": key[1]})
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(
+                    delete(associations).where(
+                        associations.c.from_type == from_type,
+                        associations.c.to_type == to_type,
+                        associations.c.from_id.in_(chunk),
+                    )
+                )
+            if rows:
+                conn.execute(insert(associations), rows)
+            if clear_stale:
+                for chunk in _chunks(ids):
+                    conn.execute(
+                        update(records)
+                        .where(records.c.object_type == from_type, records.c.id.in_(chunk))
+                        .values(associations_stale=False)
+                    )
+        return len(rows)
+
+    def clear_stale(self, object_type: str, ids: Iterable[str]) -> None:
+        ids = [str(i) for i in ids]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(
+                    update(records).where(records.c.object_type == object_type, records.c.id.in_(chunk)).values(associations_stale=False)
+                )
+
+    def iter_associations(
+        self, from_type: str | None = None, to_type: str | None = None, *, batch_size: int = 5 * CHUNK
+    ) -> Iterator[StoredAssociation]:
+        """Stream associations in storage order, in keyset pages (memory stays flat, no transaction held)."""
+        last = 0
+        while True:
+            query = select(associations).where(associations.c.seq > last)
+            if from_type is not None:
+                query = query.where(associations.c.from_type == from_type)
+            if to_type is not None:
+                query = query.where(associations.c.to_type == to_type)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(associations.c.seq).limit(batch_size)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield StoredAssociation(row.from_type, row.from_id, row.to_type, row.to_id, row.type_id)
+            last = rows[-1].seq
+
+    def count_associations(self, from_type: str | None = None, to_type: str | None = None) -> int:
+        query = select(func.count()).select_from(associations)
+        if from_type is not None:
+            query = query.where(associations.c.from_type == from_type)
+        if to_type is not None:
+            query = query.where(associations.c.to_type == to_type)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # ------------------------------------------------------------ runs
+
+    def start_run(self, kind: str) -> str:
+        """A new run id, sortable by start time ("20261123T041500Z-ab12") and strictly after every earlier one."""
+        now = _now().replace(microsecond=0)
+        with self.engine.begin() as conn:
+            newest = conn.execute(select(func.max(runs.c.id))).scalar()
+            if newest is not None:
+                # Two runs in the same second (or a clock step back) would not sort: step past the newest.
+                newest_at = datetime.strptime(newest[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+                if now <= newest_at:
+                    now = newest_at + timedelta(seconds=1)
+            run_id = f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(2)}"
+            conn.execute(insert(runs).values(id=run_id, kind=kind, status="running", started_at=_now()))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(runs).where(runs.c.id == run_id).values(status=status, finished_at=_now(), summary=summary or {})
+            )
+            if not result.rowcount:
+                raise StateError(f"unknown run {run_id!r}")
+
+    def _run(self, row: Any) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "kind": row.kind,
+            "status": row.status,
+            "started_at": row.started_at,
+            "finished_at": row.finished_at,
+            "summary": row.summary or {},
+        }
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        return self._run(row) if row else None
+
+    def last_run(self, kind: str, status: str | None = "ok") -> dict[str, Any] | None:
+        query = select(runs).where(runs.c.kind == kind)
+        if status is not None:
+            query = query.where(runs.c.status == status)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(runs.c.id.desc()).limit(1)).first()
+        return self._run(row) if row else None
+
+    def list_runs(self, kind: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        query = select(runs)
+        if kind is not None:
+            query = query.where(runs.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [self._run(r) for r in conn.execute(query.order_by(runs.c.id.desc()).limit(limit))]
+
+    # ------------------------------------------------------------ locks
+
+    def acquire_lock(self, name: str, owner: str, *, stale_after_s: float) -> bool:
+        """Take the named lock; True if ``owner`` now holds it. A lock whose heartbeat is older than
+        ``stale_after_s`` belonged to a process that died: it is taken over (compare-and-swap on the heartbeat)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(locks).where(locks.c.name == name)).first()
+            if row is None:
+                # ON CONFLICT DO NOTHING: if another process inserted it first, no row is written and we lose.
+                stmt = self._insert(locks).on_conflict_do_nothing(index_elements=["name"])
+                result = conn.execute(stmt.values(name=name, owner=owner, acquired_at=now, heartbeat_at=now))
+                return bool(result.rowcount)
+            if row.owner == owner:
+                conn.execute(update(locks).where(locks.c.name == name).values(heartbeat_at=now))
+                return True
+            if row.heartbeat_at > now - timedelta(seconds=stale_after_s):
+                return False
+            taken = conn.execute(
+                update(locks)
+                .where(locks.c.name == name, locks.c.owner == row.owner, locks.c.heartbeat_at == row.heartbeat_at)
+                .values(owner=owner, acquired_at=now, heartbeat_at=now)
+            )
+            return bool(taken.rowcount)
+
+    def heartbeat(self, name: str, owner: str) -> None:
+        """Prove the holder is alive; StateError if the lock was lost (taken over as stale)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(locks).where(locks.c.name == name, locks.c.owner == owner).values(heartbeat_at=_now()))
+        if not result.rowcount:
+            raise StateError(f"lock {name!r} is no longer held by this run (taken over after a stale heartbeat)")
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
+
+    def lock_holder(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(locks).where(locks.c.name == name)).first()
+        return dict(row._mapping) if row else None
+
+    # ------------------------------------------------------------ snapshots and metrics
+
+    def save_snapshots(self, run_id: str, kind: str, as_of: datetime, rows: dict[str, dict[str, Any]]) -> None:
+        """Store one row per customer for this run and kind (replacing an earlier save of the same pair)."""
+        as_of = _as_datetime(as_of)
+        values = [{"run_id": run_id, "kind": kind, "customer_id": str(cid), "as_of": as_of, "data": data} for cid, data in rows.items()]
+        with self.engine.begin() as conn:
+            conn.execute(delete(snapshots).where(snapshots.c.run_id == run_id, snapshots.c.kind == kind))
+            for chunk in _chunks(values, 5 * CHUNK):
+                conn.execute(insert(snapshots), list(chunk))
+
+    def load_snapshots(self, kind: str, *, before_run_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """The rows of the latest run that saved this kind (or the latest strictly before ``before_run_id``)."""
+        latest = select(func.max(snapshots.c.run_id)).where(snapshots.c.kind == kind)
+        if before_run_id is not None:
+            latest = latest.where(snapshots.c.run_id < before_run_id)
+        with self.engine.connect() as conn:
+            run_id = conn.execute(latest).scalar()
+            if run_id is None:
+                return {}
+            rows = conn.execute(
+                select(snapshots.c.customer_id, snapshots.c.data).where(snapshots.c.kind == kind, snapshots.c.run_id == run_id)
+            )
+            return {r.customer_id: r.data for r in rows}
+
+    def snapshot_runs(self, kind: str) -> list[tuple[str, datetime]]:
+        """(run id, as_of) of every run that saved this kind, oldest first (for trends)."""
+        query = (
+            select(snapshots.c.run_id, func.max(snapshots.c.as_of))
+            .where(snapshots.c.kind == kind)
+            .group_by(snapshots.c.run_id)
+            .order_by(snapshots.c.run_id)
+        )
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query)]
+
+    def save_metrics(self, run_id: str, period_key: str, data: dict[str, Any]) -> None:
+        stmt = self._upsert(metrics, ["run_id", "period_key"], {"data": lambda ex: ex.data, "saved_at": lambda ex: ex.saved_at})
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"run_id": run_id, "period_key": period_key, "data": data, "saved_at": _now()})
+
+    def load_metrics(self, period_key: str | None = None) -> list[dict[str, Any]]:
+        """Saved metric sets, oldest run first: [{run_id, period_key, data, saved_at}]."""
+        query = select(metrics)
+        if period_key is not None:
+            query = query.where(metrics.c.period_key == period_key)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(metrics.c.run_id, metrics.c.period_key))]
+
+    # ------------------------------------------------------------ write ledger
+
+    def save_plan(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Record the planned changes of a run (status "planned"), in order, in one transaction."""
+        now = _now()
+        values = [
+            {
+                "run_id": run_id,
+                "object_type": r["object_type"],
+                "record_id": str(r["record_id"]),
+                "property": r["property"],
+                "before": r.get("before"),
+                "after": r.get("after"),
+                "status": "planned",
+                "message": None,
+                "updated_at": now,
+            }
+            for r in rows
+        ]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(values, 5 * CHUNK):
+                conn.execute(insert(ledger), list(chunk))
+
+    def _ledger_rows(self, query: Any) -> list[dict[str, Any]]:
+        cols = ("run_id", "object_type", "record_id", "property", "before", "after", "status", "message", "updated_at")
+        with self.engine.connect() as conn:
+            return [{c: getattr(r, c) for c in cols} for r in conn.execute(query.order_by(ledger.c.seq))]
+
+    def pending_changes(self, run_id: str) -> list[dict[str, Any]]:
+        return self._ledger_rows(select(ledger).where(ledger.c.run_id == run_id, ledger.c.status == "planned"))
+
+    def record_outcomes(self, run_id: str, outcomes: list[dict[str, Any]]) -> None:
+        """Set each change's status and message, all in ONE transaction (a batch's outcome is never half-saved)."""
+        allowed = {"written", "failed", "skipped", "planned", "rolled_back"}
+        now = _now()
+        with self.engine.begin() as conn:
+            for o in outcomes:
+                if o["status"] not in allowed:
+                    raise StateError(f"unknown ledger status {o['status']!r}; expected one of {sorted(allowed)}")
+                result = conn.execute(
+                    update(ledger)
+                    .where(
+                        ledger.c.run_id == run_id,
+                        ledger.c.object_type == o["object_type"],
+                        ledger.c.record_id == str(o["record_id"]),
+                        ledger.c.property == o["property"],
+                    )
+                    .values(status=o["status"], message=o.get("message"), updated_at=now)
+                )
+                if not result.rowcount:
+                    raise StateError(
+                        f"no planned change {o['object_type']}/{o['record_id']}/{o['property']} in run {run_id!r}"
+                    )
+
+    def ledger(self, run_id: str) -> list[dict[str, Any]]:
+        return self._ledger_rows(select(ledger).where(ledger.c.run_id == run_id))
+
+    def unfinished_apply_runs(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(select(ledger.c.run_id).where(ledger.c.status == "planned").distinct().order_by(ledger.c.run_id)).scalars()
+            )
+
+    # ------------------------------------------------------------ enrollments
+
+    def enrollments(self, kind: str, target: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(enrollments_current.c.record_id).where(
+                        enrollments_current.c.kind == kind, enrollments_current.c.target == str(target)
+                    )
+                ).scalars()
+            )
+
+    def record_enrollment(
+        self,
+        run_id: str,
+        kind: str,
+        target: str,
+        record_id: str,
+        action: str,
+        status: str,
+        message: str | None = None,
+    ) -> None:
+        """Log one enroll/unenroll attempt; a "done" one also updates who is currently in (same transaction)."""
+        if action not in ("enroll", "unenroll") or status not in ("done", "failed"):
+            raise StateError(f"bad enrollment event action={action!r} status={status!r}")
+        now = _now()
+        target, record_id = str(target), str(record_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(enrollment_events).values(
+                    run_id=run_id, kind=kind, target=target, record_id=record_id, action=action, status=status, message=message, at=now
+                )
+            )
+            if status != "done":
+                return
+            key = (
+                enrollments_current.c.kind == kind,
+                enrollments_current.c.target == target,
+                enrollments_current.c.record_id == record_id,
+            )
+            if action == "unenroll":
+                conn.execute(delete(enrollments_current).where(*key))
+            else:
+                stmt = self._insert(enrollments_current).on_conflict_do_nothing(index_elements=["kind", "target", "record_id"])
+                conn.execute(stmt.values(kind=kind, target=target, record_id=record_id, since=now, run_id=run_id))
+
+    def enrollment_log(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(enrollment_events)
+        if run_id is not None:
+            query = query.where(enrollment_events.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.order_by(enrollment_events.c.seq))]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers never block the writer (a report can read while a pull writes); NORMAL sync is durable in WAL
+    # mode except for the last transactions on power loss, which at-least-once cursors re-read anyway.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
