@@ -54,6 +54,38 @@ def main() -> None:
 # ---------------------------------------------------------------- pull (issue 3)
 
 
+@app.command("pull")
+def pull_command(
+    full: bool = typer.Option(
+        False, "--full", help="Re-read every record from the list endpoint and refresh all associations."
+    ),
+    objects: str = typer.Option(
+        "", "--objects", help="Comma-separated object types to pull (default: every type the mapping pack uses)."
+    ),
+    output: str = typer.Option("text", "--output", help="text (progress bars on a terminal, else one line) or json."),
+) -> None:
+    """Pull HubSpot records into the state store: incremental after the first run, resumable after a crash."""
+    import json
+
+    from connector import pipeline
+    from connector.errors import ConfigError
+    from connector.settings import Settings
+
+    def action():
+        if output not in ("text", "json"):
+            raise ConfigError(f"--output must be text or json, not {output!r}")
+        settings = Settings()
+        wanted = [o.strip() for o in objects.split(",") if o.strip()] or None
+        with pipeline.pull_progress_display(output == "text" and sys.stdout.isatty()) as progress:
+            return pipeline.run_pull(settings, full=full, objects=wanted, progress=progress)
+
+    summary = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(summary.to_dict(), default=str))
+    else:
+        typer.echo(summary.line())
+
+
 # ---------------------------------------------------------------- mappings, metrics (issue 4)
 
 

@@ -3,6 +3,139 @@
 from __future__ import annotations
 
 # ---------------------------------------------------------------- pull (issue 3)
+import contextlib as _contextlib  # noqa: E402  (imports kept in each issue's section)
+import os as _os  # noqa: E402
+import socket as _socket  # noqa: E402
+import time as _time  # noqa: E402
+from typing import Any as _Any, Callable as _Callable, Iterator as _Iterator  # noqa: E402
+
+PULL_LOCK = "pull"
+# A pull heartbeats at least every page; one silent this long died (kill -9, lost host) and its lock is taken over.
+PULL_LOCK_STALE_S = 900.0
+
+
+def pull_extra_properties(pack: _Any) -> dict[str, tuple[str, ...]]:
+    """Output properties write-back diffs against, per object type: pulled with the mapped ones."""
+    writeback = getattr(pack, "writeback", None)
+    out: dict[str, set[str]] = {}
+    if writeback is not None:
+        for object_type, name in writeback.owned_properties():
+            out.setdefault(object_type, set()).add(name)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def run_pull(
+    settings: _Any,
+    *,
+    full: bool = False,
+    objects: list[str] | None = None,
+    progress: _Callable[[_Any], None] | None = None,
+    client: _Any = None,
+    store: _Any = None,
+    pack: _Any = None,
+) -> _Any:
+    """settings → HubSpotClient → StateStore → mapping pack's pull plan → extract.pull, under the "pull" lock.
+
+    ``client``, ``store`` and ``pack`` may be passed by a caller that already holds them (sync); otherwise they
+    are built from settings and closed here. The run is recorded in the store's runs table.
+    """
+    from datetime import timedelta
+
+    from connector.errors import StateError
+    from connector.extract import pull
+    from connector.mapping import load_pack
+    from connector.state import StateStore
+
+    if pack is None:
+        pack = load_pack(settings.mappings_dir)
+    plan = pack.pull_plan(pull_extra_properties(pack))
+    own_store = store is None
+    own_client = client is None
+    with _contextlib.ExitStack() as stack:
+        if own_store:
+            store = StateStore.open(settings.state_url)
+            stack.callback(store.close)
+        if own_client:
+            from connector.hubspot import HubSpotClient
+
+            client = HubSpotClient.from_settings(settings)
+            if hasattr(client, "close"):
+                stack.callback(client.close)
+        run_id = store.start_run("pull")
+        owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
+        if not store.acquire_lock(PULL_LOCK, owner, stale_after_s=PULL_LOCK_STALE_S):
+            holder = store.lock_holder(PULL_LOCK) or {}
+            store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
+            raise StateError(
+                f"another pull holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
+                f"{holder.get('heartbeat_at')}); it is taken over after {PULL_LOCK_STALE_S:.0f}s of silence"
+            )
+        last_beat = [_time.monotonic()]
+
+        def on_page(event: _Any) -> None:
+            if _time.monotonic() - last_beat[0] > 15:  # heartbeat at most every 15 s: one tiny write
+                store.heartbeat(PULL_LOCK, owner)
+                last_beat[0] = _time.monotonic()
+            if progress is not None:
+                progress(event)
+
+        try:
+            summary = pull(
+                client,
+                store,
+                plan,
+                full=full,
+                objects=objects,
+                lookback=timedelta(seconds=settings.lookback_seconds),
+                progress=on_page,
+            )
+        except BaseException as exc:
+            store.finish_run(run_id, "failed", {"error": f"{exc.__class__.__name__}: {exc}"[:500]})
+            store.release_lock(PULL_LOCK, owner)
+            raise
+        summary.run_id = run_id
+        store.finish_run(run_id, "ok", summary.to_dict())
+        store.release_lock(PULL_LOCK, owner)
+        return summary
+
+
+@_contextlib.contextmanager
+def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | None]:
+    """Rich progress bars (records, records/s, API calls, rate headroom) per object type; None when disabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.completed:>9,.0f} records"),
+        TextColumn("{task.fields[rate]:>7} rec/s"),
+        TextColumn("{task.fields[calls]:>6} calls"),
+        TextColumn("headroom {task.fields[headroom]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bars:
+        tasks: dict[str, _Any] = {}
+
+        def update(event: _Any) -> None:
+            key = event.object_type
+            if key not in tasks:
+                tasks[key] = bars.add_task(key, total=None, rate="-", calls=0, headroom="-")
+            rate = event.total_records / event.elapsed_s if event.elapsed_s > 0 else 0.0
+            headroom = "-" if event.headroom is None else f"{float(event.headroom):.0%}"
+            bars.update(
+                tasks[key],
+                completed=event.records,
+                description=f"{key} ({event.mode}, {event.phase})",
+                rate=f"{rate:,.0f}",
+                calls=event.calls,
+                headroom=headroom,
+            )
+
+        yield update
 
 
 # ---------------------------------------------------------------- model, metrics (issue 4)
