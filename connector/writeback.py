@@ -619,6 +619,27 @@ def plan_rollback(
     return Plan(changes=tuple(changes), kept=tuple(kept))
 
 
+def apply_rollback(
+    run_id: str,
+    source_run_id: str,
+    plan: Plan,
+    writer: CrmWriter,
+    ledger: LedgerStore,
+    *,
+    batch_size: int = MAX_BATCH,
+) -> ApplyResult:
+    """Apply a rollback plan under its own ``run_id`` (ledgered like any write), then mark the source run's
+    restored rows "rolled_back" so a second rollback neither repeats them nor mistakes them for human edits."""
+    result = apply_plan(run_id, plan, writer, ledger, batch_size=batch_size)
+    restored = {(r["object_type"], str(r["record_id"]), r["property"])
+                for r in ledger.ledger(run_id) if r.get("status") == "written"} if plan.changes else set()
+    marks = [{"object_type": o, "record_id": i, "property": p, "status": "rolled_back", "message": f"by run {run_id}"}
+             for (o, i, p) in sorted(restored)]
+    if marks:
+        ledger.record_outcomes(source_run_id, marks)
+    return result
+
+
 # ---------------------------------------------------------------- provisioning
 
 
@@ -980,3 +1001,92 @@ def _record(run_id, ledger, result, kind, target, record_id, verb, status, messa
 def iter_ledger_failures(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
     """The ledger rows of a run that HubSpot refused (for reports)."""
     return (row for row in rows if row.get("status") == "failed")
+
+
+# ---------------------------------------------------------------- one write-back pass (what the pipeline calls)
+
+
+def current_from_records(records: Iterable[Any]) -> dict[tuple[str, str], dict[str, str | None]]:
+    """(object_type, id) -> properties of stored records (connector.model.RecordLike), for plan_writeback."""
+    return {(r.object_type, str(r.id)): dict(r.properties) for r in records}
+
+
+@dataclass
+class WritebackSummary:
+    """Everything one write-back pass planned and did."""
+
+    run_id: str
+    plan: Plan
+    enrollment_plan: EnrollmentPlan
+    provisioned: ProvisionPlan | None = None
+    applied: ApplyResult | None = None
+    enrolled: EnrollmentResult | None = None
+    dry_run: bool = False
+
+    @property
+    def failures(self) -> list[RecordFailure]:
+        return [*(self.applied.failures if self.applied else ()), *(self.enrolled.failures if self.enrolled else ())]
+
+    def raise_for_failures(self) -> None:
+        """WritebackError (exit 5) when HubSpot refused any record or enrollment; all of it is in the ledger."""
+        failures = self.failures
+        if failures:
+            written = self.applied.records_written if self.applied else 0
+            raise WritebackError(
+                f"{len(failures)} records or enrollments refused by HubSpot in run {self.run_id} "
+                f"({written} records written); the ledger holds each reason",
+                failures=failures,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "dry_run": self.dry_run, "plan": self.plan.to_dict(),
+            "enrollments": self.enrollment_plan.to_dict(),
+            "provisioned": None if self.provisioned is None else
+            {k: [d["name"] for d in v] for k, v in self.provisioned.defs.items()},
+            "applied": None if self.applied is None else self.applied.to_dict(),
+            "enrolled": None if self.enrolled is None else {
+                "done": self.enrolled.done, "lists_created": self.enrolled.lists_created,
+                "failures": [asdict(f) for f in self.enrolled.failures]},
+        }
+
+
+def resume_unfinished(writer: CrmWriter, ledger: LedgerStore, *, batch_size: int = MAX_BATCH) -> list[ApplyResult]:
+    """Finish every apply a crash left with planned rows, oldest first (run this before planning anew)."""
+    return [resume_apply(run_id, writer, ledger, batch_size=batch_size) for run_id in ledger.unfinished_apply_runs()]
+
+
+def apply_writeback(
+    run_id: str,
+    config: WritebackConfig,
+    outputs: Mapping[str, Mapping[str, Any]],
+    customers: Mapping[str, Customer] | Iterable[Customer],
+    current: CurrentValues,
+    writer: CrmWriter,
+    ledger: LedgerStore,
+    *,
+    deals: Iterable[Deal] = (),
+    dry_run: bool = False,
+) -> WritebackSummary:
+    """Check targets and ownership, provision, plan, apply, then enroll — or, with ``dry_run``, only plan.
+
+    Every check that can fail on configuration (unknown workflow, a property of ours owned by someone else)
+    runs before the first write. A dry run reads the portal but writes nothing, not even properties.
+    """
+    customers = _customers(customers)
+    deals = tuple(deals)
+    targets = fetch_enrollment_targets(config, writer)
+    objects = sorted({o.object for o in config.outputs})
+    provision_plan = plan_provisioning(config, {obj: writer.fetch_properties(obj) for obj in objects}, outputs)
+    plan = plan_writeback(config, outputs, customers, current, deals=deals)
+    tags = {cid: list(values.get("tags") or ()) for cid, values in outputs.items() if "tags" in values}
+    enrolled = load_enrolled(config, targets, ledger)
+    enrollment_plan = plan_enrollments(config, tags, customers, enrolled, current=current, deals=deals)
+    summary = WritebackSummary(run_id, plan, enrollment_plan, provision_plan, dry_run=dry_run)
+    if dry_run:
+        return summary
+    apply_provisioning(provision_plan, writer)
+    summary.applied = apply_plan(run_id, plan, writer, ledger, owned=config.owned_properties(),
+                                 batch_size=config.batch_size)
+    summary.enrolled = apply_enrollments(run_id, enrollment_plan, writer, ledger, targets, current=current)
+    return summary
