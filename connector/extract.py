@@ -138,22 +138,16 @@ def _parse(value: str) -> datetime:
 
 
 def client_stats(client: Any) -> dict[str, Any]:
-    """The adapter's counters as a plain dict: calls (total and by kind), 429s, retries, headroom."""
+    """The adapter's counters (``HubSpotClient.stats``) as a plain dict: calls by kind, 429s, retries, headroom."""
     stats = getattr(client, "stats", None)
-    if stats is None:
-        return {"calls": 0, "calls_by_kind": {}, "rate_limited": 0, "retries": 0, "headroom": None}
-    if callable(stats):
-        stats = stats()
-    get = stats.get if isinstance(stats, Mapping) else (lambda k, d=None: getattr(stats, k, d))
-    by_kind = dict(get("calls_by_kind", None) or get("calls", None) or {}) if not isinstance(get("calls", None), int) else dict(get("calls_by_kind", None) or {})
-    calls = get("calls", None)
-    total = calls if isinstance(calls, int) else sum(by_kind.values())
+    by_kind = {str(k): int(v) for k, v in dict(getattr(stats, "calls", None) or {}).items()}
+    burst_max, burst_remaining = getattr(stats, "burst_max", None), getattr(stats, "burst_remaining", None)
     return {
-        "calls": int(total or 0),
+        "calls": sum(by_kind.values()),
         "calls_by_kind": by_kind,
-        "rate_limited": int(get("rate_limited", None) or get("status_429", None) or get("throttled", None) or 0),
-        "retries": int(get("retries", None) or 0),
-        "headroom": get("headroom", None),
+        "rate_limited": int(getattr(stats, "rate_limited", 0) or 0),
+        "retries": int(getattr(stats, "retries", 0) or 0),
+        "headroom": burst_remaining / burst_max if burst_max and burst_remaining is not None else None,
     }
 
 

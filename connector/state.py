@@ -269,6 +269,23 @@ def _as_datetime(value: Any) -> datetime | None:
     return value
 
 
+def _history(history: dict[str, list[dict[str, Any]]] | None) -> dict[str, list[dict[str, Any]]] | None:
+    """Timestamps as ISO-8601 strings ("…Z"), entries newest first (the RecordLike contract); None stays None."""
+    if not history:
+        return None
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, entries in history.items():
+        norm = []
+        for entry in entries or []:
+            ts = entry.get("timestamp")
+            if isinstance(ts, datetime):
+                ts = ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            norm.append({**entry, "timestamp": ts})
+        norm.sort(key=lambda e: str(e.get("timestamp") or ""), reverse=True)
+        out[name] = norm
+    return out
+
+
 def _sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -380,7 +397,7 @@ class StateStore:
                 "object_type": object_type,
                 "id": str(r["id"]),
                 "properties": r.get("properties") or {},
-                "history": r.get("history") or None,
+                "history": _history(r.get("history")),
                 "archived": bool(r.get("archived", False)),
                 "created_at": _as_datetime(r.get("created_at")),
                 "updated_at": _as_datetime(r.get("updated_at")),

@@ -354,3 +354,17 @@ def test_unreachable_store_is_a_state_error_without_password(tmp_path):
 def test_naive_datetime_is_refused(store):
     with pytest.raises(StateError):
         store.save_snapshots("r", "health", datetime(2026, 1, 1), {"c": {}})
+
+
+def test_history_timestamps_become_iso_newest_first(store):
+    r = rec(1)
+    r["history"] = {"hs_status": [
+        {"value": "active", "timestamp": T0, "sourceType": "API"},
+        {"value": "canceled", "timestamp": T0 + timedelta(days=3), "sourceType": "CRM_UI"},
+    ]}
+    store.save_page("subscriptions", [r], None)
+    (got,) = list(store.iter_records("subscriptions"))
+    assert got.history == {"hs_status": [
+        {"value": "canceled", "timestamp": "2026-11-04T12:00:00.000Z", "sourceType": "CRM_UI"},
+        {"value": "active", "timestamp": "2026-11-01T12:00:00.000Z", "sourceType": "API"},
+    ]}
