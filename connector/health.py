@@ -1,1 +1,338 @@
 """Health score (pure): weighted components, bands, trend and a one-line explanation."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+from connector.mapping.expression import Predicate, compile_node
+from connector.mapping.health import HealthConfig, Percentile, Scorecard, explain_template
+
+Features = Mapping[str, Any]
+
+# Floating-point sums such as 0.4*75 + 0.2*60 land a hair off the exact value; this keeps "67.5" rounding up.
+_EPS = 1e-9
+
+
+def round_half_up(value: float) -> int:
+    """67.5 -> 68, 67.4999 -> 67 (Python's round() would send 66.5 to 66)."""
+    return int(math.floor(value + 0.5 + _EPS))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        number = float(value)
+        return None if math.isnan(number) else number
+    return None
+
+
+def _clamp(value: float) -> float:
+    return 0.0 if value < 0 else 100.0 if value > 100 else value
+
+
+def normalise(component: Any, value: Any) -> float | None:
+    """One component's 0-100 score from its raw feature value (None when the value is missing or unusable).
+
+    Percentile components are ranked against the population in ``health_scores``; here they return None.
+    """
+    method = component.method
+    if method == "bool":
+        if not isinstance(value, bool):
+            return None
+        return float(component.if_true if value else component.if_false)
+    number = _number(value)
+    if number is None:
+        return None
+    if method == "target_ratio":
+        return _clamp(100.0 * number / component.target)
+    if method == "inverse":
+        return _clamp(100.0 - component.k * number)
+    if method == "linear_decay":
+        return _clamp(100.0 * (1.0 - number / component.days))
+    if method == "survey":
+        if component.scale == "nps":
+            return _clamp(number * 10.0)
+        if component.scale == "csat":
+            return _clamp(number)
+        return _clamp((number - 1.0) / 6.0 * 100.0)
+    return None
+
+
+# ---------------------------------------------------------------- percentile within a peer group
+
+
+def _midrank_percentiles(values: list[float]) -> dict[float, float]:
+    """value -> percentile among ``values``: lowest 0, highest 100, ties share their mid rank."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n < 2:
+        return {}
+    result: dict[float, float] = {}
+    for value in set(ordered):
+        less = bisect_left(ordered, value)
+        equal = bisect_right(ordered, value) - less
+        result[value] = 100.0 * (less + 0.5 * (equal - 1)) / (n - 1)
+    return result
+
+
+def peer_percentiles(features: Mapping[str, Features], component: Percentile) -> dict[str, float]:
+    """customer_id -> percentile of the component's feature among peers (same ``peer`` value).
+
+    Customers without a peer value, and peer groups smaller than ``min_peers``, are ranked among everyone,
+    so a two-company industry does not hand out 0 and 100.
+    """
+    values: dict[str, float] = {}
+    groups: dict[Any, list[str]] = {}
+    for customer_id, row in features.items():
+        number = _number(row.get(component.feature))
+        if number is None:
+            continue
+        values[customer_id] = number
+        key = row.get(component.peer) if component.peer else None
+        groups.setdefault(key, []).append(customer_id)
+    everyone = _midrank_percentiles(list(values.values()))
+    result: dict[str, float] = {}
+    for key, members in groups.items():
+        if key is None or len(members) < component.min_peers:
+            table = everyone
+        else:
+            table = _midrank_percentiles([values[m] for m in members])
+        for member in members:
+            pct = table.get(values[member])
+            if pct is not None:
+                result[member] = pct if component.higher_is_better else 100.0 - pct
+    return result
+
+
+# ---------------------------------------------------------------- explanation
+
+
+def _format_raw(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    number = _number(value)
+    if number is None:
+        return "n/a" if value is None else str(value)
+    if number.is_integer():
+        return str(int(number))
+    return f"{number:.2f}".rstrip("0").rstrip(".")
+
+
+def _render(template: str, component: Any, raw: Any, score: float) -> str:
+    # Only the documented placeholders, substituted literally: no str.format on admin text.
+    replacements = {
+        "{name}": component.name,
+        "{raw}": _format_raw(raw),
+        "{score}": str(round_half_up(score)),
+        "{s}": "" if _number(raw) == 1 else "s",
+    }
+    text = template
+    for key, replacement in replacements.items():
+        text = text.replace(key, replacement)
+    return text
+
+
+def _fit(pieces: Iterable[str], max_length: int, separator: str = ", ") -> str:
+    """Join pieces while the whole stays within max_length; a first piece too long is cut with an ellipsis."""
+    text = ""
+    for piece in pieces:
+        candidate = piece if not text else text + separator + piece
+        if len(candidate) <= max_length:
+            text = candidate
+        elif not text:
+            return piece[: max_length - 1] + "…"
+        else:
+            break
+    return text
+
+
+def explain(card: Scorecard | None, rows: list[dict[str, Any]], score: int | None, coverage: float,
+            config: HealthConfig) -> str:
+    """The one line a CSM reads: the components that cost the most points, weakest first."""
+    limit = config.explanation.max_length
+    if card is None:
+        return _fit(["no scorecard applies"], limit)
+    if score is None:
+        missing = [row["name"] for row in rows if row["score"] is None]
+        return _fit([f"not enough data ({round_half_up(coverage * 100)}% of weight): missing " + ", ".join(missing)],
+                    limit)
+    lost = []
+    for component, row in zip(card.components, rows):
+        if row["score"] is None:
+            continue
+        points = round(row["share"] * (100.0 - row["score"]), 6)  # ties (E8: 10 and 10) go by name, not float noise
+        if points > 0.005:
+            lost.append((-points, row["name"], component, row))
+    if not lost:
+        return _fit(["all components at 100/100"], limit)
+    lost.sort(key=lambda item: (item[0], item[1]))
+    pieces = [_render(explain_template(c), c, row["raw"], row["score"])
+              for _, _, c, row in lost[: config.explanation.components]]
+    return _fit(pieces, limit)
+
+
+# ---------------------------------------------------------------- score
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _trend(score: int | None, previous: Mapping[str, Any] | None, tolerance: float) -> tuple[str | None, int | None]:
+    before = previous.get("score") if previous else None
+    if score is None or before is None:
+        return None, None
+    change = score - int(before)
+    if change > tolerance:
+        return "up", change
+    if change < -tolerance:
+        return "down", change
+    return "flat", change
+
+
+def select_scorecard(row: Features, cards: list[tuple[Scorecard, Predicate | None]]) -> Scorecard | None:
+    for card, predicate in cards:
+        if predicate is None or predicate(row):
+            return card
+    return None
+
+
+def health_scores(
+    features: Mapping[str, Features],
+    config: HealthConfig,
+    previous: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """customer_id -> health result (JSON-serialisable), given every customer's features and last run's results.
+
+    Result keys: score (int 0-100 or None below the coverage minimum), band, scorecard, coverage (share of
+    the scorecard's weight present), components [{name, feature, method, raw, score, weight, share}],
+    trend (up | down | flat | None on the first run), change (points since last run), explanation.
+    """
+    previous = previous or {}
+    cards = [(card, compile_node(card.rule) if card.rule is not None else None) for card in config.scorecards]
+    percentiles: dict[tuple[str, int], dict[str, float]] = {}
+    for card in config.scorecards:
+        for index, component in enumerate(card.components):
+            if isinstance(component, Percentile):
+                percentiles[(card.name, index)] = peer_percentiles(features, component)
+
+    results: dict[str, dict[str, Any]] = {}
+    for customer_id, row in features.items():
+        card = select_scorecard(row, cards)
+        rows: list[dict[str, Any]] = []
+        coverage = 0.0
+        score: int | None = None
+        if card is not None:
+            total = sum(c.weight for c in card.components)
+            scored: list[tuple[dict[str, Any], float]] = []
+            for index, component in enumerate(card.components):
+                raw = row.get(component.feature)
+                if isinstance(component, Percentile):
+                    value = percentiles[(card.name, index)].get(customer_id)
+                else:
+                    value = normalise(component, raw)
+                entry = {"name": component.name, "feature": component.feature, "method": component.method,
+                         "raw": _json_value(raw), "score": None if value is None else round(value, 4),
+                         "weight": component.weight, "share": 0.0}
+                rows.append(entry)
+                if value is not None:
+                    scored.append((entry, value))
+            present = sum(e["weight"] for e, _ in scored)
+            coverage = present / total
+            if scored and coverage + _EPS >= config.coverage_min:
+                for entry, _ in scored:
+                    entry["share"] = round(entry["weight"] / present, 6)
+                score = round_half_up(_clamp(sum(e["weight"] * v for e, v in scored) / present))
+        trend, change = _trend(score, previous.get(customer_id), config.trend.tolerance)
+        results[customer_id] = {
+            "score": score,
+            "band": config.band_for(score),
+            "scorecard": card.name if card else None,
+            "coverage": round(coverage, 4),
+            "components": rows,
+            "trend": trend,
+            "change": change,
+            "explanation": explain(card, rows, score, coverage, config),
+        }
+    return results
+
+
+def health_features(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The health_* features segments read, plus the explanation and scorecard the write-back can publish."""
+    return {
+        customer_id: {
+            "health_score": r["score"],
+            "health_band": r["band"],
+            "health_change": r["change"],
+            "health_trend": r["trend"],
+            "health_explanation": r["explanation"],
+            "health_scorecard": r["scorecard"],
+        }
+        for customer_id, r in results.items()
+    }
+
+
+def health_distribution(
+    results: Mapping[str, Mapping[str, Any]],
+    previous: Mapping[str, Mapping[str, Any]] | None,
+    band_labels: list[str],
+) -> dict[str, Any]:
+    """Counts per band (plus "unscored"), their change since the previous run and the average score."""
+
+    def count(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        counts = {label: 0 for label in band_labels}
+        for r in rows.values():
+            key = r.get("band") or "unscored"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    now = count(results)
+    before = count(previous or {})
+    if not now.get("unscored") and not before.get("unscored"):
+        now.pop("unscored", None)
+    scores = [r["score"] for r in results.values() if r.get("score") is not None]
+    return {
+        "bands": now,
+        "changes": {label: now[label] - before.get(label, 0) for label in now} if previous else {},
+        "average": round(sum(scores) / len(scores), 2) if scores else None,
+        "customers": len(results),
+    }
+
+
+# ---------------------------------------------------------------- backtest
+
+
+def backtest_auc(scores: Mapping[str, float | None], churned: set[str]) -> float:
+    """ROC AUC of "low health predicts churn": P(a churned customer scored below a retained one), ties count half.
+
+    Customers without a score are left out. 1.0 = every churned customer scored below every retained one,
+    0.5 = no signal. Mann-Whitney U on mid-ranks: O(n log n).
+    """
+    pairs = [(float(s), cid in churned) for cid, s in scores.items() if s is not None]
+    positives = sum(1 for _, is_churned in pairs if is_churned)
+    negatives = len(pairs) - positives
+    if positives == 0 or negatives == 0:
+        raise ValueError(f"AUC needs churned and retained customers with a score "
+                         f"(have {positives} churned, {negatives} retained)")
+    # Rank by risk = -score: ascending score order means descending risk, so rank on -score.
+    ordered = sorted(pairs, key=lambda p: -p[0])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1][0] == ordered[i][0]:
+            j += 1
+        midrank = (i + j) / 2 + 1  # 1-based mid rank of the tie block
+        rank_sum += midrank * sum(1 for k in range(i, j + 1) if ordered[k][1])
+        i = j + 1
+    u = rank_sum - positives * (positives + 1) / 2
+    return u / (positives * negatives)

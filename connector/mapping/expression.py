@@ -1,0 +1,509 @@
+"""A small, safe rule language over per-customer features: tokenizer, recursive-descent parser, type check, evaluator.
+
+Grammar (keywords are lower case; ``#`` is not a comment here, YAML already has those)::
+
+    expr       := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | comparison
+    comparison := operand [ CMP operand | "in" list | "not" "in" list ]      CMP: < <= > >= == !=
+    operand    := NUMBER | STRING | "true" | "false" | "null" | NAME | "(" expr ")"
+    list       := "[" [ literal ("," literal)* [","] ] "]"
+
+Names are checked against a catalog (name -> kind: number | bool | str | date) when the rule is parsed, so an
+unknown name or a type mismatch fails at config time with a did-you-mean and the column. User text is never
+handed to ``eval``/``exec``/``ast``: the parser builds its own small AST and ``compile_rule`` turns it into
+closures.
+
+Runtime ``None`` (a feature the customer has no value for): every comparison, ``in`` and ``not in`` with a
+``None`` operand is false, and a bare name whose value is ``None`` is false; ``x == null`` / ``x != null`` are the
+only ways to test for a missing value. ``not`` negates the outcome, so ``not (usage_frequency < 0.2)`` is true
+when usage is unknown; write ``usage_frequency >= 0.2`` to require a value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable, Mapping, Union
+
+from connector.mapping.base import did_you_mean
+
+KINDS = ("number", "bool", "str", "date")
+_COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+_ORDERED_KINDS = ("number", "date")  # kinds that allow < <= > >=
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+
+
+class ExpressionError(ValueError):
+    """A rule that does not parse or type-check; ``column`` is 1-based within ``expression``."""
+
+    def __init__(self, reason: str, expression: str, column: int):
+        self.reason = reason
+        self.expression = expression
+        self.column = column
+        super().__init__(f"column {column}: {reason} in rule `{expression}`")
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number | string | name | op | keyword | end
+    text: str
+    value: Any
+    column: int  # 1-based
+
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op><=|>=|==|!=|<|>|\(|\)|\[|\]|,)
+    """,
+    re.VERBOSE,
+)
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+def _unescape(body: str, expression: str, column: int) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]
+            if nxt not in _ESCAPES:
+                raise ExpressionError(f'unknown escape "\\{nxt}" in a string', expression, column + 1 + i)
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def tokenize(expression: str) -> list[Token]:
+    """Split a rule into tokens; anything unrecognised fails with its column."""
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(expression):
+        match = _TOKEN_RE.match(expression, pos)
+        column = pos + 1
+        if not match:
+            ch = expression[pos]
+            if ch in "\"'":
+                raise ExpressionError("unterminated string", expression, column)
+            if ch == "=":
+                raise ExpressionError('unexpected "=" (use "==" to compare)', expression, column)
+            raise ExpressionError(f'unexpected character "{ch}"', expression, column)
+        kind = match.lastgroup
+        text = match.group()
+        pos = match.end()
+        if kind == "space":
+            continue
+        if kind == "number":
+            # "a-1" is not subtraction (there is no arithmetic): a minus sign glued to a previous operand is an error
+            if text.startswith("-") and tokens and tokens[-1].kind in ("number", "string", "name"):
+                raise ExpressionError('unexpected "-" (the rule language has no arithmetic)', expression, column)
+            value: Any = float(text) if any(c in text for c in ".eE") else int(text)
+            tokens.append(Token("number", text, value, column))
+        elif kind == "string":
+            tokens.append(Token("string", text, _unescape(text[1:-1], expression, column), column))
+        elif kind == "name":
+            tokens.append(Token("keyword" if text in _KEYWORDS else "name", text, text, column))
+        else:
+            tokens.append(Token("op", text, text, column))
+    tokens.append(Token("end", "", None, len(expression) + 1))
+    return tokens
+
+
+# ---------------------------------------------------------------- AST
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any  # int | float | str | bool | None | date (a string literal compared with a date feature)
+    column: int
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # < <= > >= == !=
+    left: "Node"
+    right: "Node"
+    column: int
+
+
+@dataclass(frozen=True)
+class Membership:
+    negated: bool  # "not in"
+    item: "Node"
+    choices: tuple[Literal, ...]
+    column: int
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Node"
+    column: int
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and | or
+    operands: tuple["Node", ...]
+    column: int
+
+
+Node = Union[Literal, Name, Compare, Membership, Not, BoolOp]
+
+
+# ---------------------------------------------------------------- parser
+
+
+class _Parser:
+    def __init__(self, expression: str, names: Mapping[str, str]):
+        self.expression = expression
+        self.names = names
+        self.tokens = tokenize(expression)
+        self.pos = 0
+
+    # helpers
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def at(self, kind: str, text: str | None = None) -> bool:
+        token = self.peek()
+        return token.kind == kind and (text is None or token.text == text)
+
+    def fail(self, reason: str, token: Token) -> ExpressionError:
+        return ExpressionError(reason, self.expression, token.column)
+
+    def expect(self, kind: str, text: str, what: str) -> Token:
+        if not self.at(kind, text):
+            raise self.fail(f"expected {what}, found {_describe(self.peek())}", self.peek())
+        return self.advance()
+
+    # grammar
+    def parse(self) -> Node:
+        if self.at("end"):
+            raise self.fail("empty rule", self.peek())
+        node = self.or_expr()
+        if not self.at("end"):
+            token = self.peek()
+            hint = ""
+            if token.kind in ("name", "number", "string") or token.text in ("(", "true", "false", "null"):
+                hint = ' (missing "and"/"or"?)'
+            elif token.kind == "op" and token.text in _COMPARISONS:
+                hint = " (comparisons do not chain: write `a < b and b < c`)"
+            raise self.fail(f"unexpected {_describe(token)}{hint}", token)
+        return node
+
+    def or_expr(self) -> Node:
+        first = self.peek()
+        operands = [self.and_expr()]
+        while self.at("keyword", "or"):
+            self.advance()
+            operands.append(self.and_expr())
+        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands), first.column)
+
+    def and_expr(self) -> Node:
+        first = self.peek()
+        operands = [self.not_expr()]
+        while self.at("keyword", "and"):
+            self.advance()
+            operands.append(self.not_expr())
+        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands), first.column)
+
+    def not_expr(self) -> Node:
+        if self.at("keyword", "not"):
+            token = self.advance()
+            return Not(self.not_expr(), token.column)
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        left = self.operand()
+        token = self.peek()
+        if token.kind == "op" and token.text in _COMPARISONS:
+            self.advance()
+            right = self.operand()
+            return Compare(token.text, left, right, token.column)
+        if self.at("keyword", "in"):
+            self.advance()
+            return Membership(False, left, self.literal_list(), token.column)
+        if self.at("keyword", "not"):
+            self.advance()
+            self.expect("keyword", "in", '"in" after "not"')
+            return Membership(True, left, self.literal_list(), token.column)
+        return left
+
+    def operand(self) -> Node:
+        token = self.peek()
+        if token.kind == "op" and token.text == "(":
+            self.advance()
+            node = self.or_expr()
+            self.expect("op", ")", 'a closing ")"')
+            return node
+        if token.kind == "name":
+            self.advance()
+            return Name(token.text, token.column)
+        if token.kind in ("number", "string") or token.text in ("true", "false", "null"):
+            return self.literal()
+        if token.kind == "end":
+            raise self.fail("rule ends too early: expected a value or a feature name", token)
+        raise self.fail(f"expected a value or a feature name, found {_describe(token)}", token)
+
+    def literal(self) -> Literal:
+        token = self.advance()
+        if token.kind in ("number", "string"):
+            return Literal(token.value, token.column)
+        if token.text in ("true", "false", "null"):
+            return Literal({"true": True, "false": False, "null": None}[token.text], token.column)
+        raise self.fail(f"expected a number, string, true, false or null, found {_describe(token)}", token)
+
+    def literal_list(self) -> tuple[Literal, ...]:
+        self.expect("op", "[", 'a list "[...]" after "in"')
+        items: list[Literal] = []
+        while not self.at("op", "]"):
+            if self.at("end"):
+                raise self.fail('unterminated list: expected "]"', self.peek())
+            items.append(self.literal())
+            if self.at("op", ","):
+                self.advance()
+            elif not self.at("op", "]"):
+                raise self.fail(f'expected "," or "]" in a list, found {_describe(self.peek())}', self.peek())
+        self.advance()
+        return tuple(items)
+
+
+def _describe(token: Token) -> str:
+    if token.kind == "end":
+        return "the end of the rule"
+    return f'"{token.text}"'
+
+
+# ---------------------------------------------------------------- type check
+
+
+def _literal_kind(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, date):
+        return "date"
+    return "str"
+
+
+class _Checker:
+    """Resolves names, infers kinds and rewrites ISO-date string literals compared with date features."""
+
+    def __init__(self, expression: str, names: Mapping[str, str]):
+        self.expression = expression
+        self.names = names
+
+    def fail(self, reason: str, column: int) -> ExpressionError:
+        return ExpressionError(reason, self.expression, column)
+
+    def kind_of(self, node: Node) -> str | None:
+        if isinstance(node, Literal):
+            return _literal_kind(node.value)
+        if isinstance(node, Name):
+            kind = self.names.get(node.name)
+            if kind is None:
+                raise self.fail(f'unknown feature "{node.name}"{did_you_mean(node.name, self.names)}', node.column)
+            return kind
+        return "bool"
+
+    def check_bool(self, node: Node) -> Node:
+        """A node used as a condition: it must be boolean."""
+        node = self.check(node)
+        kind = self.kind_of(node)
+        if kind != "bool":
+            where = f'"{node.name}" is a {kind}' if isinstance(node, Name) else f"this is a {kind or 'null'} value"
+            raise self.fail(f"expected a condition but {where}; compare it with something", node.column)
+        return node
+
+    def coerce_literal(self, literal: Literal, kind: str) -> Literal:
+        if kind == "date" and isinstance(literal.value, str):
+            try:
+                return Literal(date.fromisoformat(literal.value), literal.column)
+            except ValueError:
+                raise self.fail(f'"{literal.value}" is not a date (YYYY-MM-DD)', literal.column) from None
+        return literal
+
+    def check(self, node: Node) -> Node:
+        if isinstance(node, (Literal, Name)):
+            self.kind_of(node)
+            return node
+        if isinstance(node, Not):
+            return Not(self.check_bool(node.operand), node.column)
+        if isinstance(node, BoolOp):
+            return BoolOp(node.op, tuple(self.check_bool(o) for o in node.operands), node.column)
+        if isinstance(node, Compare):
+            left, right = self.check(node.left), self.check(node.right)
+            lkind, rkind = self.kind_of(left), self.kind_of(right)
+            if isinstance(left, Literal) and rkind:
+                left = self.coerce_literal(left, rkind)
+                lkind = self.kind_of(left)
+            if isinstance(right, Literal) and lkind:
+                right = self.coerce_literal(right, lkind)
+                rkind = self.kind_of(right)
+            if lkind is None or rkind is None:
+                if node.op not in ("==", "!="):
+                    raise self.fail(f'null can only be compared with "==" or "!=", not "{node.op}"', node.column)
+            elif lkind != rkind:
+                raise self.fail(f"cannot compare {_what(left, lkind)} with {_what(right, rkind)}", node.column)
+            elif node.op not in ("==", "!=") and lkind not in _ORDERED_KINDS:
+                raise self.fail(f'"{node.op}" needs numbers or dates; {_what(left, lkind)} allows only == and !=',
+                                node.column)
+            return Compare(node.op, left, right, node.column)
+        if isinstance(node, Membership):
+            item = self.check(node.item)
+            kind = self.kind_of(item)
+            choices = []
+            for choice in node.choices:
+                if choice.value is None:
+                    raise self.fail("null cannot be in a list (use == null)", choice.column)
+                choice = self.coerce_literal(choice, kind) if kind else choice
+                ckind = _literal_kind(choice.value)
+                if kind is not None and ckind != kind:
+                    raise self.fail(f"list item {_what(choice, ckind)} does not match {_what(item, kind)}",
+                                    choice.column)
+                choices.append(choice)
+            return Membership(node.negated, item, tuple(choices), node.column)
+        raise AssertionError(node)  # pragma: no cover
+
+
+def _what(node: Node, kind: str | None) -> str:
+    if isinstance(node, Name):
+        return f'"{node.name}" ({kind})'
+    if isinstance(node, Literal):
+        return f"{node.value!r} ({kind or 'null'})" if not isinstance(node.value, date) else f"{node.value} (date)"
+    return f"a {kind} expression"
+
+
+def parse_rule(expression: str, names: Mapping[str, str]) -> Node:
+    """Parse and type-check ``expression`` against ``names`` (name -> kind); raises ExpressionError."""
+    if not isinstance(expression, str):
+        raise ExpressionError("a rule must be a string", str(expression), 1)
+    tree = _Parser(expression, names).parse()
+    return _Checker(expression, names).check_bool(tree)
+
+
+def rule_names(node: Node) -> set[str]:
+    """Every feature name a parsed rule reads."""
+    if isinstance(node, Name):
+        return {node.name}
+    if isinstance(node, Literal):
+        return set()
+    if isinstance(node, Not):
+        return rule_names(node.operand)
+    if isinstance(node, BoolOp):
+        return set().union(*(rule_names(o) for o in node.operands))
+    if isinstance(node, Compare):
+        return rule_names(node.left) | rule_names(node.right)
+    if isinstance(node, Membership):
+        return rule_names(node.item)
+    raise AssertionError(node)  # pragma: no cover
+
+
+# ---------------------------------------------------------------- evaluation
+
+Features = Mapping[str, Any]
+Predicate = Callable[[Features], bool]
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _value_getter(node: Node) -> Callable[[Features], Any]:
+    if isinstance(node, Literal):
+        value = node.value
+        return lambda features: value
+    if isinstance(node, Name):
+        name = node.name
+        return lambda features: features.get(name)
+    predicate = compile_node(node)
+    return predicate
+
+
+def compile_node(node: Node) -> Predicate:
+    """Turn a checked AST into a predicate over one customer's features (no eval of user text)."""
+    if isinstance(node, Literal):
+        value = bool(node.value)
+        return lambda features: value
+    if isinstance(node, Name):
+        name = node.name
+        return lambda features: features.get(name) is True
+    if isinstance(node, Not):
+        inner = compile_node(node.operand)
+        return lambda features: not inner(features)
+    if isinstance(node, BoolOp):
+        parts = tuple(compile_node(o) for o in node.operands)
+        if node.op == "and":
+            return lambda features: all(p(features) for p in parts)
+        return lambda features: any(p(features) for p in parts)
+    if isinstance(node, Compare):
+        left, right = _value_getter(node.left), _value_getter(node.right)
+        op = _OPS[node.op]
+        null_test = (isinstance(node.left, Literal) and node.left.value is None) or (
+            isinstance(node.right, Literal) and node.right.value is None
+        )
+        if null_test:
+            equal = node.op == "=="
+            return lambda features: (left(features) is None and right(features) is None) == equal
+
+        def compare(features: Features) -> bool:
+            a, b = left(features), right(features)
+            if a is None or b is None:
+                return False
+            try:
+                return bool(op(a, b))
+            except TypeError:  # a feature of the wrong kind at runtime: the rule does not hold
+                return False
+
+        return compare
+    if isinstance(node, Membership):
+        item = _value_getter(node.item)
+        choices = [c.value for c in node.choices]
+        negated = node.negated
+
+        def member(features: Features) -> bool:
+            value = item(features)
+            if value is None:
+                return False
+            found = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
+            return found != negated
+
+        return member
+    raise AssertionError(node)  # pragma: no cover
+
+
+def compile_rule(expression: str, names: Mapping[str, str]) -> Predicate:
+    """Parse, check and compile in one step."""
+    return compile_node(parse_rule(expression, names))
