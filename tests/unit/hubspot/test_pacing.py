@@ -1,0 +1,137 @@
+"""The client-side limiter on a fake clock: burst window, search's per-second budget, learnt limits, daily stop."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.errors import RateLimitedError
+from connector.hubspot.pacing import WINDOW_SLACK_S, Pacer, header
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _pacer(t: FakeTime, **kw) -> Pacer:
+    return Pacer(sleep=t.sleep, clock=t.clock, **kw)
+
+
+def _headers(max_: int = 100, remaining: int = 99, daily: int | None = 250_000, daily_remaining: int | None = 249_000):
+    h = {"x-hubspot-ratelimit-max": str(max_), "x-hubspot-ratelimit-remaining": str(remaining),
+         "x-hubspot-ratelimit-interval-milliseconds": "10000"}
+    if daily is not None:
+        h["x-hubspot-ratelimit-daily"] = str(daily)
+        h["x-hubspot-ratelimit-daily-remaining"] = str(daily_remaining)
+    return h
+
+
+def test_acquire_burst_never_exceeds_limit_in_any_window():
+    t = FakeTime()
+    pacer = _pacer(t, burst_limit=100)
+    stamps = []
+    for _ in range(350):
+        pacer.acquire()
+        stamps.append(t.now)
+        t.now += 0.001  # a fast server
+    window = 10.0 + WINDOW_SLACK_S
+    worst = max(sum(1 for s in stamps if start <= s < start + window) for start in stamps)
+    assert worst <= 100
+
+
+def test_acquire_burst_uses_at_least_90_percent_of_the_allowance():
+    t = FakeTime()
+    pacer = _pacer(t, burst_limit=100)
+    for _ in range(1_000):
+        pacer.acquire()
+        t.now += 0.001
+    rate = 1_000 / t.now  # requests per second achieved
+    assert rate >= 0.9 * 100 / 10.0
+
+
+def test_acquire_search_limited_per_second_and_exempt_from_burst():
+    t = FakeTime()
+    pacer = _pacer(t, burst_limit=10, search_per_second=4)
+    for _ in range(10):
+        pacer.acquire()
+    # The burst window is full, yet search goes on at its own pace.
+    stamps = []
+    for _ in range(40):
+        pacer.acquire("search")
+        stamps.append(t.now)
+    assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 4
+    assert stamps[-1] <= 40 / 4 * 1.1  # ~4/s, not slower
+
+
+def test_observe_learns_burst_max_from_lower_case_headers():
+    t = FakeTime()
+    pacer = _pacer(t)
+    assert pacer.burst.limit == 100  # cold start: the smallest current limit
+    pacer.observe(_headers(max_=190, remaining=189))
+    assert pacer.burst.limit == 190
+    assert pacer.headroom.burst_remaining == 189
+
+
+def test_observe_fixed_setting_only_lowers_the_limit():
+    pacer = _pacer(FakeTime(), burst_limit=50)
+    pacer.observe(_headers(max_=190, remaining=189))
+    assert pacer.burst.limit == 50
+
+
+def test_header_lookup_is_case_insensitive():
+    assert header({"X-HubSpot-RateLimit-Max": "110"}, "x-hubspot-ratelimit-max") == "110"
+    assert header({"x-hubspot-ratelimit-max": "110"}, "X-HubSpot-RateLimit-Max") == "110"
+    assert header({}, "x") is None
+
+
+def test_observe_books_calls_of_other_processes_sharing_the_app():
+    t = FakeTime()
+    pacer = _pacer(t, burst_limit=100)
+    pacer.acquire()
+    # HubSpot says 60 calls were made in the window; we made one: the other 59 count against us too.
+    pacer.observe(_headers(max_=100, remaining=40))
+    assert pacer.burst.used(t.now) == 60
+
+
+def test_acquire_daily_stops_before_spending_the_reserve():
+    t = FakeTime()
+    pacer = _pacer(t, daily_reserve=1000)
+    pacer.observe(_headers(daily=250_000, daily_remaining=1003))
+    pacer.acquire()
+    pacer.acquire()
+    with pytest.raises(RateLimitedError) as info:
+        for _ in range(5):
+            pacer.acquire()
+    assert info.value.policy == "DAILY"
+    assert pacer.headroom.daily_remaining == 1000  # counted down locally between headers
+    assert pacer.headroom.daily_used == 249_000
+
+
+def test_acquire_without_daily_headers_never_stops():
+    t = FakeTime()
+    pacer = _pacer(t, daily_reserve=10**9)
+    pacer.observe(_headers(max_=110, remaining=100, daily=None))  # OAuth apps get no daily headers
+    pacer.acquire()
+    assert pacer.headroom.daily_max is None
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param("TEN_SECONDLY_ROLLING", 10.0 + WINDOW_SLACK_S, id="burst-waits-a-full-window"),
+        pytest.param("SECONDLY", 1.05, id="search-waits-a-second"),
+        pytest.param(None, 10.0 + WINDOW_SLACK_S, id="unknown-policy-treated-as-burst"),
+    ],
+)
+def test_penalize_waits_for_the_window(policy, expected):
+    t = FakeTime()
+    pacer = _pacer(t, search_per_second=4)
+    assert pacer.penalize(policy) == pytest.approx(expected)
