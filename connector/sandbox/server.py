@@ -1,0 +1,116 @@
+"""Start the sandbox in-process: uvicorn on 127.0.0.1 in a background thread, on a free port, failing fast."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import uvicorn
+
+from connector.sandbox.app import build_app
+from connector.sandbox.portal import Portal, now_ms
+
+SIZES = {"small": 200, "medium": 10_000, "large": 100_000}
+START_TIMEOUT_S = 15.0
+log = logging.getLogger("connector.sandbox")
+
+
+class SandboxStartError(RuntimeError):
+    """The sandbox could not start (port taken, server crashed): say why at once instead of hanging tests."""
+
+
+def contacts_for(size: str | int) -> int:
+    """small | medium | large | an integer -> the number of contacts to generate."""
+    if isinstance(size, int):
+        return size
+    text = str(size).strip().lower()
+    if text in SIZES:
+        return SIZES[text]
+    if text.isdigit():
+        return int(text)
+    raise ValueError(f"size must be small, medium, large or a number of contacts, got {size!r}")
+
+
+def build_portal(seed: int = 0, size: str | int = "small", profile: str = "unlimited", faults: str | None = None,
+                 now: int | None = None, **options) -> Portal:
+    """A Portal filled by ``seed.generate`` (empty if the generator is not there yet)."""
+    portal = Portal(seed=seed, profile=profile, faults=faults, **options)
+    from connector.sandbox import seed as seed_module  # lazily: generating is the slow part and may be absent
+
+    generate = getattr(seed_module, "generate", None)
+    contacts = contacts_for(size)
+    if generate is not None and contacts > 0:
+        portal.ingest(generate(seed=seed, contacts=contacts, now_ms=now if now is not None else now_ms()))
+    return portal
+
+
+@dataclass
+class Sandbox:
+    base_url: str
+    token: str
+    portal: Portal
+    server: uvicorn.Server = field(repr=False)
+    thread: threading.Thread = field(repr=False)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+    """Serve ``portal`` in a daemon thread and return once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SandboxStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    actual_port = sock.getsockname()[1]
+    config = uvicorn.Config(build_app(portal), log_level="warning", access_log=False, lifespan="off",
+                            loop="asyncio", timeout_keep_alive=30, backlog=2048)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # reported to the starter below
+            failure.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"sandbox-{actual_port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        if failure or not thread.is_alive():
+            raise SandboxStartError(f"the sandbox server stopped while starting: {failure[0] if failure else 'exit'}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise SandboxStartError(f"the sandbox did not start within {START_TIMEOUT_S:.0f} s")
+        time.sleep(0.01)
+    return Sandbox(f"http://{host}:{actual_port}", portal.token, portal, server, thread)
+
+
+@contextlib.contextmanager
+def running_sandbox(seed: int = 0, size: str | int = "small", profile: str = "unlimited", faults: str | None = None,
+                    portal: Portal | None = None, port: int = 0, host: str = "127.0.0.1", **options
+                    ) -> Iterator[Sandbox]:
+    """``with running_sandbox(seed=1, size=200) as sb: ...`` — ``sb.base_url``, ``sb.token``, ``sb.portal``."""
+    if portal is None:
+        portal = build_portal(seed, size, profile, faults, **options)
+    sandbox = start_sandbox(portal, host, port)
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
