@@ -595,8 +595,8 @@ class _Generator:
         nps_log: list[tuple[int, int]] = []  # (ms, value) of this account's NPS answers
         snap = None  # the last usage sync: dict of driver values
         zeroed = False
-        churn_count = 0
         prev = created_at
+        requested = True
         for b in steps:
             if b <= created_at:
                 continue
@@ -643,9 +643,7 @@ class _Generator:
                 if rng.random() < hazard:
                     state = "pending"
                     request_ms = a + int(rng.random() * (b - a - HOUR))
-                    sub.rec.properties["cancellation_requested_date"] = iso_ms(request_ms)
-                    sub.rec.properties.pop("hs_next_payment_amount", None)
-                    self._touch(sub.rec, request_ms)
+                    requested = False  # written once the billing events before it are done
                     z -= 1.0  # once they have decided to leave, they use it less
                     drivers = dict(snap, at=iso_ms(snap["at"]),
                                    nps_avg_180d=None if nps_avg is None else round(nps_avg, 2),
@@ -654,7 +652,6 @@ class _Generator:
                     while effective < request_ms:  # the paid period runs out at the first due date after the request
                         k += 1
                         effective = cal.due(sub.anchor_index, sub.anchor_day, k * sub.months)
-                    churn_count += 1
                     gt = {"kind": "churn", "_company": company, "_sub": sub.rec, "reason": "voluntary",
                           "cancel_requested_at": iso_ms(request_ms), "cancel_effective_on": date_ms(effective),
                           "churned_at": None, "hazard": round(hazard, 4),
@@ -670,6 +667,9 @@ class _Generator:
             # 3. billing events due in (a, b)
             while state in ("active", "pending") and sub.next_due < b:
                 d = sub.next_due
+                if state == "pending" and not requested and d >= request_ms:
+                    self._request_cancel(sub, request_ms)
+                    requested = True
                 if state == "pending" and d >= request_ms:
                     churned_ms = d
                     self._cancel(sub, d)
@@ -689,9 +689,12 @@ class _Generator:
                     end = d + 21 * DAY
                     if end <= now:
                         churned_ms = end
-                        if state == "pending":
+                        reason = "voluntary" if state == "pending" and requested else "involuntary"
+                        if reason == "voluntary":
                             self._set_truth_churned(sub.rec, end)
                         else:
+                            if state == "pending":  # the card failed before they got round to cancelling
+                                self._drop_open_churn(sub.rec)
                             trouble_drivers = dict(snap or {}, payment_trouble=True, mrr=round(sub.mrr, 2))
                             if snap:
                                 trouble_drivers["at"] = iso_ms(snap["at"])
@@ -701,7 +704,7 @@ class _Generator:
                                                "churned_at": iso_ms(end), "hazard": None, "drivers": trouble_drivers})
                         self._cancel(sub, end)
                         stages.append(("other", end))
-                        state, reason = "churned", "involuntary" if state == "active" else "voluntary"
+                        state = "churned"
                     else:
                         state = "dunning"  # still past due today
                     break
@@ -724,6 +727,9 @@ class _Generator:
                         self._deal(company, champion, currency, t - int(20 * DAY), t, "lost",
                                    "existingbusiness", [(plan_i, max(1, sub.seats // 4), sub.freq, sub.discount)])
                 self._next_due(sub)
+            if state in ("pending", "dunning") and not requested:
+                self._request_cancel(sub, request_ms)
+                requested = True
             if state == "churned":
                 if churned_ms <= b:
                     self._usage_zero(company, b)
@@ -734,6 +740,21 @@ class _Generator:
             snap = self._usage(company, sub, people, people_times, b, a, h, size, ticket_months, nps_log, onboarding)
         return {"sub": sub, "state": state, "since": since, "seats": sub.seats, "h": _sigmoid(z), "snap": snap,
                 "churned_ms": churned_ms}
+
+    def _request_cancel(self, sub: _Sub, ms: int) -> None:
+        """The customer asks to cancel: no further payments; the subscription ends with the paid period."""
+        props = sub.rec.properties
+        props["cancellation_requested_date"] = iso_ms(ms)
+        props.pop("hs_next_payment_amount", None)
+        props.pop("hs_next_payment_due_date", None)
+        self._touch(sub.rec, ms)
+
+    def _drop_open_churn(self, sub_rec) -> None:
+        for i in range(len(self.truth) - 1, -1, -1):
+            entry = self.truth[i]
+            if entry.get("_sub") is sub_rec and entry["kind"] == "churn" and entry["churned_at"] is None:
+                del self.truth[i]
+                return
 
     def _set_truth_churned(self, sub_rec, ms):
         for entry in reversed(self.truth):
