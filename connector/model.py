@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from connector.mapping.sources import CANONICAL_FIELDS, TIMELINES
+from connector.mapping.sources import CANONICAL_FIELDS, FREQUENCY_ALIASES as _FREQUENCY_ALIASES, TIMELINES
 
 # A property's past: (effective_at, value) pairs in ascending time order.
 Timeline = tuple[tuple[datetime, Any], ...]
@@ -298,20 +298,6 @@ class _Row:
 _UTC = timezone.utc
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
-# Spellings of billing frequencies seen in HubSpot portals and billing tools; sources.yaml frequency_aliases adds more.
-_FREQUENCY_ALIASES = {
-    **{name: name for name in MONTHLY_FACTOR},
-    "week": "weekly", "every_week": "weekly", "p1w": "weekly",
-    "bi_weekly": "biweekly", "fortnightly": "biweekly", "every_two_weeks": "biweekly", "p2w": "biweekly",
-    "month": "monthly", "every_month": "monthly", "p1m": "monthly",
-    "quarter": "quarterly", "every_quarter": "quarterly", "p3m": "quarterly",
-    "semiannually": "per_six_months", "semi_annually": "per_six_months", "half_yearly": "per_six_months",
-    "every_six_months": "per_six_months", "p6m": "per_six_months",
-    "annual": "annually", "yearly": "annually", "year": "annually", "every_year": "annually", "p12m": "annually",
-    "p1y": "annually", "biennially": "per_two_years", "p24m": "per_two_years", "p2y": "per_two_years",
-    "p36m": "per_three_years", "p3y": "per_three_years", "p48m": "per_four_years", "p4y": "per_four_years",
-    "p60m": "per_five_years", "p5y": "per_five_years",
-}
 
 
 def parse_decimal(raw: str) -> Decimal:

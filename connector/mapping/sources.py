@@ -21,6 +21,20 @@ SUBSCRIPTION_STATUSES = ("active", "past_due", "unpaid", "paused", "canceled", "
 # HubSpot's line-item `recurringbillingfrequency` values; model.MONTHLY_FACTOR normalises each to a month.
 FREQUENCIES = ("weekly", "biweekly", "monthly", "quarterly", "per_six_months", "annually", "per_two_years",
                "per_three_years", "per_four_years", "per_five_years")
+# Spellings of billing frequencies seen in HubSpot portals and billing tools; sources.yaml frequency_aliases adds more.
+FREQUENCY_ALIASES: dict[str, str] = {
+    **{name: name for name in FREQUENCIES},
+    "week": "weekly", "every_week": "weekly", "p1w": "weekly",
+    "bi_weekly": "biweekly", "fortnightly": "biweekly", "every_two_weeks": "biweekly", "p2w": "biweekly",
+    "month": "monthly", "every_month": "monthly", "p1m": "monthly",
+    "quarter": "quarterly", "every_quarter": "quarterly", "p3m": "quarterly",
+    "semiannually": "per_six_months", "semi_annually": "per_six_months", "half_yearly": "per_six_months",
+    "every_six_months": "per_six_months", "p6m": "per_six_months",
+    "annual": "annually", "yearly": "annually", "year": "annually", "every_year": "annually", "p12m": "annually",
+    "p1y": "annually", "biennially": "per_two_years", "p24m": "per_two_years", "p2y": "per_two_years",
+    "p36m": "per_three_years", "p3y": "per_three_years", "p48m": "per_four_years", "p4y": "per_four_years",
+    "p60m": "per_five_years", "p5y": "per_five_years",
+}
 RESPONSE_GROUPS = ("PROMOTER", "PASSIVE", "DETRACTOR")
 BOOL_VALUES = ("true", "false")
 
