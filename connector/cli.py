@@ -88,6 +88,89 @@ def pull_command(
 
 # ---------------------------------------------------------------- mappings, metrics (issue 4)
 
+from pathlib import Path  # noqa: E402  (imports kept in each issue's section)
+from typing import Optional  # noqa: E402
+
+
+@mappings_app.command("validate")
+def mappings_validate(
+    directory: Optional[Path] = typer.Option(
+        None, "--dir", help="Folder of the mapping pack (default: CONNECTOR_MAPPINGS_DIR, else mappings/)."
+    ),
+    online: bool = typer.Option(
+        False, "--online", help="Also check every property against the portal's definitions (needs a token)."
+    ),
+) -> None:
+    """Check the mapping pack: every problem is listed with file:line and what would be valid (exit 2)."""
+    from connector import pipeline
+    from connector.mapping import load_pack
+    from connector.mapping.loader import raise_problems
+    from connector.settings import Settings
+
+    def action():
+        settings = Settings()
+        folder = directory or settings.mappings_dir
+        pack = load_pack(folder)
+        if online:
+            raise_problems(pipeline.check_mappings_online(settings, pack))
+        return folder, pack
+
+    folder, pack = guarded(action)
+    files = ", ".join(sorted(pack.indexes))
+    fields = sum(len(source.fields) + len(source.extra) for _, source in pack.sources.entities())
+    where = " and against the portal" if online else ""
+    typer.echo(f"mappings OK{where}: {folder} ({files}; {fields} fields of {len(pack.sources.entities())} entities)")
+
+
+@mappings_app.command("init")
+def mappings_init(
+    from_file: Optional[Path] = typer.Option(
+        None, "--from-file", help='JSON property list: {"companies": [<property definitions>], ...} (or per type '
+        '{"results": [...]} as GET /crm/v3/properties/{type} returns).'
+    ),
+    online: bool = typer.Option(False, "--online", help="Read the property list from the portal (needs a token)."),
+    out: Path = typer.Option(Path("mappings"), "--out", help="Folder to write sources.yaml and portal.yaml into."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing sources.yaml/portal.yaml."),
+) -> None:
+    """Scaffold sources.yaml and portal.yaml from a portal's properties; every guess is marked "# REVIEW:"."""
+    import json
+
+    from connector import pipeline
+    from connector.errors import ConfigError
+    from connector.mapping.scaffold import ENTITY_OBJECTS, scaffold_pack
+    from connector.settings import Settings
+
+    def action():
+        if (from_file is None) == (not online):
+            raise ConfigError("give exactly one of --from-file FILE or --online")
+        if from_file is not None:
+            try:
+                raw = json.loads(from_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read {from_file}: {exc}") from None
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{from_file}: expected an object keyed by object type")
+            properties = {k: (v.get("results", []) if isinstance(v, dict) else v) for k, v in raw.items()}
+        else:
+            wanted = [candidates[0] for candidates in ENTITY_OBJECTS.values()]
+            properties = pipeline.fetch_portal_properties(Settings(), wanted, skip_missing=True)
+        try:
+            files = scaffold_pack(properties)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        existing = [name for name in files if (out / name).exists()]
+        if existing and not force:
+            raise ConfigError(f"{out} already has {', '.join(existing)}; pass --force to overwrite")
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text, encoding="utf-8")
+        return files
+
+    files = guarded(action)
+    reviews = sum(text.count("# REVIEW:") for text in files.values())
+    typer.echo(f"wrote {', '.join(str(out / n) for n in files)}: {reviews} guesses marked REVIEW; then run "
+               f"`connector mappings validate --dir {out}{' --online' if online else ''}`")
+
 
 # ---------------------------------------------------------------- health, segments (issue 5)
 

@@ -141,6 +141,54 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
 # ---------------------------------------------------------------- model, metrics (issue 4)
 
 
+def fetch_portal_properties(
+    settings: _Any, object_types: list[str], *, client: _Any = None, skip_missing: bool = False
+) -> dict[str, list[dict]]:
+    """Property definitions of each object type, from the portal (one call per type).
+
+    ``skip_missing``: leave out object types the portal lacks or the token may not read (for `mappings init`).
+    """
+    from connector.errors import MissingScopesError, NotFoundError, RejectedError
+    from connector.hubspot import HubSpotClient
+
+    own = client is None
+    client = client or HubSpotClient.from_settings(settings)
+    out: dict[str, list[dict]] = {}
+    try:
+        for object_type in dict.fromkeys(object_types):
+            try:
+                out[object_type] = client.fetch_properties(object_type)
+            except (NotFoundError, RejectedError, MissingScopesError):
+                if not skip_missing:
+                    raise
+        return out
+    finally:
+        if own and hasattr(client, "close"):
+            client.close()
+
+
+def check_mappings_online(settings: _Any, pack: _Any, *, client: _Any = None) -> list[_Any]:
+    """The pack's problems against the live portal's property definitions (exist, types, enumeration values)."""
+    from connector.mapping.check import check_against_portal
+
+    object_types = [source.object for _, source in pack.sources.entities()]
+    return check_against_portal(pack, fetch_portal_properties(settings, object_types, client=client))
+
+
+def load_portfolio(store: _Any, pack: _Any) -> _Any:
+    """Stored records and associations of every mapped object type → model.Portfolio (streamed, one pass)."""
+    import itertools
+
+    from connector.model import build_portfolio
+
+    plan = pack.pull_plan()
+    records = itertools.chain.from_iterable(store.iter_records(object_type) for object_type in plan)
+    associations = itertools.chain.from_iterable(
+        store.iter_associations(from_type=object_type) for object_type, spec in plan.items() if spec.associations
+    )
+    return build_portfolio(records, associations, pack)
+
+
 # ---------------------------------------------------------------- health, segments (issue 5)
 
 
