@@ -51,6 +51,60 @@ def main() -> None:
 # ---------------------------------------------------------------- sandbox (issue 2)
 
 
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(8765, help="Port to listen on; 0 picks a free one."),
+    seed: int = typer.Option(7, help="Seed of the generated portal: the same seed gives the same data."),
+    size: str = typer.Option("small", help="small (200 contacts), medium (10,000), large (100,000) or a number."),
+    profile: str = typer.Option(
+        "unlimited", help="Rate profile: free, starter, professional, enterprise, oauth or unlimited."),
+    faults: str = typer.Option(
+        "", help="Faults to inject, e.g. '503:0.05,reset:0.01,slow:0.02@2s' or 'seq:200,429,503,200'; "
+                 "'path=/crm/v3/objects' restricts them to a path prefix."),
+    ground_truth: str = typer.Option("", help="Write the generator's churn ground truth (JSON) to this file."),
+) -> None:
+    """Serve a local HubSpot-compatible portal until Ctrl-C; prints its base URL and a token to paste."""
+
+    def run() -> None:
+        import json
+        from pathlib import Path
+
+        from connector.errors import ConfigError
+        from connector.sandbox.faults import parse_faults
+        from connector.sandbox.server import SandboxStartError, build_portal, start_sandbox
+
+        try:
+            parse_faults(faults)
+            portal = build_portal(seed=seed, size=size, profile=profile, faults=faults or None)
+            sandbox = start_sandbox(portal, host, port)
+        except (ValueError, SandboxStartError) as exc:
+            raise ConfigError(str(exc)) from None
+        if ground_truth:
+            Path(ground_truth).write_text(json.dumps(portal.ground_truth, indent=1, default=str))
+        contacts = len(portal.stores["contacts"].live_ids)
+        typer.echo(f"Sandbox portal {portal.portal_id}: {contacts} contacts, profile {portal.profile.name}, "
+                   f"seed {seed}{', faults ' + faults if faults else ''}")
+        typer.echo(f"Base URL: {sandbox.base_url}")
+        typer.echo(f"Token:    {sandbox.token}")
+        typer.echo(f"export CONNECTOR_BASE_URL={sandbox.base_url}")
+        typer.echo(f"export CONNECTOR_TOKEN={sandbox.token}")
+        if portal.profile.name == "oauth":
+            client = portal.oauth_client
+            typer.echo(f"export CONNECTOR_CLIENT_ID={client.client_id}")
+            typer.echo(f"export CONNECTOR_CLIENT_SECRET={client.client_secret}")
+            typer.echo(f"export CONNECTOR_REFRESH_TOKEN={client.refresh_token}")
+        typer.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        try:
+            while sandbox.thread.is_alive():
+                sandbox.thread.join(timeout=0.5)
+        finally:
+            sandbox.stop()
+
+    guarded(run)
+
+
 # ---------------------------------------------------------------- pull (issue 3)
 
 
