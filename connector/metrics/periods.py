@@ -12,10 +12,10 @@ UNITS = ("month", "quarter", "year")
 
 @dataclass(frozen=True)
 class Period:
-    """States are snapshots at ``start`` and ``end``; movements are the changes between them.
+    """States are snapshots at ``start`` and ``end``; movements are the changes in [start, end).
 
-    A change effective exactly at ``end`` is already part of the snapshot at ``end`` (model.value_at takes
-    the last change at or before an instant), so movements are the changes in (start, end].
+    A snapshot at instant t is the state just before t (its left limit), so a subscription starting at
+    00:00 on the 1st is new in the month it opens, and a change at ``end`` belongs to the next period.
     """
 
     start: datetime

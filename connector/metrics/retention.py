@@ -76,8 +76,8 @@ def _masks(ledger: MrrLedger, period: Period) -> dict[str, np.ndarray]:
     end_active = ledger.mrr_at(t1) > 0
     first = ledger.first_active_ts()
     with np.errstate(invalid="ignore"):
-        paid_before = first <= t0
-        first_inside = (first > t0) & (first <= t1)
+        paid_before = first < t0
+        first_inside = (first >= t0) & (first < t1)
     return {
         "S": start_active,
         "E": end_active,
@@ -170,9 +170,8 @@ def cohort_retention(
         return []
     starts = np.array([p.start_ts for p in months] + [months[-1].end_ts])
     cohort_of = np.full(len(ledger), -1, dtype=np.int64)
-    # Movements of a period are the changes in (start, end]: a first payment exactly at a month's end
-    # instant is already in that month's end snapshot, so it belongs to that month.
-    cohort_of[known] = np.searchsorted(starts, first[known], side="left") - 1
+    # Movements of a period are the changes in [start, end): a first payment at 00:00 on the 1st opens that month.
+    cohort_of[known] = np.searchsorted(starts, first[known], side="right") - 1
     cohort_of[(cohort_of < 0) | (cohort_of >= len(months))] = -1
     sizes = np.bincount(cohort_of[cohort_of >= 0], minlength=len(months))
     active_by_month = []

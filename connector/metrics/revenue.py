@@ -349,17 +349,17 @@ class MrrLedger:
         return len(self.customer_ids)
 
     def point_at(self, at: float) -> np.ndarray:
-        """Per customer, the index of the point in effect at epoch ``at`` (last at or before), -1 if none."""
+        """Per customer, the point in effect just before epoch ``at`` (snapshot semantics, see Period), -1 if none."""
         n = len(self.customer_ids)
         if not len(self.times):
             return np.full(n, -1, dtype=np.int64)
-        upto = (self.times <= at).astype(np.int64)
+        upto = (self.times < at).astype(np.int64)
         csum = np.concatenate(([0], np.cumsum(upto)))
         counts = csum[self.offsets[1:]] - csum[self.offsets[:-1]]
         return np.where(counts > 0, self.offsets[:-1] + counts - 1, -1)
 
     def mrr_at(self, at: float) -> np.ndarray:
-        """Per customer MRR (float) at epoch ``at``."""
+        """Per customer MRR (float) in effect just before epoch ``at``."""
         points = self.point_at(at)
         return np.where(points >= 0, self.mrr[np.maximum(points, 0)] if len(self.mrr) else 0.0, 0.0)
 
@@ -374,15 +374,15 @@ class MrrLedger:
         out[has] = self.times[self.first_activation_point[has]]
         return out
 
-    def events_between(self, flags: np.ndarray, after: float, upto: float) -> np.ndarray:
-        """Per customer, how many flagged points fall in (after, upto]."""
-        mask = flags & (self.times > after) & (self.times <= upto)
+    def events_between(self, flags: np.ndarray, start: float, end: float) -> np.ndarray:
+        """Per customer, how many flagged points fall in [start, end)."""
+        mask = flags & (self.times >= start) & (self.times < end)
         return np.bincount(self.owner[mask], minlength=len(self.customer_ids))
 
-    def last_event_before(self, flags: np.ndarray, upto: float) -> np.ndarray:
-        """Per customer, the epoch of the last flagged point at or before ``upto`` (NaN if none)."""
+    def last_event_before(self, flags: np.ndarray, before: float) -> np.ndarray:
+        """Per customer, the epoch of the last flagged point before ``before`` (NaN if none)."""
         out = np.full(len(self.customer_ids), np.nan)
-        idx = np.flatnonzero(flags & (self.times <= upto))
+        idx = np.flatnonzero(flags & (self.times < before))
         if idx.size:
             out[self.owner[idx]] = self.times[idx]  # ascending, so the last write per owner wins
         return out
@@ -435,7 +435,7 @@ def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
     start_f = np.where(p0 >= 0, ledger.mrr[np.maximum(p0, 0)], 0.0) if len(ledger.mrr) else np.zeros(len(ledger))
     end_f = np.where(p1 >= 0, ledger.mrr[np.maximum(p1, 0)], 0.0) if len(ledger.mrr) else np.zeros(len(ledger))
     first = ledger.first_active_ts()
-    before = first <= t0  # NaN compares False: never active
+    before = first < t0  # NaN compares False: never active
     touched = np.flatnonzero((start_f > 0) | (end_f > 0))
     exact = ledger.mrr_exact
     p0l, p1l, beforel = p0[touched].tolist(), p1[touched].tolist(), before[touched].tolist()
@@ -467,7 +467,7 @@ def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
 
 
 def mrr_by_customer(ledger: MrrLedger, at: float) -> dict[str, Decimal]:
-    """Exact MRR per active customer at epoch ``at``."""
+    """Exact MRR per active customer just before epoch ``at``."""
     points = ledger.point_at(at)
     exact = ledger.mrr_exact
     return {

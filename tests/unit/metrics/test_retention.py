@@ -92,7 +92,7 @@ def test_cohort_retention_counts_paying_customers_at_each_month_end():
         subscription("s2", "c2", [(at(1, 20), "active"), (at(2, 15), "canceled")]),
         subscription("s3", "c3", [(at(1, 5), "active"), (at(1, 25), "canceled")]),
         subscription("s4", "c4", [(at(2, 3), "active")]),
-        # Starts exactly at the February 1 instant: part of January's end snapshot, so January's cohort.
+        # Starts exactly at the February 1 instant: February's cohort (periods are [start, end)).
         subscription("s5", "c5", [(at(2, 1), "active"), (at(3, 1), "canceled")]),
     ]
     portfolio = Portfolio(
@@ -100,8 +100,8 @@ def test_cohort_retention_counts_paying_customers_at_each_month_end():
         subscriptions=tuple(subs), deals=(), line_items=(), feedback=(), usage={},
     )
     rows = cohort_retention(build_mrr_ledger(portfolio), datetime(2026, 3, 10, tzinfo=timezone.utc))
-    assert [(r.cohort, r.size, r.active) for r in rows] == [("2026-01", 4, (3, 1)), ("2026-02", 1, (1,))]
-    assert rows[0].rates == (0.75, 0.25)
+    assert [(r.cohort, r.size, r.active) for r in rows] == [("2026-01", 3, (2, 1)), ("2026-02", 2, (2,))]
+    assert rows[0].rates == (2 / 3, 1 / 3)
 
 
 def test_cohort_retention_uses_calendar_of_the_given_zone():

