@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from connector.mapping.expression import Predicate, compile_node
-from connector.mapping.health import HealthConfig, Percentile, Scorecard, explain_template
+from connector.mapping.health import Component, HealthConfig, Scorecard, explain_template
 
 Features = Mapping[str, Any]
 
@@ -35,7 +35,7 @@ def _clamp(value: float) -> float:
     return 0.0 if value < 0 else 100.0 if value > 100 else value
 
 
-def normalise(component: Any, value: Any) -> float | None:
+def normalise(component: Component, value: Any) -> float | None:
     """One component's 0-100 score from its raw feature value (None when the value is missing or unusable).
 
     Percentile components are ranked against the population in ``health_scores``; here they return None.
@@ -80,12 +80,13 @@ def _midrank_percentiles(values: list[float]) -> dict[float, float]:
     return result
 
 
-def peer_percentiles(features: Mapping[str, Features], component: Percentile) -> dict[str, float]:
+def peer_percentiles(features: Mapping[str, Features], component: Component) -> dict[str, float]:
     """customer_id -> percentile of the component's feature among peers (same ``peer`` value).
 
     Customers without a peer value, and peer groups smaller than ``min_peers``, are ranked among everyone,
     so a two-company industry does not hand out 0 and 100.
     """
+    peer, min_peers, higher_is_better = component.percentile_settings()
     values: dict[str, float] = {}
     groups: dict[Any, list[str]] = {}
     for customer_id, row in features.items():
@@ -93,19 +94,19 @@ def peer_percentiles(features: Mapping[str, Features], component: Percentile) ->
         if number is None:
             continue
         values[customer_id] = number
-        key = row.get(component.peer) if component.peer else None
+        key = row.get(peer) if peer else None
         groups.setdefault(key, []).append(customer_id)
     everyone = _midrank_percentiles(list(values.values()))
     result: dict[str, float] = {}
     for key, members in groups.items():
-        if key is None or len(members) < component.min_peers:
+        if key is None or len(members) < min_peers:
             table = everyone
         else:
             table = _midrank_percentiles([values[m] for m in members])
         for member in members:
             pct = table.get(values[member])
             if pct is not None:
-                result[member] = pct if component.higher_is_better else 100.0 - pct
+                result[member] = pct if higher_is_better else 100.0 - pct
     return result
 
 
@@ -222,7 +223,7 @@ def health_scores(
     percentiles: dict[tuple[str, int], dict[str, float]] = {}
     for card in config.scorecards:
         for index, component in enumerate(card.components):
-            if isinstance(component, Percentile):
+            if component.method == "percentile":
                 percentiles[(card.name, index)] = peer_percentiles(features, component)
 
     results: dict[str, dict[str, Any]] = {}
@@ -236,7 +237,7 @@ def health_scores(
             scored: list[tuple[dict[str, Any], float]] = []
             for index, component in enumerate(card.components):
                 raw = row.get(component.feature)
-                if isinstance(component, Percentile):
+                if component.method == "percentile":
                     value = percentiles[(card.name, index)].get(customer_id)
                 else:
                     value = normalise(component, raw)

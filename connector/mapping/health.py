@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from connector.mapping.base import StrictModel, did_you_mean
 from connector.mapping.expression import Node, parse_rule
 from connector.mapping.features import FEATURES
+from connector.mapping.loader import LocatedError
 
 # The health stage adds these; a scorecard condition cannot read what it is about to compute.
 HEALTH_OUTPUT_FEATURES = ("health_score", "health_band", "health_change", "health_trend")
@@ -35,15 +36,37 @@ def _check_feature(name: str, kinds: tuple[str, ...]) -> str:
     return name
 
 
-class _Component(StrictModel):
-    """Fields every component has; ``method`` picks the normalisation to 0-100."""
+# method -> (its parameters, the feature kinds it reads). One flat model rather than a union per method, so a
+# misspelt parameter gets a did-you-mean and a wrong method points at its own line.
+METHODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "target_ratio": (("target",), ("number",)),  # min(100, 100 * v / target)
+    "inverse": (("k",), ("number",)),  # max(0, 100 - k * v)
+    "linear_decay": (("days",), ("number",)),  # 100 * max(0, 1 - v / days)
+    "survey": (("scale",), ("number",)),  # nps v * 10, csat v, ces (v - 1) / 6 * 100
+    "bool": (("if_true", "if_false"), ("bool",)),
+    "percentile": (("peer", "min_peers", "higher_is_better"), ("number",)),
+}
+_REQUIRED = {"target", "k", "days", "scale", "if_true", "if_false"}
+
+
+class Component(StrictModel):
+    """One measure of a scorecard: a feature, how it becomes 0-100 (``method`` and its parameters), its weight."""
 
     name: str = Field(description="short label used in the explanation, e.g. usage")
     feature: str = Field(description="feature from connector/mapping/features.py")
+    method: Literal["target_ratio", "inverse", "linear_decay", "survey", "bool", "percentile"]
     weight: float = Field(gt=0, le=999999, description="any positive number; weights are normalised")
     explain: str | None = Field(default=None, description="template with {name} {raw} {score} {s}")
-
-    feature_kinds: ClassVar[tuple[str, ...]] = ("number",)
+    # method parameters (each method takes only its own; see METHODS)
+    target: float | None = Field(default=None, gt=0, description="target_ratio: the value that scores 100")
+    k: float | None = Field(default=None, gt=0, description="inverse: points lost per unit")
+    days: float | None = Field(default=None, gt=0, description="linear_decay: the age at which it reaches 0")
+    scale: Literal["nps", "csat", "ces"] | None = None
+    if_true: float | None = Field(default=None, ge=0, le=100)
+    if_false: float | None = Field(default=None, ge=0, le=100)
+    peer: str | None = Field(default=None, description="percentile: feature whose value defines the peer group")
+    min_peers: int | None = Field(default=None, ge=2, description="percentile: smaller groups rank among everyone")
+    higher_is_better: bool | None = None
 
     @field_validator("name")
     @classmethod
@@ -53,7 +76,14 @@ class _Component(StrictModel):
     @field_validator("feature")
     @classmethod
     def _feature_known(cls, value: str) -> str:
-        return _check_feature(value, cls.feature_kinds)
+        return _check_feature(value, ("number", "bool", "str", "date"))
+
+    @field_validator("peer")
+    @classmethod
+    def _peer_known(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_feature(value, ("str", "number", "bool"))
+        return value
 
     @field_validator("explain")
     @classmethod
@@ -66,65 +96,32 @@ class _Component(StrictModel):
                                  f'{did_you_mean(match.group(1), PLACEHOLDERS)}')
         return value
 
+    @model_validator(mode="after")
+    def _parameters_fit_method(self) -> "Component":
+        own, kinds = METHODS[self.method]
+        problems: list[LocatedError] = []
+        kind = INPUT_KINDS[self.feature]
+        if kind not in kinds:
+            problems.append(LocatedError(f'feature "{self.feature}" is a {kind}; method {self.method} needs a '
+                                         f'{" or ".join(kinds)} feature', ("feature",)))
+        for name in sorted(_REQUIRED & set(own)):
+            if getattr(self, name) is None:
+                problems.append(LocatedError(f'method {self.method} needs "{name}"', ()))
+        for name in METHODS_PARAMETERS:
+            if name not in own and getattr(self, name) is not None:
+                problems.append(LocatedError(f'"{name}" does not apply to method {self.method} '
+                                             f'(it takes: {", ".join(own)})', (name,)))
+        if problems:
+            raise LocatedError.many(problems)
+        return self
 
-class TargetRatio(_Component):
-    """min(100, 100 * v / target): more is better up to the target (logins, seats in use)."""
-
-    method: Literal["target_ratio"]
-    target: float = Field(gt=0)
-
-
-class Inverse(_Component):
-    """max(0, 100 - k * v): each unit costs k points (open tickets, days past due)."""
-
-    method: Literal["inverse"]
-    k: float = Field(gt=0)
-
-
-class LinearDecay(_Component):
-    """100 * max(0, 1 - days / D): freshness of the last touch or login."""
-
-    method: Literal["linear_decay"]
-    days: float = Field(gt=0, description="D: the age at which the component reaches 0")
-
-
-class Survey(_Component):
-    """nps: rating * 10; csat: percentage as is; ces: (x - 1) / 6 * 100 on the 1-7 scale."""
-
-    method: Literal["survey"]
-    scale: Literal["nps", "csat", "ces"]
+    def percentile_settings(self) -> tuple[str | None, int, bool]:
+        """(peer, min_peers, higher_is_better) with their defaults."""
+        return (self.peer, 5 if self.min_peers is None else self.min_peers,
+                True if self.higher_is_better is None else self.higher_is_better)
 
 
-class BoolMap(_Component):
-    """A yes/no feature mapped to two scores (payment_overdue: true -> 0, false -> 100)."""
-
-    method: Literal["bool"]
-    if_true: float = Field(ge=0, le=100)
-    if_false: float = Field(ge=0, le=100)
-
-    feature_kinds: ClassVar[tuple[str, ...]] = ("bool",)
-
-
-class Percentile(_Component):
-    """Rank among peers sharing a feature value (industry, seat band): lowest 0, highest 100, ties share the midrank."""
-
-    method: Literal["percentile"]
-    peer: str | None = Field(default=None, description="feature whose value defines the peer group; none = everyone")
-    min_peers: int = Field(default=5, ge=2, description="smaller peer groups are ranked among all customers")
-    higher_is_better: bool = True
-
-    @field_validator("peer")
-    @classmethod
-    def _peer_known(cls, value: str | None) -> str | None:
-        if value is not None:
-            _check_feature(value, ("str", "number", "bool"))
-        return value
-
-
-Component = Annotated[
-    Union[TargetRatio, Inverse, LinearDecay, Survey, BoolMap, Percentile], Field(discriminator="method")
-]
-METHODS = ("target_ratio", "inverse", "linear_decay", "survey", "bool", "percentile")
+METHODS_PARAMETERS = sorted({p for own, _ in METHODS.values() for p in own})
 
 
 class Scorecard(StrictModel):
