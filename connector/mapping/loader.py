@@ -186,8 +186,9 @@ def problems_from_validation(exc: ValidationError, model_cls: type[BaseModel], i
     out: list[MappingError] = []
     seen: set[tuple[int | None, str]] = set()
     for err in exc.errors():
-        for loc, reason in _reasons(err, model_cls):
+        for loc, where, message in _reasons(err, model_cls):
             line = index.line_of(loc)
+            reason = _prefixed(_yaml_keys(where, index), message)
             key = (line, reason)
             if key not in seen:
                 seen.add(key)
@@ -196,34 +197,47 @@ def problems_from_validation(exc: ValidationError, model_cls: type[BaseModel], i
     return out
 
 
-def _reasons(err: dict[str, Any], model_cls: type[BaseModel]) -> list[tuple[KeyPath, str]]:
+def _yaml_keys(loc: KeyPath, index: LineIndex) -> KeyPath:
+    """The parts of a pydantic location that are YAML keys (drops union member tags such as 'Circle')."""
+    kept: KeyPath = ()
+    path: KeyPath = ()
+    for part in loc:
+        candidate = path + (_key(part),)
+        if candidate in index.lines:
+            path = candidate
+            kept += (part,)
+    return kept
+
+
+def _reasons(err: dict[str, Any], model_cls: type[BaseModel]) -> list[tuple[KeyPath, KeyPath, str]]:
+    """(location for the line, location for the dotted prefix, message) of one pydantic error."""
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
     given = err.get("input")
     original = ctx.get("error")
     if isinstance(original, LocatedError):
-        return [(loc + rel, _prefixed(loc + rel, message)) for rel, message in original.problems]
+        return [(loc + rel, loc + rel, message) for rel, message in original.problems]
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
         valid = _keys_at(model_cls, loc[:-1])
-        return [(loc, _prefixed(loc[:-1], f'unknown key "{name}"{did_you_mean(name, valid) if valid else ""}'))]
+        return [(loc, loc[:-1], f'unknown key "{name}"{did_you_mean(name, valid) if valid else ""}')]
     if kind == "missing":
-        return [(loc, _prefixed(loc[:-1], f'missing required key "{loc[-1] if loc else "?"}"'))]
+        return [(loc, loc[:-1], f'missing required key "{loc[-1] if loc else "?"}"')]
     if kind in ("literal_error", "enum"):
         choices = _choices_at(model_cls, loc)
         text = str(given)
         hint = did_you_mean(text, choices) if choices else f" (expected {ctx.get('expected', '?')})"
-        return [(loc, _prefixed(loc, f'"{text}" is not valid{hint}'))]
+        return [(loc, loc, f'"{text}" is not valid{hint}')]
     if kind in ("value_error", "assertion_error"):
         message = str(original) if original is not None else err.get("msg", "")
-        return [(loc, _prefixed(loc, message))]
+        return [(loc, loc, message)]
     message = err.get("msg", kind)
     if given is not None and not isinstance(given, (dict, list)):
         message = f"{message}, got {_short(given)}"
     elif isinstance(given, (dict, list)) and kind.endswith("_type"):
         message = f"{message}, got a {'mapping' if isinstance(given, dict) else 'list'}"
-    return [(loc, _prefixed(loc, message))]
+    return [(loc, loc, message)]
 
 
 def _prefixed(loc: KeyPath, message: str) -> str:
@@ -246,7 +260,7 @@ def _short(value: Any) -> str:
 
 def _keys_at(model_cls: type[BaseModel], loc: KeyPath) -> list[str]:
     keys: list[str] = []
-    for tp in _types_at(model_cls, loc):
+    for tp in (m for t in _types_at(model_cls, loc) for m in _members(t)):
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             for name, info in tp.model_fields.items():
                 keys.append(info.alias or name)
