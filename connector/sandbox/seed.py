@@ -16,6 +16,7 @@ values) comes back in ``GeneratedPortal.ground_truth`` and, on request, as JSON 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import random
@@ -558,8 +559,8 @@ class _Generator:
         addon = rng.random() < 0.15
         champion = people[0]
         outcome = "won_imported" if imported else "won"
-        self._deal(company, champion, currency, deal_created, since, outcome, "newbusiness",
-                   [(plan_i, seats, freq, disc)], addon=addon)
+        deal, _ = self._deal(company, champion, currency, deal_created, since, outcome, "newbusiness",
+                             [(plan_i, seats, freq, disc)], addon=addon)
         # Latent account health on the logit scale: persistent per account, drifting monthly, with shocks
         # (a champion leaves, a reorg). Usage, surveys, tickets and payment trouble all read it, and the churn
         # hazard reads what they show, so a score built on them has real signal.
@@ -573,6 +574,7 @@ class _Generator:
             start = cal.start(cal.index_of(now) + 1)  # starts on the first of next month
             scheduled = True
         sub = self._new_subscription(company, champion, currency, seats, plan_i, freq, disc, addon, start, sub_created)
+        self._link(sub.rec, deal)
         if scheduled:
             sub.status = "scheduled"
             self._set(sub.rec, "hs_status", "scheduled", sub_created)
@@ -617,10 +619,11 @@ class _Generator:
                     addon = rng.random() < 0.1
                     contact = rng.choice(people[:max(1, bisect_right(people_times, back))])
                     d_created = max(churned_ms + DAY, back - int((5 + rng.random() * 20) * DAY))
-                    self._deal(company, contact, currency, d_created, back, "won", "newbusiness",
-                               [(plan_i, seats, freq, disc)], addon=addon)
+                    deal, _ = self._deal(company, contact, currency, d_created, back, "won", "newbusiness",
+                                         [(plan_i, seats, freq, disc)], addon=addon)
                     sub = self._new_subscription(company, contact, currency, seats, plan_i, freq, disc, addon,
                                                  back, back)
+                    self._link(sub.rec, deal)
                     self._set(sub.rec, "hs_status", "active", back)
                     self._pay(sub, back + HOUR, ok=True)
                     self._next_due(sub)
@@ -1026,7 +1029,14 @@ def generate(seed: int = 1, contacts: int = 200, now_ms: int | None = None,
         raise ValueError("contacts must be at least 1")
     if now_ms is None:
         now_ms = int(time.time() * 1000) // MINUTE * MINUTE
-    portal = _Generator(seed, contacts, now_ms).run()
+    # Millions of small acyclic objects: the cyclic collector would only rescan them over and over.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        portal = _Generator(seed, contacts, now_ms).run()
+    finally:
+        if collecting:
+            gc.enable()
     if ground_truth_path is not None:
         save_ground_truth(portal, ground_truth_path)
     return portal

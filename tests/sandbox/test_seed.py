@@ -203,6 +203,8 @@ def test_associations_reference_existing_records_with_known_types(portal, by_id,
         assert len(links[("subscriptions", "companies")][sub.id]) == 1
         assert len(links[("subscriptions", "contacts")][sub.id]) == 1
         assert links[("subscriptions", "line_items")][sub.id]
+        (deal_id,) = links[("subscriptions", "deals")][sub.id]  # the deal that sold it
+        assert by_id["deals"][deal_id].properties["dealstage"] == "closedwon"
     for fb in portal.records["feedback_submissions"]:
         assert len(links[("feedback_submissions", "contacts")][fb.id]) == 1
     parents = Counter(tid for (ft, tt), m in links.items() if tt == "line_items" for tos in m.values() for tid in tos)
