@@ -122,6 +122,9 @@ def read_scopes(object_type: str) -> tuple[str, ...]:
 
 
 def write_scopes(object_type: str) -> tuple[str, ...]:
+    if object_type in schema.READ_ONLY_TYPES:  # say "read-only" rather than name a scope that does not exist
+        raise bad_request(f"Object type {object_type} ({schema.OBJECT_TYPES[object_type]}) is read-only: "
+                          "create, update and archive are not supported for it.")
     return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
 
 

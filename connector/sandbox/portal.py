@@ -604,7 +604,7 @@ class Portal:
 
     # ------------------------------------------------------------ writes
 
-    def _check_writable(self, object_type: str) -> None:
+    def check_writable(self, object_type: str) -> None:
         if object_type in schema.READ_ONLY_TYPES:
             raise bad_request(f"Object type {object_type} ({schema.OBJECT_TYPES[object_type]}) is read-only: "
                               "create, update and archive are not supported for it.")
@@ -628,7 +628,7 @@ class Portal:
 
     def create(self, object_type: str, properties: Any, associations: Any = None) -> Record:
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             values = self.validate(object_type, properties)
             conflict = self._conflict(object_type, values, None)
             if conflict:
@@ -667,7 +667,7 @@ class Portal:
 
     def update(self, object_type: str, id_text: str, properties: Any, id_property: str | None = None) -> Record:
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             rec = self.find(object_type, id_text, id_property)
             if rec is None:
                 raise not_found(id_text)
@@ -681,7 +681,7 @@ class Portal:
     def archive(self, object_type: str, id_text: str) -> bool:
         """Archive a record; unknown or already archived ids are no error (HubSpot answers 204 either way)."""
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             rec = self.find(object_type, id_text)
             if rec is None:
                 return False
@@ -746,7 +746,7 @@ class Portal:
 
     def batch_update(self, object_type: str, inputs: list[dict[str, Any]]) -> tuple[list[Record], list[dict]]:
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             results, errors, missing = [], [], []
             for item in inputs:
                 id_text = str(item.get("id", ""))
@@ -770,7 +770,7 @@ class Portal:
 
     def batch_create(self, object_type: str, inputs: list[dict[str, Any]]) -> tuple[list[Record], list[dict]]:
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             results, errors = [], []
             for item in inputs:
                 trace = item.get("objectWriteTraceId")
@@ -784,7 +784,7 @@ class Portal:
     def batch_upsert(self, object_type: str, inputs: list[dict[str, Any]]
                      ) -> tuple[list[tuple[Record, bool]], list[dict]]:
         with self.lock:
-            self._check_writable(object_type)
+            self.check_writable(object_type)
             results, errors = [], []
             for item in inputs:
                 id_text = str(item.get("id", ""))
