@@ -15,7 +15,7 @@ from connector.metrics import periods
 from connector.metrics.retention import customer_counts
 from connector.metrics.revenue import MrrLedger, build_mrr_ledger, FxTable
 from connector.metrics.value import lifespan
-from connector.model import LIVE_STATUSES, Portfolio, value_at
+from connector.model import OVERDUE_STATUSES, Portfolio, value_at
 
 DAY = 86400.0
 NAN = math.nan
@@ -237,10 +237,10 @@ def _subscription_features(
             continue
         has_sub[i] = True
         status = sub.status_at(as_of)
-        if status not in LIVE_STATUSES:
+        if status not in sub.live_statuses:
             continue
         live_count[i] += 1
-        is_overdue = status in ("past_due", "unpaid") or sub.last_payment_status == "failed"
+        is_overdue = status in OVERDUE_STATUSES or sub.last_payment_status == "failed"
         overdue[i] = bool(overdue[i]) or is_overdue
         due = sub.next_payment_due
         if is_overdue and due is not None and due <= today:

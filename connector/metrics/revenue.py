@@ -12,10 +12,11 @@ import numpy as np
 
 from connector.errors import ConfigError
 from connector.metrics.periods import Period
-from connector.model import LIVE_STATUSES, Portfolio, Subscription
+from connector.model import OVERDUE_STATUSES, Portfolio, Subscription
 
 ZERO = Decimal(0)
 NEG_INF = -math.inf
+DAY_SECONDS = 86400.0
 
 # Monthly factor per billing frequency as an exact fraction (METRICS §1.3): weekly 52/12 and daily 365/12 by
 # choice (Stripe snippets use x4 and x30, ChartMogul the real service length); the rest divide the term.
@@ -241,13 +242,16 @@ def _ts(value) -> float:
 def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
     """The subscription's MRR as steps (epoch seconds, MRR from then on); 0 before the first step.
 
-    Replicates ``Subscription.mrr_at`` exactly, in one merge over its histories instead of a bisect per instant.
+    Replicates ``Subscription.mrr_at`` exactly (live statuses, past-due grace), in one merge over its
+    histories instead of a bisect per instant.
     """
     status_history = sub.status_history
     mrr_history = sub.mrr_history
+    live = sub.live_statuses
+    grace = sub.past_due_grace_days
     convert = fx is not None and sub.currency is not None and sub.currency != fx.reporting_currency
     if not status_history and not mrr_history:
-        value = (sub.mrr or ZERO) if sub.status in LIVE_STATUSES else ZERO
+        value = (sub.mrr or ZERO) if sub.status in live else ZERO
         if convert and value:
             value = fx.convert(value, sub.currency)
         return [(NEG_INF if sub.created_at is None else _ts(sub.created_at), value)]
@@ -256,6 +260,17 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
     mrr_points = [(_ts(t), m) for t, m in mrr_history]
     times.update(t for t, _ in status_points)
     times.update(t for t, _ in mrr_points)
+    # Start of the unbroken past_due/unpaid run each status point belongs to; with a grace period, MRR
+    # stops (grace + 1) whole days into the run, an instant that is a step of its own.
+    run_start: list[float | None] = []
+    for k, (t, status) in enumerate(status_points):
+        if status in OVERDUE_STATUSES:
+            start = run_start[k - 1] if k and run_start[k - 1] is not None else t
+            run_start.append(start)
+            if grace is not None:
+                times.add(start + (grace + 1) * DAY_SECONDS)
+        else:
+            run_start.append(None)
     created = None
     if not status_history:
         created = NEG_INF if sub.created_at is None else _ts(sub.created_at)
@@ -273,7 +288,9 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
             status = status_points[si][1] if si >= 0 else None
         else:
             status = sub.status if t >= created else None
-        if status not in LIVE_STATUSES:
+        if status not in live:
+            value = ZERO
+        elif grace is not None and si >= 0 and run_start[si] is not None and t - run_start[si] >= (grace + 1) * DAY_SECONDS:
             value = ZERO
         elif mrr_history:
             value = mrr_points[mi][1] if mi >= 0 else None

@@ -154,3 +154,44 @@ def test_subscription_steps_agree_with_model_mrr_at(instant):
             if t <= instant.timestamp():
                 value = v
         assert value == sub.mrr_at(instant)
+
+
+def _step_value(steps, instant):
+    value = D(0)
+    for t, v in steps:
+        if t <= instant.timestamp():
+            value = v
+    return value
+
+
+@pytest.mark.parametrize("grace", [None, 0, 3, 10], ids=lambda g: f"grace-{g}")
+def test_subscription_steps_follow_past_due_grace_like_the_model(grace):
+    import random
+    from dataclasses import replace
+    from datetime import timedelta
+
+    rng = random.Random(grace or 0)
+    statuses = ["active", "past_due", "unpaid", "active", "past_due", "canceled", "active", "paused"]
+    for case in range(30):
+        t = at(1, 1, 2025)
+        history = []
+        for _ in range(rng.randint(1, 6)):
+            history.append((t, rng.choice(statuses)))
+            t += timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 23))
+        mrrs = [(history[0][0], "100"), (history[0][0] + timedelta(days=rng.randint(1, 40)), "150")]
+        sub = replace(subscription(f"s{case}", "c", history, mrrs), past_due_grace_days=grace,
+                      live_statuses=frozenset({"active", "past_due", "unpaid"}) if case % 2 else frozenset({"active", "past_due"}))
+        steps = subscription_steps(sub)
+        instant = at(12, 31, 2024)
+        while instant < t + timedelta(days=30):
+            assert _step_value(steps, instant) == sub.mrr_at(instant), (case, instant, history)
+            instant += timedelta(hours=7)
+
+
+def test_monthly_factors_agree_with_the_model_table():
+    from connector.metrics.revenue import MONTHLY_FACTORS
+    from connector.model import MONTHLY_FACTOR
+
+    for name, factor in MONTHLY_FACTOR.items():
+        numerator, denominator = MONTHLY_FACTORS[name]
+        assert abs(factor - D(numerator) / D(denominator)) < D("1e-20"), name
