@@ -311,6 +311,7 @@ class HubSpotClient:
         )
         self._stats = ClientStats()
         self.search_cap = paging.SEARCH_CAP  # tests may lower it to exercise the restart quickly
+        self.url_budget = paging.URL_PROPERTIES_MAX  # characters of `properties=` a list URL may carry
         self._apis: dict[tuple[str, str], Any] = {}
         # The SDK builds a new ApiClient (and connection pool) on every attribute access; the factory caches one per
         # API so connections are reused. retries=False: tenacity is the only retrier (urllib3 would retry silently
@@ -419,7 +420,7 @@ class HubSpotClient:
         self, object_type: str, properties: list[str], *, archived: bool = False, after: str | None = None
     ) -> Iterator[Page]:
         """Every record of ``object_type`` (100 per page, ``after`` = next id); archived ones when ``archived``."""
-        in_url, in_body = paging.split_for_url(_unique(properties))
+        in_url, in_body = paging.split_for_url(_unique(properties), self.url_budget)
         path = f"/crm/v3/objects/{object_type}"
         api = self.sdk.crm.objects.basic_api
         while True:

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from connector.errors import RateLimitedError
@@ -19,18 +19,19 @@ DEFAULT_INTERVAL_S = 10.0
 WINDOW_SLACK_S = 0.25
 
 
-def header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """A response header by name, case-insensitively (HubSpot sends them lower-case on the wire, API-NOTES §11)."""
+def header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
+    """A response header by name, case-insensitively (HubSpot sends them lower-case on the wire, API-NOTES §11).
+
+    Accepts a mapping or a list of (name, value) pairs (what some transports' ``getheaders()`` return).
+    """
     if not headers:
         return None
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in headers.items():
-            if key.lower() == lowered:
-                return candidate
-        return None
-    return value
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    lowered = name.lower()
+    for key, candidate in pairs:
+        if key.lower() == lowered:
+            return candidate
+    return None
 
 
 def _int(value: str | None) -> int | None:
@@ -122,19 +123,19 @@ class Pacer:
         with self._lock:
             self._check_daily()
             window = self.search if kind == "search" else self.burst
-            waited = 0.0
-            while True:
-                now = self._clock()
-                delay = window.wait_time(now)
-                if delay <= 0:
-                    window.add(now)
-                    if kind != "search" and self.headroom.daily_remaining is not None:
-                        # Count our own calls between headers so the reserve holds even when headers are missing.
-                        self.headroom.daily_remaining -= 1
-                    self.waited_s += waited
-                    return waited
+            now = self._clock()
+            delay = window.wait_time(now)
+            if delay > 0:
                 self._sleep(delay)
-                waited += delay
+                # wait_time is exact: after it a slot is free. Book the call at the later of the clock and the
+                # planned moment, so an injected sleep that does not advance the clock cannot make us spin.
+                now = max(self._clock(), now + delay)
+                self.waited_s += delay
+            window.add(now)
+            if kind != "search" and self.headroom.daily_remaining is not None:
+                # Count our own calls between headers so the reserve holds even when headers are missing.
+                self.headroom.daily_remaining -= 1
+            return delay
 
     def _check_daily(self) -> None:
         remaining = self.headroom.daily_remaining
@@ -147,7 +148,7 @@ class Pacer:
             )
 
     # -- after a response ---------------------------------------------------------------------------------
-    def observe(self, headers: Mapping[str, str] | None) -> None:
+    def observe(self, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> None:
         """Learn the real limits from a response's ``x-hubspot-ratelimit-*`` headers (absent on search/errors)."""
         if not headers:
             return
