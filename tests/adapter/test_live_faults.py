@@ -1,0 +1,67 @@
+"""Faults a cassette cannot hold (a reset has no response, a timeout no answer), against the live sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.errors import RetryableError
+from connector.hubspot import HubSpotClient
+from connector.sandbox.server import running_sandbox
+from connector.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with running_sandbox(seed=1, size=20) as sb:
+        yield sb
+
+
+def _client(sandbox, **overrides) -> HubSpotClient:
+    values = {"token": sandbox.token, "base_url": sandbox.base_url, **overrides}
+    return HubSpotClient(Settings(_env_file=None, **values), sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    ("faults", "kind"),
+    [
+        pytest.param("seq:reset,200", "list", id="reset-on-list-get"),
+        pytest.param("seq:reset,reset,200", "search", id="resets-on-search-post"),
+    ],
+)
+def test_connection_reset_is_retried(sandbox, faults, kind):
+    from datetime import UTC, datetime
+
+    client = _client(sandbox)
+    sandbox.portal.set_faults(faults)
+    try:
+        if kind == "list":
+            records = next(iter(client.iter_pages("contacts", ["email"]))).records
+        else:
+            records = next(iter(client.iter_modified_since("contacts", datetime(2000, 1, 1, tzinfo=UTC), []))).records
+    finally:
+        sandbox.portal.set_faults(None)
+    assert len(records) == 20
+    assert client.stats.retries == faults.count("reset")
+
+
+def test_slow_answer_times_out_and_is_retried(sandbox):
+    client = _client(sandbox, request_timeout=0.3)
+    sandbox.portal.set_faults("seq:slow@1s,200")
+    try:
+        records = next(iter(client.iter_pages("contacts", ["email"]))).records
+    finally:
+        sandbox.portal.set_faults(None)
+    assert len(records) == 20
+    assert client.stats.retries == 1
+
+
+def test_retries_are_bounded(sandbox):
+    client = _client(sandbox, max_retries=3)
+    sandbox.portal.set_faults("seq:503,503,503,503,200")
+    try:
+        with pytest.raises(RetryableError) as info:
+            next(iter(client.iter_pages("contacts", ["email"])))
+    finally:
+        sandbox.portal.set_faults(None)
+    assert info.value.status == 503
+    assert client.stats.calls["list"] == 3
