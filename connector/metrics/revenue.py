@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -305,62 +305,52 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
     return steps
 
 
-def _merge_steps(per_sub: list[list[tuple[float, Decimal]]]) -> list[tuple[float, Decimal]]:
-    times = sorted({t for steps in per_sub for t, _ in steps})
-    pointers = [-1] * len(per_sub)
-    out: list[tuple[float, Decimal]] = []
-    previous = None
-    for t in times:
-        total = ZERO
-        for k, steps in enumerate(per_sub):
-            p = pointers[k]
-            while p + 1 < len(steps) and steps[p + 1][0] <= t:
-                p += 1
-            pointers[k] = p
-            if p >= 0:
-                total += steps[p][1]
-        if total != previous:
-            out.append((t, total))
-            previous = total
-    return out
+MICRO = 1_000_000  # the ledger carries MRR as integer micro-units: exact sums, exact to 1e-6 per value
+
+
+def money(micro: int) -> Decimal:
+    """Micro-units back to Decimal (integral amounts without a fraction part)."""
+    micro = int(micro)
+    if micro % MICRO == 0:
+        return Decimal(micro // MICRO)
+    return Decimal(micro).scaleb(-6).normalize()
 
 
 class MrrLedger:
     """Every customer's MRR as a step function, flattened into arrays for single-pass period metrics.
 
     Points of customer ``i`` are ``offsets[i]:offsets[i+1]``, ascending in time; MRR is 0 before the first.
-    ``mrr`` (float) serves activity tests and ranking; ``mrr_exact`` (Decimal) serves money totals.
+    ``micro`` (int64 micro-units) gives exact money totals; ``mrr`` (float) serves activity tests and ranking.
     """
 
-    def __init__(self, customer_ids: list[str], steps: list[list[tuple[float, Decimal]]]):
+    def __init__(self, customer_ids: list[str], owner: np.ndarray, times: np.ndarray, micro: np.ndarray):
+        n = len(customer_ids)
         self.customer_ids = customer_ids
         self.index = {cid: i for i, cid in enumerate(customer_ids)}
-        counts = np.fromiter((len(s) for s in steps), dtype=np.int64, count=len(steps))
-        self.offsets = np.zeros(len(steps) + 1, dtype=np.int64)
+        self.owner = owner
+        self.times = times
+        self.micro = micro
+        self.mrr = micro / MICRO
+        counts = np.bincount(owner, minlength=n) if owner.size else np.zeros(n, dtype=np.int64)
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])
-        total = int(self.offsets[-1])
-        self.owner = np.repeat(np.arange(len(steps), dtype=np.int64), counts)
-        self.times = np.fromiter((t for s in steps for t, _ in s), dtype=np.float64, count=total)
-        self.mrr_exact: list[Decimal] = [v for s in steps for _, v in s]
-        self.mrr = np.fromiter((float(v) for v in self.mrr_exact), dtype=np.float64, count=total)
-        active = self.mrr > 0
+        total = owner.size
+        active = micro > 0
         prev_active = np.zeros(total, dtype=bool)
         if total:
             prev_active[1:] = active[:-1]
             prev_active[self.offsets[:-1][counts > 0]] = False
         self.activation = active & ~prev_active  # 0 -> >0
         self.deactivation = ~active & prev_active  # >0 -> 0 (a churn)
-        # An activation is a reactivation when the customer had been active at an earlier point.
-        first_act_per_customer = np.full(len(steps), -1, dtype=np.int64)
+        # The first activation of a customer is its start; any later one is a reactivation.
+        first_act = np.full(n, -1, dtype=np.int64)
         act_idx = np.flatnonzero(self.activation)
         if act_idx.size:
-            owners = self.owner[act_idx]
-            firsts = np.unique(owners, return_index=True)
-            first_act_per_customer[firsts[0]] = act_idx[firsts[1]]
-        self.first_activation_point = first_act_per_customer
+            owners, firsts = np.unique(owner[act_idx], return_index=True)
+            first_act[owners] = act_idx[firsts]
+        self.first_activation_point = first_act
         self.reactivation = self.activation.copy()
-        has_first = first_act_per_customer >= 0
-        self.reactivation[first_act_per_customer[has_first]] = False
+        self.reactivation[first_act[first_act >= 0]] = False
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -368,21 +358,22 @@ class MrrLedger:
     def point_at(self, at: float) -> np.ndarray:
         """Per customer, the point in effect just before epoch ``at`` (snapshot semantics, see Period), -1 if none."""
         n = len(self.customer_ids)
-        if not len(self.times):
+        if not self.times.size:
             return np.full(n, -1, dtype=np.int64)
-        upto = (self.times < at).astype(np.int64)
-        csum = np.concatenate(([0], np.cumsum(upto)))
+        csum = np.concatenate(([0], np.cumsum(self.times < at)))
         counts = csum[self.offsets[1:]] - csum[self.offsets[:-1]]
         return np.where(counts > 0, self.offsets[:-1] + counts - 1, -1)
 
+    def micro_at(self, at: float) -> np.ndarray:
+        """Per customer MRR in micro-units in effect just before epoch ``at``."""
+        points = self.point_at(at)
+        if not self.micro.size:
+            return np.zeros(len(self.customer_ids), dtype=np.int64)
+        return np.where(points >= 0, self.micro[np.maximum(points, 0)], 0)
+
     def mrr_at(self, at: float) -> np.ndarray:
         """Per customer MRR (float) in effect just before epoch ``at``."""
-        points = self.point_at(at)
-        return np.where(points >= 0, self.mrr[np.maximum(points, 0)] if len(self.mrr) else 0.0, 0.0)
-
-    def exact_at(self, points: np.ndarray) -> list[Decimal]:
-        exact = self.mrr_exact
-        return [exact[p] if p >= 0 else ZERO for p in points.tolist()]
+        return self.micro_at(at) / MICRO
 
     def first_active_ts(self) -> np.ndarray:
         """Per customer, when MRR first went above 0 (NaN if never)."""
@@ -405,25 +396,137 @@ class MrrLedger:
         return out
 
 
+def _forward_fill(keys_k: np.ndarray, keys_t: np.ndarray, at_k: np.ndarray, at_t: np.ndarray) -> np.ndarray:
+    """For each query (at_k, at_t), the index of the last key row with the same k and t <= at_t (-1 if none)."""
+    nk = keys_k.size
+    k = np.concatenate((keys_k, at_k))
+    t = np.concatenate((keys_t, at_t))
+    tag = np.concatenate((np.zeros(nk, dtype=np.int8), np.ones(at_k.size, dtype=np.int8)))
+    order = np.lexsort((tag, t, k))  # a key row sorts before a query at the same instant (value_at is <=)
+    is_key = order < nk
+    last = np.maximum.accumulate(np.where(is_key, np.arange(order.size), -1))
+    found = last >= 0
+    same = np.zeros(order.size, dtype=bool)
+    same[found] = k[order[last[found]]] == k[order[found]]
+    result_sorted = np.where(same, order[np.maximum(last, 0)], -1)
+    out = np.empty(at_k.size, dtype=np.int64)
+    queries = ~is_key
+    out[order[queries] - nk] = result_sorted[queries]
+    return out
+
+
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
-    """One pass over the subscriptions: each customer's summed MRR steps (customers without any have none)."""
-    by_customer: dict[str, list[Subscription]] = {}
-    for sub in portfolio.subscriptions:
-        if sub.customer_id is not None:
-            by_customer.setdefault(sub.customer_id, []).append(sub)
+    """Each customer's summed MRR steps, from one Python pass over the subscriptions and numpy for the rest.
+
+    Per subscription the value at each of its change instants replicates ``Subscription.mrr_at``; customer MRR
+    is the running sum of the subscriptions' changes, in integer micro-units so totals are exact.
+    """
     customer_ids = list(portfolio.customers)
-    steps: list[list[tuple[float, Decimal]]] = []
-    for cid in customer_ids:
-        subs = by_customer.get(cid)
-        if not subs:
-            steps.append([])
-        elif len(subs) == 1:
-            steps.append(subscription_steps(subs[0], fx))
+    index = {cid: i for i, cid in enumerate(customer_ids)}
+    cache: dict[Decimal, int] = {}
+
+    def to_micro(value: Decimal | None, currency: str | None) -> int:
+        if value is None:
+            return 0
+        if fx is not None and currency is not None and currency != fx.reporting_currency:
+            value = fx.convert(value, currency)
+        micro = cache.get(value)
+        if micro is None:
+            micro = cache[value] = int((value * MICRO).to_integral_value())
+        return micro
+
+    sub_customer: list[int] = []
+    s_sub: list[int] = []
+    s_times: list[Any] = []
+    s_live: list[bool] = []
+    m_sub: list[int] = []
+    m_times: list[Any] = []
+    m_micro: list[int] = []
+    r_sub: list[int] = []  # already resolved steps (subscriptions with a past-due grace period)
+    r_time: list[float] = []
+    r_micro: list[int] = []
+    for sub in portfolio.subscriptions:
+        ci = index.get(sub.customer_id) if sub.customer_id is not None else None
+        if ci is None:
+            continue
+        k = len(sub_customer)
+        sub_customer.append(ci)
+        statuses, mrrs = sub.status_history, sub.mrr_history
+        live = sub.live_statuses
+        if sub.past_due_grace_days is not None and any(st in OVERDUE_STATUSES for _, st in statuses):
+            for t, value in subscription_steps(sub, fx):
+                r_sub.append(k)
+                r_time.append(t)
+                r_micro.append(to_micro(value, None))
+            continue
+        if statuses:
+            s_sub.extend([k] * len(statuses))
+            s_times.extend([t for t, _ in statuses])
+            s_live.extend([st in live for _, st in statuses])
         else:
-            steps.append(_merge_steps([subscription_steps(s, fx) for s in subs]))
-    # Leading zero steps carry no information (MRR is 0 before the first point anyway).
-    steps = [s[1:] if s and s[0][1] == 0 and len(s) > 1 else ([] if s and s[0][1] == 0 else s) for s in steps]
-    return MrrLedger(customer_ids, steps)
+            s_sub.append(k)
+            s_times.append(sub.created_at)  # None: live (or not) since forever
+            s_live.append(sub.status in live)
+        if mrrs:
+            m_sub.extend([k] * len(mrrs))
+            m_times.extend([t for t, _ in mrrs])
+            m_micro.extend([to_micro(v, sub.currency) for _, v in mrrs])
+        else:
+            m_sub.append(k)
+            m_times.append(None)
+            m_micro.append(to_micro(sub.mrr, sub.currency))
+
+    def epoch(values: list[Any]) -> np.ndarray:
+        return np.fromiter((NEG_INF if v is None else v.timestamp() for v in values), dtype=np.float64, count=len(values))
+
+    sk, st, sl = np.asarray(s_sub, dtype=np.int64), epoch(s_times), np.asarray(s_live, dtype=bool)
+    mk, mt, mv = np.asarray(m_sub, dtype=np.int64), epoch(m_times), np.asarray(m_micro, dtype=np.int64)
+    del s_times, m_times
+    # Candidate instants of each subscription: every status or MRR change (deduplicated).
+    ck = np.concatenate((sk, mk))
+    ct = np.concatenate((st, mt))
+    order = np.lexsort((ct, ck))
+    ck, ct = ck[order], ct[order]
+    keep = np.ones(ck.size, dtype=bool)
+    keep[1:] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
+    ck, ct = ck[keep], ct[keep]
+    status_row = _forward_fill(sk, st, ck, ct)
+    mrr_row = _forward_fill(mk, mt, ck, ct)
+    live_now = np.where(status_row >= 0, sl[np.maximum(status_row, 0)] if sl.size else False, False)
+    value = np.where(live_now & (mrr_row >= 0), mv[np.maximum(mrr_row, 0)] if mv.size else 0, 0)
+    # Resolved subscriptions join here (already one value per change instant).
+    if r_sub:
+        ck = np.concatenate((ck, np.asarray(r_sub, dtype=np.int64)))
+        ct = np.concatenate((ct, np.asarray(r_time, dtype=np.float64)))
+        value = np.concatenate((value, np.asarray(r_micro, dtype=np.int64)))
+        order = np.lexsort((ct, ck))
+        ck, ct, value = ck[order], ct[order], value[order]
+    # Per subscription deltas; the customer's MRR is their running sum over time.
+    previous = np.zeros(value.size, dtype=np.int64)
+    if value.size:
+        previous[1:] = value[:-1]
+        previous[np.flatnonzero(np.r_[True, ck[1:] != ck[:-1]])] = 0
+    delta = value - previous
+    changed = delta != 0
+    owner = np.asarray(sub_customer, dtype=np.int64)[ck[changed]] if sub_customer else np.zeros(0, dtype=np.int64)
+    times, delta = ct[changed], delta[changed]
+    order = np.lexsort((times, owner))
+    owner, times, delta = owner[order], times[order], delta[order]
+    if owner.size:
+        group = np.r_[True, (owner[1:] != owner[:-1]) | (times[1:] != times[:-1])]
+        starts = np.flatnonzero(group)
+        owner, times = owner[starts], times[starts]
+        delta = np.add.reduceat(delta, starts)
+        running = np.cumsum(delta)
+        first_of_customer = np.r_[True, owner[1:] != owner[:-1]]
+        # Subtract what earlier customers summed to: each customer starts from 0.
+        first = np.maximum.accumulate(np.where(first_of_customer, np.arange(owner.size), 0))
+        running = running - (running[first] - delta[first])
+        keep = delta != 0
+        owner, times, running = owner[keep], times[keep], running[keep]
+    else:
+        running = np.zeros(0, dtype=np.int64)
+    return MrrLedger(customer_ids, owner, times, running)
 
 
 @dataclass(frozen=True)
@@ -448,22 +551,41 @@ class RevenueFigures:
 def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
     """MRR/ARR, movements, NRR/GRR (fixed cohort), MRR churn both ways, revenue churn and ARPA for ``period``."""
     t0, t1 = period.start_ts, period.end_ts
-    p0, p1 = ledger.point_at(t0), ledger.point_at(t1)
-    start_f = np.where(p0 >= 0, ledger.mrr[np.maximum(p0, 0)], 0.0) if len(ledger.mrr) else np.zeros(len(ledger))
-    end_f = np.where(p1 >= 0, ledger.mrr[np.maximum(p1, 0)], 0.0) if len(ledger.mrr) else np.zeros(len(ledger))
+    start_m, end_m = ledger.micro_at(t0), ledger.micro_at(t1)
     first = ledger.first_active_ts()
-    before = first < t0  # NaN compares False: never active
-    touched = np.flatnonzero((start_f > 0) | (end_f > 0))
-    exact = ledger.mrr_exact
-    p0l, p1l, beforel = p0[touched].tolist(), p1[touched].tolist(), before[touched].tolist()
-    rows = [
-        (exact[a] if a >= 0 else ZERO, exact[b] if b >= 0 else ZERO, w) for a, b, w in zip(p0l, p1l, beforel)
-    ]
-    movements = mrr_movements(rows)
-    cohort = revenue_retention((s, e) for s, e, _ in rows if s > 0)
+    with np.errstate(invalid="ignore"):
+        paid_before = first < t0  # NaN compares False: never active
+    was, now = start_m > 0, end_m > 0
+    both = was & now
+
+    def total(values: np.ndarray) -> Decimal:
+        return money(int(values.sum(dtype=np.int64)))
+
+    gain = end_m - start_m
+    movements = MrrMovements(
+        start_mrr=total(start_m),
+        end_mrr=total(end_m),
+        new=total(end_m[now & ~was & ~paid_before]),
+        reactivation=total(end_m[now & ~was & paid_before]),
+        expansion=total(gain[both & (gain > 0)]),
+        contraction=total(-gain[both & (gain < 0)]),
+        churned=total(start_m[was & ~now]),
+    )
+    start, kept = movements.start_mrr, total(np.minimum(start_m, end_m)[was])
+    cohort_end = total(end_m[was])
+    cohort = RevenueRetention(
+        start_mrr=start,
+        end_mrr=cohort_end,
+        expansion=movements.expansion,
+        contraction=movements.contraction,
+        churned=movements.churned,
+        nrr=ratio(cohort_end, start),
+        grr=ratio(kept, start),
+        gross_mrr_churn=ratio(movements.churned + movements.contraction, start),
+        net_mrr_churn=ratio(movements.churned + movements.contraction - movements.expansion, start),
+    )
     acquired = movements.new + movements.reactivation
-    active_start = int(np.count_nonzero(start_f > 0))
-    active_end = int(np.count_nonzero(end_f > 0))
+    active_start, active_end = int(np.count_nonzero(was)), int(np.count_nonzero(now))
     return RevenueFigures(
         period_label=period.label,
         start_mrr=movements.start_mrr,
@@ -485,13 +607,9 @@ def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
 
 def mrr_by_customer(ledger: MrrLedger, at: float) -> dict[str, Decimal]:
     """Exact MRR per active customer just before epoch ``at``."""
-    points = ledger.point_at(at)
-    exact = ledger.mrr_exact
-    return {
-        ledger.customer_ids[i]: exact[p]
-        for i, p in enumerate(points.tolist())
-        if p >= 0 and exact[p] > 0
-    }
+    micro = ledger.micro_at(at)
+    ids = ledger.customer_ids
+    return {ids[i]: money(micro[i]) for i in np.flatnonzero(micro > 0).tolist()}
 
 
 def total_mrr(values: Sequence[Decimal]) -> Decimal:

@@ -195,3 +195,46 @@ def test_monthly_factors_agree_with_the_model_table():
     for name, factor in MONTHLY_FACTOR.items():
         numerator, denominator = MONTHLY_FACTORS[name]
         assert abs(factor - D(numerator) / D(denominator)) < D("1e-20"), name
+
+
+def test_ledger_equals_summed_model_mrr_on_random_portfolios():
+    import random
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from connector.metrics.revenue import MICRO
+
+    rng = random.Random(42)
+    statuses = ["active", "past_due", "unpaid", "canceled", "paused", "active"]
+    subs = []
+    for n in range(240):
+        cid = f"c{n % 60}"
+        t = at(1, 1, 2025) + timedelta(days=rng.randint(0, 60))
+        history = []
+        for _ in range(rng.randint(0, 5)):
+            history.append((t, rng.choice(statuses)))
+            t += timedelta(days=rng.randint(0, 25), hours=rng.randint(0, 5))  # 0 days: same-instant collisions
+        mrrs = [(at(1, 1, 2025) + timedelta(days=rng.randint(0, 120)), str(rng.choice([0, 10, 99.99, 120.5])))
+                for _ in range(rng.randint(0, 3))]
+        mrrs.sort()
+        base = subscription(f"s{n}", cid, history or [(t, rng.choice(statuses))], mrrs or None,
+                            mrr=str(rng.choice([0, 25, 49.5])))
+        sub = replace(
+            base,
+            status_history=tuple(history),
+            mrr_history=tuple((tt, D(v)) for tt, v in mrrs),
+            created_at=None if n % 17 == 0 else base.created_at,
+            past_due_grace_days=rng.choice([None, None, 0, 5]),
+        )
+        subs.append(sub)
+    portfolio = Portfolio(customers={f"c{i}": customer(f"c{i}") for i in range(61)}, subscriptions=tuple(subs),
+                          deals=(), line_items=(), feedback=(), usage={})
+    ledger = build_mrr_ledger(portfolio)
+    by_customer = portfolio.subscriptions_by_customer()
+    instant = at(12, 1, 2024)
+    while instant < at(9, 1, 2025):
+        micro = ledger.micro_at(instant.timestamp() + 1e-6)
+        for cid, i in ledger.index.items():
+            expected = sum((s.mrr_at(instant) for s in by_customer.get(cid, [])), D(0))
+            assert micro[i] == int(expected * MICRO), (cid, instant)
+        instant += timedelta(hours=29)
