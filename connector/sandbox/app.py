@@ -147,8 +147,8 @@ def batch_result(results: list[Any], errors: list[dict[str, Any]], started: int,
 
 def render(portal: Portal, object_type: str, rec: Record, names: list[str], history: list[str] | None = None,
            associations: list[str] | None = None) -> dict[str, Any]:
-    props = rec.props
-    out: dict[str, Any] = {"id": str(rec.id), "properties": {n: props.get(n) for n in names},
+    # dict(zip(map)) runs in C: this is the hot loop of every page (100 records x N properties).
+    out: dict[str, Any] = {"id": rec.id_str, "properties": dict(zip(names, map(rec.props.get, names))),
                            "createdAt": rec.created_iso, "updatedAt": rec.updated_iso, "archived": rec.archived}
     if rec.archived and rec.archived_ms is not None:
         out["archivedAt"] = iso(rec.archived_ms)

@@ -63,6 +63,7 @@ class Budget:
         self.app_id = app_id
         self._lock = threading.Lock()
         self._burst: dict[str, deque[float]] = {}
+        self._second: dict[str, deque[float]] = {}  # the last second's calls, for the secondly headers
         self._search: deque[float] = deque()
         self._day = self._today()
         self.daily_used = 0
@@ -95,14 +96,12 @@ class Budget:
                 return Refusal("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.",
                                f"publicapi:private_app-api-calls-ten-secondly:{self.app_id}:{self.portal_id}"), {}
             window.append(now)
+            second = self._second.setdefault(app, deque())
+            while second and now - second[0] >= 1.0:
+                second.popleft()
+            second.append(now)
+            in_last_second = len(second)
             self.daily_used += 1
-            in_last_second = 0
-            for t in reversed(window):
-                if now - t >= 1.0:
-                    break
-                in_last_second += 1
-                if in_last_second > p.secondly:
-                    break
             headers = {
                 "x-hubspot-ratelimit-interval-milliseconds": str(WINDOW_MS),
                 "x-hubspot-ratelimit-max": str(p.burst),

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -196,13 +197,14 @@ class PropDef:
 
 
 class Record:
-    __slots__ = ("id", "props", "created_ms", "updated_ms", "archived", "archived_ms", "history",
+    __slots__ = ("id", "id_str", "props", "created_ms", "updated_ms", "archived", "archived_ms", "history",
                  "created_iso", "updated_iso")
 
     def __init__(self, id: int, props: dict[str, str], created_ms: int, updated_ms: int,
                  history: dict[str, list[tuple[str, int, str]]] | None = None,
                  archived: bool = False, archived_ms: int | None = None):
         self.id = id
+        self.id_str = str(id)
         self.props = props
         self.created_ms = created_ms
         self.created_iso = iso(created_ms)
@@ -337,7 +339,8 @@ class Portal:
         self.enrollments: dict[int, dict[int, int]] = {}  # workflow id -> contact id -> enrolled ms
         self.enrollment_log: list[tuple[str, int, int]] = []  # (enroll|unenroll, workflow id, contact id)
         self.tokens: dict[str, Token] = {}
-        self.calls: list[tuple[str, str]] = []  # (method, path) of every answered request, for assertions
+        # (method, path) of the latest requests, for assertions; bounded so a long benchmark does not grow it
+        self.calls: deque[tuple[str, str]] = deque(maxlen=100_000)
         self._load_definitions()
         for wf_id, name in SEEDED_WORKFLOWS:
             self.workflows[wf_id] = Workflow(wf_id, name, True, self.now_ms, self.now_ms)
@@ -458,8 +461,10 @@ class Portal:
         if form.get("refresh_token") != c.refresh_token:
             raise bad_request("missing or unknown refresh token", "BAD_REFRESH_TOKEN")
         access = self.create_token(kind="oauth")
+        # token_use, hub_id and scopes: the spec's AccessTokenResponse; older answers had only the first four
         return {"token_type": "bearer", "refresh_token": c.refresh_token, "access_token": access,
-                "expires_in": int(self.oauth_lifetime_s)}
+                "expires_in": int(self.oauth_lifetime_s), "token_use": "access_token", "hub_id": self.portal_id,
+                "scopes": sorted(ALL_SCOPES)}
 
     # ------------------------------------------------------------ helpers
 

@@ -65,7 +65,9 @@ class Sandbox:
 
 def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
     """Serve ``portal`` in a daemon thread and return once it accepts connections."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
+    # keep-alive clients wait out delayed ACKs (~40 ms a request).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
