@@ -268,3 +268,17 @@ def test_workflow_enrollment(target_factory):
     with pytest.raises(NotFoundError) as info:
         client.enroll_contact(workflow, "nobody@example.invalid")
     assert "nobody@" not in str(info.value)  # e-mails never in messages
+
+
+@pytest.mark.vcr
+def test_iter_modified_since_long_property_list_stays_under_the_body_limit(target_factory):
+    target = target_factory(seed=1, size=200)
+    client = target.client()
+    props = ["email", "firstname", "lastname", "jobtitle", "lifecyclestage"] + [f"custom_property_{i:03d}" for i in range(150)]
+    pages = list(client.iter_modified_since("contacts", datetime(2000, 1, 1, tzinfo=UTC), props))
+    records = [r for p in pages for r in p.records]
+    assert len(records) == 200 and len({r["id"] for r in records}) == 200
+    # Search carried only the timestamp; everything else came by batch read (2 per page of 200), merged per id.
+    assert client.stats.calls["search"] == 1 and client.stats.calls["batch_read"] == 2
+    assert all(r["properties"]["email"] and "lastmodifieddate" in r["properties"] for r in records)
+    assert all("jobtitle" in r["properties"] and "lifecyclestage" in r["properties"] for r in records)
