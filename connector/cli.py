@@ -232,5 +232,82 @@ def mappings_init(
 # ---------------------------------------------------------------- sync, writeback, report, schedule (issue 6)
 
 
+def _output_format(output: str) -> None:
+    from connector.errors import ConfigError
+
+    if output not in ("text", "json"):
+        raise ConfigError(f"--output must be text or json, not {output!r}")
+
+
+@writeback_app.command("rollback")
+def writeback_rollback(
+    run_id: str = typer.Argument(..., help="The run whose writes to undo (see `connector writeback ledger`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be restored; write nothing."),
+    output: str = typer.Option("text", "--output", help="text or json (every change)."),
+) -> None:
+    """Restore the values a run overwrote, wherever HubSpot still holds what it wrote; later edits are kept."""
+    import json
+
+    from connector import pipeline
+    from connector.settings import Settings
+    from connector.writeback import format_plan
+
+    def action():
+        _output_format(output)
+        return pipeline.run_rollback(Settings(), run_id, dry_run=dry_run)
+
+    plan, result, new_run = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps({"run_id": new_run, "source_run_id": run_id, "dry_run": dry_run, "plan": plan.to_dict(),
+                               "applied": result.to_dict() if result else None}, default=str))
+        return
+    typer.echo(format_plan(plan))
+    if result is not None:
+        typer.echo(f"rollback run {new_run}: {result.changes_written} values restored on {result.records_written} records")
+
+
+@writeback_app.command("ledger")
+def writeback_ledger(
+    run_id: str = typer.Argument(..., help="A write-back or rollback run id."),
+    failed: bool = typer.Option(False, "--failed", help="Only the changes HubSpot refused, with its reason."),
+    output: str = typer.Option("text", "--output", help="text (counts and refusals) or json (every row)."),
+) -> None:
+    """What a run planned and wrote: every property's before and after value, status and HubSpot's message."""
+    import json
+    from collections import Counter
+
+    from connector import pipeline
+    from connector.settings import Settings
+
+    def action():
+        _output_format(output)
+        return pipeline.load_ledger(Settings(), run_id)
+
+    rows = guarded(action)
+    if failed:
+        rows = [r for r in rows if r["status"] == "failed"]
+    if output == "json":
+        typer.echo(json.dumps(rows, default=str))
+        return
+    counts = Counter(r["status"] for r in rows)
+    typer.echo(f"run {run_id}: {len(rows)} changes " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or ""))
+    for row in rows:
+        if row["status"] == "failed":
+            typer.echo(f"  {row['object_type']}/{row['record_id']} {row['property']}: {row['message']}")
+
+
+@writeback_app.command("resume")
+def writeback_resume() -> None:
+    """Finish applies a crash interrupted: sends only the changes not yet recorded as written."""
+    from connector import pipeline
+    from connector.settings import Settings
+
+    results = guarded(lambda: pipeline.run_resume_writeback(Settings()))
+    if not results:
+        typer.echo("no unfinished write-back")
+    for result in results:
+        typer.echo(f"run {result.run_id}: {result.changes_written} changes written on resume")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -627,10 +627,11 @@ def apply_rollback(
     ledger: LedgerStore,
     *,
     batch_size: int = MAX_BATCH,
+    progress: Callable[[ApplyResult], None] | None = None,
 ) -> ApplyResult:
     """Apply a rollback plan under its own ``run_id`` (ledgered like any write), then mark the source run's
     restored rows "rolled_back" so a second rollback neither repeats them nor mistakes them for human edits."""
-    result = apply_plan(run_id, plan, writer, ledger, batch_size=batch_size)
+    result = apply_plan(run_id, plan, writer, ledger, batch_size=batch_size, progress=progress)
     restored = {(r["object_type"], str(r["record_id"]), r["property"])
                 for r in ledger.ledger(run_id) if r.get("status") == "written"} if plan.changes else set()
     marks = [{"object_type": o, "record_id": i, "property": p, "status": "rolled_back", "message": f"by run {run_id}"}
