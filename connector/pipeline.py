@@ -358,3 +358,279 @@ def load_ledger(settings: _Any, run_id: str) -> list[dict[str, _Any]]:
 
     with _contextlib.closing(StateStore.open(settings.state_url)) as store:
         return store.ledger(run_id)
+
+
+import dataclasses as _dataclasses  # noqa: E402
+from datetime import datetime as _datetime, timezone as _timezone  # noqa: E402
+
+SYNC_LOCK = "sync"
+SYNC_LOCK_STALE_S = 1800.0  # a sync heartbeats between stages; silent this long, it died and the lock is taken over
+REPORT_MONTHS = 6  # the report and the metric snapshots cover the current month and the five before it
+
+
+def metrics_options(pack: _Any) -> _Any:
+    """The metric conventions portal.yaml chose (METRICS.md's recommendations by default)."""
+    from connector.metrics.features import FeatureOptions
+    from connector.metrics.portfolio import MetricsOptions
+
+    portal = pack.portal
+    features = FeatureOptions(
+        tz=portal.periods.time_zone,
+        gross_margin=portal.clv.gross_margin,
+        clv_cap_months=portal.clv.cap_months,
+    )
+    return MetricsOptions(
+        churn_method=portal.conventions.churn,
+        net_mrr_churn=portal.conventions.nrr,
+        gross_margin=portal.clv.gross_margin,
+        clv_cap_months=portal.clv.cap_months,
+        features=features,
+    )
+
+
+@_dataclasses.dataclass
+class Computed:
+    """What one run computed from the store: the inputs of the write-back and of the report."""
+
+    as_of: _datetime
+    portfolio: _Any
+    features: _Any
+    health: dict[str, dict[str, _Any]]
+    segments: dict[str, dict[str, _Any]]
+    outputs: dict[str, dict[str, _Any]]
+    metrics: list[_Any]  # PortfolioMetrics of the last REPORT_MONTHS months, oldest first
+    health_distribution: dict[str, _Any]
+    segment_distribution: dict[str, _Any]
+
+
+def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_MONTHS) -> Computed:
+    """model → metrics → health → segments, with last run's snapshots for trends and hysteresis."""
+    from connector.health import health_distribution, health_features, health_scores
+    from connector.metrics.periods import containing, previous
+    from connector.metrics.portfolio import portfolio_metrics
+    from connector.metrics.revenue import build_mrr_ledger
+    from connector.metrics.features import customer_features
+    from connector.segments import customer_segments, segment_distribution, segment_features
+
+    options = metrics_options(pack)
+    portfolio = load_portfolio(store, pack)
+    ledger = build_mrr_ledger(portfolio)
+    features = customer_features(portfolio, as_of, options=options.features, ledger=ledger)
+
+    previous_health = store.load_snapshots("health")
+    health = health_scores(features, pack.health, previous_health)
+    health_view = health_features(health)
+    previous_segments = store.load_snapshots("segments")
+    segments = customer_segments(features, pack.segments, as_of, previous_segments, health=health_view)
+
+    wanted = {o.field for o in pack.writeback.outputs} if pack.writeback is not None else set()
+    segment_view = segment_features(segments)
+    outputs: dict[str, dict[str, _Any]] = {}
+    for customer_id, row in features.items():
+        values = {name: row.get(name) for name in wanted if name in row}
+        values.update(health_view.get(customer_id, {}))
+        values.update(segment_view.get(customer_id, {}))
+        outputs[customer_id] = values
+
+    tz = pack.portal.periods.time_zone
+    period = containing(as_of, "month", tz)
+    periods = [period]
+    for _ in range(months - 1):
+        periods.insert(0, previous(periods[0], "month", tz))
+    metrics = [
+        portfolio_metrics(portfolio, p, as_of, options=_dataclasses.replace(options, cohorts=(p is period)),
+                          ledger=ledger, features=features)
+        for p in periods
+    ]
+    band_labels = [band.label for band in pack.health.bands] if hasattr(pack.health, "bands") else []
+    return Computed(
+        as_of=as_of, portfolio=portfolio, features=features, health=health, segments=segments, outputs=outputs,
+        metrics=metrics,
+        health_distribution=health_distribution(health, previous_health, band_labels),
+        segment_distribution=segment_distribution(segments, previous_segments, pack.segments),
+    )
+
+
+def save_computed(store: _Any, run_id: str, computed: Computed) -> None:
+    """Snapshots for the next run's trends and hysteresis, and the period figures for reports."""
+    store.save_snapshots(run_id, "health", computed.as_of, computed.health)
+    store.save_snapshots(run_id, "segments", computed.as_of, computed.segments)
+    for figures in computed.metrics:
+        data = figures.to_dict()
+        data["health"] = computed.health_distribution
+        data["segments"] = computed.segment_distribution
+        store.save_metrics(run_id, figures.period.label, data)
+
+
+def _f(value: _Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def report_data(metrics: list[dict[str, _Any]], *, title: str = "Retention report", currency: str = "USD") -> dict[str, _Any]:
+    """ReportData (connector.report) from metric snapshots (PortfolioMetrics.to_dict), oldest period first."""
+    periods = []
+    for m in metrics:
+        customers = m["customers"]
+        revenue = m["revenue"]
+        movements = revenue["movements"]
+        periods.append({
+            "key": m["period"]["label"],
+            "customers": {"start": customers["start"], "end": customers["end"], "new": customers["new"],
+                          "lost": customers["lost"], "reactivated": customers["reactivated"]},
+            "customer_retention_rate": customers["retention_rate"],
+            "customer_churn_rate": m["churn"],
+            "mrr_start": _f(revenue["start_mrr"]),
+            "mrr_end": _f(revenue["end_mrr"]),
+            "movements": {k: _f(movements[k]) for k in ("new", "expansion", "contraction", "churned", "reactivation")},
+            "net_revenue_retention": revenue["retention"]["nrr"],
+            "gross_revenue_retention": revenue["retention"]["grr"],
+            "arpa": _f(m["arpa"]),
+            "nps": m["surveys"]["nps"],
+            "csat": m["surveys"]["csat"],
+            "ces": m["surveys"]["ces_mean"],
+        })
+    latest = metrics[-1] if metrics else {}
+    cohorts = [{"cohort": c["cohort"], "size": c["size"], "retention": list(c["rates"])} for c in latest.get("cohorts", [])]
+    return {
+        "title": title,
+        "as_of": latest.get("as_of", ""),
+        "currency": currency,
+        "periods": periods,
+        "cohorts": cohorts[-12:],
+        "health": latest.get("health") or {},
+        "segments": latest.get("segments") or {},
+    }
+
+
+@_dataclasses.dataclass
+class SyncSummary:
+    """The one-line (or JSON) account of a sync a scheduler's log keeps."""
+
+    run_id: str
+    dry_run: bool
+    records_pulled: int = 0
+    customers: int = 0
+    values_changed: int = 0
+    values_written: int = 0
+    records_written: int = 0
+    failures: int = 0
+    enrollments: int = 0
+    api_calls: int = 0
+    rate_headroom: float | None = None
+    duration_s: float = 0.0
+    data_issues: int = 0
+    status: str = "ok"
+
+    def to_dict(self) -> dict[str, _Any]:
+        return _dataclasses.asdict(self)
+
+    def line(self) -> str:
+        headroom = "-" if self.rate_headroom is None else f"{self.rate_headroom:.0%}"
+        mode = " (dry run: nothing written)" if self.dry_run else ""
+        return (
+            f"sync {self.run_id} {self.status}{mode}: {self.records_pulled} records pulled, {self.customers} customers, "
+            f"{self.values_changed} values changed, {self.values_written} written, {self.failures} failures, "
+            f"{self.enrollments} enrollments, {self.api_calls} API calls, rate headroom {headroom}, "
+            f"{self.data_issues} data issues, {self.duration_s:.1f}s"
+        )
+
+
+def _stats(client: _Any) -> tuple[int, float | None]:
+    from connector.extract import client_stats
+
+    stats = client_stats(client)
+    return int(stats.get("calls") or 0), stats.get("headroom")
+
+
+def run_sync(
+    settings: _Any,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    as_of: _datetime | None = None,
+    progress: _Callable[[_Any], None] | None = None,
+    stage: _Callable[[str], None] | None = None,
+    client: _Any = None,
+    store: _Any = None,
+) -> tuple[SyncSummary, Computed, _Any]:
+    """pull → model → metrics → health → segments → plan → apply → enrollments, under the sync lock.
+
+    Returns the summary, what was computed and the write-back summary. Raises ConfigError/MappingError before
+    any write, StateError when another sync holds the lock, WritebackError (after recording everything) when
+    HubSpot refused some records.
+    """
+    from connector.errors import StateError
+    from connector.mapping import load_pack
+    from connector.state import StateStore
+    from connector.writeback import apply_writeback, current_from_records, resume_unfinished
+
+    started = _time.monotonic()
+    note = stage or (lambda _name: None)
+    pack = load_pack(settings.mappings_dir)  # a wrong mapping fails here, before any call or write
+    with _contextlib.ExitStack() as stack:
+        if store is None:
+            store = StateStore.open(settings.state_url)
+            stack.callback(store.close)
+        if client is None:
+            from connector.hubspot import HubSpotClient
+
+            client = HubSpotClient.from_settings(settings)
+            if hasattr(client, "close"):
+                stack.callback(client.close)
+        run_id = store.start_run("sync")
+        owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
+        if not store.acquire_lock(SYNC_LOCK, owner, stale_after_s=SYNC_LOCK_STALE_S):
+            holder = store.lock_holder(SYNC_LOCK) or {}
+            store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
+            raise StateError(
+                f"another sync holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
+                f"{holder.get('heartbeat_at')}); it is taken over after {SYNC_LOCK_STALE_S:.0f}s of silence"
+            )
+        summary = SyncSummary(run_id=run_id, dry_run=dry_run)
+        try:
+            if not dry_run:
+                note("resume")
+                resume_unfinished(client, store)  # a killed apply finishes before anything is planned anew
+            note("pull")
+            pulled = run_pull(settings, full=full, progress=progress, client=client, store=store, pack=pack)
+            summary.records_pulled = pulled.records
+            store.heartbeat(SYNC_LOCK, owner)
+
+            note("compute")
+            moment = as_of or _datetime.now(_timezone.utc)
+            computed = compute(store, pack, moment)
+            summary.customers = len(computed.outputs)
+            summary.data_issues = len(computed.portfolio.issues)
+            store.heartbeat(SYNC_LOCK, owner)
+
+            note("write-back")
+            objects = sorted({o.object for o in pack.writeback.outputs} | {"contacts"})
+            current = current_from_records(
+                r for object_type in objects for r in store.iter_records(object_type)
+            )
+            written = apply_writeback(
+                run_id, pack.writeback, computed.outputs, computed.portfolio.customers, current, client, store,
+                deals=computed.portfolio.deals, dry_run=dry_run,
+            )
+            summary.values_changed = len(written.plan.changes)
+            if written.applied is not None:
+                summary.values_written = written.applied.changes_written
+                summary.records_written = written.applied.records_written
+            summary.failures = len(written.failures)
+            if written.enrolled is not None:
+                summary.enrollments = written.enrolled.done
+            if not dry_run:
+                save_computed(store, run_id, computed)
+        except BaseException as exc:
+            summary.status = "failed"
+            summary.api_calls, summary.rate_headroom = _stats(client)
+            summary.duration_s = _time.monotonic() - started
+            store.finish_run(run_id, "failed", {**summary.to_dict(), "error": f"{exc.__class__.__name__}: {exc}"[:500]})
+            store.release_lock(SYNC_LOCK, owner)
+            raise
+        summary.api_calls, summary.rate_headroom = _stats(client)
+        summary.duration_s = _time.monotonic() - started
+        summary.status = "partial" if summary.failures else "ok"
+        store.finish_run(run_id, summary.status, summary.to_dict())
+        store.release_lock(SYNC_LOCK, owner)
+        return summary, computed, written
