@@ -422,9 +422,12 @@ class StateStore:
                 "pulled_at": lambda ex: ex.pulled_at,
             },
         )
+        archived = [row["id"] for row in rows if row["archived"]]
         with self.engine.begin() as conn:
             if rows:
                 conn.execute(stmt, rows)
+            # The store keeps associations of live records only: an archived record's go with it.
+            self._drop_associations(conn, object_type, archived)
             if cursor is not None:
                 self._save_cursor(conn, object_type, cursor_name or "default", cursor)
 
@@ -507,7 +510,12 @@ class StateStore:
                     .values(archived=True, archived_at=at, associations_stale=False)
                 )
                 changed += result.rowcount or 0
+            self._drop_associations(conn, object_type, ids)
         return changed
+
+    def _drop_associations(self, conn: Connection, object_type: str, ids: Sequence[str]) -> None:
+        for chunk in _chunks(ids):
+            conn.execute(delete(associations).where(associations.c.from_type == object_type, associations.c.from_id.in_(chunk)))
 
     def mark_associations_stale(self, object_type: str) -> int:
         """Flag every live record of a type for an association refresh (the periodic full refresh)."""

@@ -368,3 +368,13 @@ def test_history_timestamps_become_iso_newest_first(store):
         {"value": "canceled", "timestamp": "2026-11-04T12:00:00.000Z", "sourceType": "CRM_UI"},
         {"value": "active", "timestamp": "2026-11-01T12:00:00.000Z", "sourceType": "API"},
     ]}
+
+
+def test_archiving_drops_the_records_associations(store):
+    store.save_page("deals", [rec(1), rec(2), rec(3)], None)
+    store.replace_associations("deals", "companies", {"1": [("10", 5)], "2": [("20", 5)], "3": [("30", 5)]})
+    store.mark_archived("deals", ["1"], T0)
+    gone = rec(2)
+    gone["archived"] = True
+    store.save_page("deals", [gone], None)
+    assert [(a.from_id, a.to_id) for a in store.iter_associations("deals")] == [("3", "30")]
