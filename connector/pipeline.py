@@ -194,7 +194,7 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
 
 # ---------------------------------------------------------------- writeback, sync (issue 6)
 
-WRITEBACK_LOCK = "writeback"
+WRITEBACK_LOCK = "sync"  # the same lock as sync: a rollback or resume never interleaves with a sync's apply
 WRITEBACK_LOCK_STALE_S = 900.0
 
 
@@ -259,7 +259,7 @@ def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _A
         if not store.acquire_lock(WRITEBACK_LOCK, owner, stale_after_s=WRITEBACK_LOCK_STALE_S):
             holder = store.lock_holder(WRITEBACK_LOCK) or {}
             store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
-            raise StateError(f"another write-back holds the state store lock ({holder.get('owner', 'unknown')})")
+            raise StateError(f"another sync or write-back holds the state store lock ({holder.get('owner', 'unknown')})")
         stack.callback(store.release_lock, WRITEBACK_LOCK, owner)
         last_beat = [_time.monotonic()]
 
