@@ -6,13 +6,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from connector.errors import AuthError, ConfigError
+from connector.errors import AuthError, ConfigError, HubSpotError
 from connector.settings import Settings
 
-from .http import Http
+from .http import Http, RawResponse
+from .retry import call_with_retry
 
 TOKEN_PATH = "/oauth/v1/token"
 REFRESH_MARGIN_S = 300.0  # refresh five minutes before HubSpot says the token expires
+REFRESH_ATTEMPTS = 4
+REFRESH_MAX_S = 60.0
 
 
 class TokenProvider:
@@ -55,6 +58,7 @@ class OAuthToken(TokenProvider):
         refresh_token: str,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         margin_s: float = REFRESH_MARGIN_S,
     ):
         self._http = http
@@ -62,6 +66,7 @@ class OAuthToken(TokenProvider):
         self._client_secret = client_secret
         self._refresh_token = refresh_token
         self._clock = clock
+        self._sleep = sleep
         self._margin = margin_s
         self._access: str | None = None
         self._expires_at = 0.0
@@ -89,15 +94,23 @@ class OAuthToken(TokenProvider):
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
+
+        def post() -> RawResponse:
+            try:
+                return self._http.request("POST", TOKEN_PATH, form=form)
+            except Exception as exc:  # noqa: BLE001 - translated, never shown raw (the form holds secrets)
+                raise translate_errors(exc, path=TOKEN_PATH) from None
+
         try:
-            answer = self._http.request("POST", TOKEN_PATH, form=form)
-        except Exception as exc:  # noqa: BLE001 - translated, never shown raw (the form holds secrets)
-            error = translate_errors(exc, path=TOKEN_PATH)
+            # A 5xx or a reset on the token endpoint must not end a long run: same policy, fewer attempts.
+            answer = call_with_retry(post, max_attempts=REFRESH_ATTEMPTS, max_seconds=REFRESH_MAX_S,
+                                     sleep=self._sleep, clock=self._clock)
+        except HubSpotError as error:
             if not isinstance(error, AuthError) and error.status in (400, 401, 403):
-                error = AuthError("OAuth refresh was refused: check the client id, secret and refresh token",
-                                  status=error.status, category=error.category,
-                                  correlation_id=error.correlation_id, path=TOKEN_PATH)
-            raise error from None
+                raise AuthError("OAuth refresh was refused: check the client id, secret and refresh token",
+                                status=error.status, category=error.category,
+                                correlation_id=error.correlation_id, path=TOKEN_PATH) from None
+            raise
         body = answer.body if isinstance(answer.body, dict) else {}
         access = body.get("access_token")
         if not access:
@@ -110,7 +123,8 @@ class OAuthToken(TokenProvider):
         self.refreshes += 1
 
 
-def token_provider(settings: Settings, http: Http, *, clock: Callable[[], float] = time.monotonic) -> TokenProvider:
+def token_provider(settings: Settings, http: Http, *, clock: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[float], None] = time.sleep) -> TokenProvider:
     """The provider the settings describe: OAuth when client id, secret and refresh token are set, else the token."""
     if settings.client_id and settings.client_secret and settings.refresh_token:
         return OAuthToken(
@@ -119,6 +133,7 @@ def token_provider(settings: Settings, http: Http, *, clock: Callable[[], float]
             settings.client_secret.get_secret_value(),
             settings.refresh_token.get_secret_value(),
             clock=clock,
+            sleep=sleep,
         )
     if settings.token is not None:
         return StaticToken(settings.token.get_secret_value())

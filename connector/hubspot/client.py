@@ -301,7 +301,7 @@ class HubSpotClient:
         self._sleep = sleep
         self._clock = clock
         self.http = Http(self.base_url, self.timeout)
-        self._auth = auth or token_provider(settings, self.http, clock=clock)
+        self._auth = auth or token_provider(settings, self.http, clock=clock, sleep=sleep)
         self.pacer = Pacer(
             burst_limit=settings.burst_limit,
             search_per_second=settings.search_per_second,
@@ -496,8 +496,15 @@ class HubSpotClient:
         path = f"/crm/v3/objects/{object_type}/search"
         while not window.done:
             body = paging.plan_search_body(window, prop, in_search, page_size)
-            raw = self._call("search", path, lambda token, body=body: self._sdk(
-                self._sdk_api(api, token).do_search, object_type, body), search=True)
+            try:
+                raw = self._call("search", path, lambda token, body=body: self._sdk(
+                    self._sdk_api(api, token).do_search, object_type, body), search=True)
+            except RejectedError:
+                if window.offset == 0:
+                    raise
+                # HubSpot refused a deep page before our own cap (a lower cap than documented): restart here.
+                window = paging.restart(window)
+                continue
             results = (raw.body or {}).get("results") or []
             seen = [paging.Seen(str(r["id"]), self._modified_ms(r, prop)) for r in results]
             fresh = {s.id for s in paging.fresh_results(window, seen)}
@@ -603,7 +610,7 @@ class HubSpotClient:
                 result["unchanged"].append(d["name"])
                 continue
             options = list(current.get("options") or [])
-            top = max((o.get("displayOrder", -1) or -1 for o in options), default=-1)
+            top = max((o["displayOrder"] for o in options if isinstance(o.get("displayOrder"), int)), default=-1)
             for i, option in enumerate(new, start=1):
                 options.append({"displayOrder": top + i, "hidden": False, **option})
             path = f"/crm/v3/properties/{object_type}/{d['name']}"

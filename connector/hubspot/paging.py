@@ -133,9 +133,15 @@ def advance(
         return replace(state, offset=offset, after_id=window.after_id)
 
     # The next page would cross the cap: restart the query from where we are.
+    return restart(state, last_id=last_id)
+
+
+def restart(window: SearchWindow, *, last_id: int | None = None) -> SearchWindow:
+    """The window re-queried from where it stands (also used when HubSpot refuses a page before our cap)."""
     if window.mode == "tie":
-        return replace(state, offset=0, after_id=last_id, restarts=window.restarts + 1)
-    if boundary_ms is not None and boundary_ms > window.since_ms:
-        return replace(state, since_ms=boundary_ms, offset=0, restarts=window.restarts + 1)
+        after_id = last_id if last_id is not None else window.after_id
+        return replace(window, offset=0, after_id=after_id, restarts=window.restarts + 1)
+    if window.boundary_ms is not None and window.boundary_ms > window.since_ms:
+        return replace(window, since_ms=window.boundary_ms, offset=0, restarts=window.restarts + 1)
     # A whole capped window within one millisecond: the timestamp cannot move; walk that millisecond by id.
-    return replace(state, mode="tie", offset=0, after_id=None, restarts=window.restarts + 1)
+    return replace(window, mode="tie", offset=0, after_id=None, restarts=window.restarts + 1)

@@ -65,3 +65,16 @@ def test_retries_are_bounded(sandbox):
         sandbox.portal.set_faults(None)
     assert info.value.status == 503
     assert client.stats.calls["list"] == 3
+
+
+def test_oauth_refresh_survives_a_5xx_on_the_token_endpoint():
+    with running_sandbox(seed=1, size=20, profile="oauth", faults="path=/oauth/v1/token,seq:503,200") as sb:
+        oauth = sb.portal.oauth_client
+        client = HubSpotClient(Settings(_env_file=None, base_url=sb.base_url, client_id=oauth.client_id,
+                                        client_secret=oauth.client_secret, refresh_token=oauth.refresh_token),
+                               sleep=lambda s: None)
+        records = next(iter(client.iter_pages("contacts", ["email"]))).records
+        assert len(records) == 20
+        assert client.stats.token_refreshes == 1
+        assert [p for m, p in sb.portal.calls if p == "/oauth/v1/token"] == ["/oauth/v1/token"] * 2
+        assert oauth.client_secret not in repr(client) and oauth.client_secret not in repr(client._auth)

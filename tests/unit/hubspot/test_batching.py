@@ -48,6 +48,22 @@ class _Handler(BaseHTTPRequestHandler):
                                                                for i in body["inputs"]],
                              "startedAt": "2026-01-01T00:00:00.000Z", "completedAt": "2026-01-01T00:00:00.100Z"})
             return
+        if self.path.endswith("/search"):
+            flt = body["filterGroups"][0]["filters"][0]
+            rows = sorted((r for r in self.server.search_rows if r[1] >= int(flt["value"])), key=lambda r: r[1])
+            offset = int(body.get("after") or 0)
+            if offset >= self.server.search_cap:  # a deep page refused below the documented 10,000
+                self._send(400, {"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c0ffee00",
+                                 "message": "There was a problem with the request."})
+                return
+            chunk = rows[offset : offset + body["limit"]]
+            answer: dict = {"total": len(rows), "results": [
+                {"id": rid, "properties": {"hs_lastmodifieddate": str(ms)}, "createdAt": "2026-01-01T00:00:00.000Z",
+                 "updatedAt": "2026-01-01T00:00:00.000Z", "archived": False} for rid, ms in chunk]}
+            if offset + body["limit"] < len(rows):
+                answer["paging"] = {"next": {"after": str(offset + body["limit"])}}
+            self._send(200, answer)
+            return
         if "/associations/" in self.path:
             results = []
             for item in body["inputs"]:
@@ -75,6 +91,8 @@ class _Server(ThreadingHTTPServer):
         self.requests: list[tuple[str, dict]] = []
         self.written: list[str] = []
         self.associations: dict[str, list[list[int]]] = {}
+        self.search_rows: list[tuple[str, int]] = []
+        self.search_cap = 10_000
 
 
 @pytest.fixture
@@ -139,3 +157,16 @@ def test_fetch_associations_at_most_1000_ids_per_call(server):
     links = client.fetch_associations("companies", "contacts", [str(i) for i in range(2_500)])
     assert len(links) == 2_500
     assert [len(body["inputs"]) for _, body in server.requests] == [1_000, 1_000, 500]
+
+
+def test_iter_modified_since_restarts_when_a_deep_page_is_refused(server):
+    from datetime import UTC, datetime
+
+    server.search_rows = [(str(i), 1_000 + i // 3) for i in range(1, 101)]
+    server.search_cap = 30  # HubSpot refuses paging deeper than it documents: the client restarts, loses nothing
+    client = _client(server)
+    ids = [r["id"] for p in client.iter_modified_since("companies", datetime.fromtimestamp(0, UTC), [], page_size=10)
+           for r in p.records]
+    assert sorted(ids, key=int) == [str(i) for i in range(1, 101)]
+    assert len(ids) == len(set(ids))
+    assert client.stats.calls["search"] > 10  # the refused pages plus the restarted windows
