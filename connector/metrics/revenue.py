@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from itertools import chain
+from operator import itemgetter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from connector.errors import ConfigError
 from connector.metrics.periods import Period
-from connector.model import OVERDUE_STATUSES, Portfolio, Subscription
+from connector.model import LIVE_STATUSES, OVERDUE_STATUSES, Portfolio, Subscription, Timeline
 
 ZERO = Decimal(0)
 NEG_INF = -math.inf
@@ -239,6 +241,14 @@ def _ts(value) -> float:
     return value.timestamp()
 
 
+def epochs(values: Sequence[datetime | None]) -> np.ndarray:
+    """Epoch seconds of aware datetimes (None → −inf, "since forever"), converted in C when none is missing."""
+    try:
+        return np.fromiter(map(datetime.timestamp, values), dtype=np.float64, count=len(values))
+    except TypeError:
+        return np.fromiter((NEG_INF if v is None else v.timestamp() for v in values), dtype=np.float64, count=len(values))
+
+
 def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
     """The subscription's MRR as steps (epoch seconds, MRR from then on); 0 before the first step.
 
@@ -435,52 +445,59 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
             micro = cache[value] = int((value * MICRO).to_integral_value())
         return micro
 
+    common_live = LIVE_STATUSES
     sub_customer: list[int] = []
-    s_sub: list[int] = []
-    s_times: list[Any] = []
-    s_live: list[bool] = []
-    m_sub: list[int] = []
-    m_times: list[Any] = []
-    m_micro: list[int] = []
-    r_sub: list[int] = []  # already resolved steps (subscriptions with a past-due grace period)
+    status_runs: list[Timeline] = []  # per regular subscription, its status timeline (synthesised if absent)
+    mrr_runs: list[Timeline] = []
+    r_sub: list[int] = []  # steps resolved one by one (grace periods, own live statuses, foreign currency)
     r_time: list[float] = []
     r_micro: list[int] = []
+    resolved_customer: list[int] = []
+    reporting = fx.reporting_currency if fx is not None else None
     for sub in portfolio.subscriptions:
-        ci = index.get(sub.customer_id) if sub.customer_id is not None else None
+        ci = index.get(sub.customer_id)
         if ci is None:
             continue
-        k = len(sub_customer)
-        sub_customer.append(ci)
-        statuses, mrrs = sub.status_history, sub.mrr_history
-        live = sub.live_statuses
-        if sub.past_due_grace_days is not None and any(st in OVERDUE_STATUSES for _, st in statuses):
+        statuses = sub.status_history
+        if (
+            (sub.past_due_grace_days is not None and any(st in OVERDUE_STATUSES for _, st in statuses))
+            or (sub.live_statuses is not common_live and sub.live_statuses != common_live)
+            or (fx is not None and sub.currency is not None and sub.currency != reporting)
+        ):
+            resolved_customer.append(ci)
             for t, value in subscription_steps(sub, fx):
-                r_sub.append(k)
+                r_sub.append(len(resolved_customer) - 1)
                 r_time.append(t)
                 r_micro.append(to_micro(value, None))
             continue
-        if statuses:
-            s_sub.extend([k] * len(statuses))
-            s_times.extend([t for t, _ in statuses])
-            s_live.extend([st in live for _, st in statuses])
-        else:
-            s_sub.append(k)
-            s_times.append(sub.created_at)  # None: live (or not) since forever
-            s_live.append(sub.status in live)
-        if mrrs:
-            m_sub.extend([k] * len(mrrs))
-            m_times.extend([t for t, _ in mrrs])
-            m_micro.extend([to_micro(v, sub.currency) for _, v in mrrs])
-        else:
-            m_sub.append(k)
-            m_times.append(None)
-            m_micro.append(to_micro(sub.mrr, sub.currency))
+        sub_customer.append(ci)
+        # Without a status history the subscription has had its status since it was created (None: always).
+        status_runs.append(statuses or ((sub.created_at, sub.status),))
+        mrr_runs.append(sub.mrr_history or ((None, sub.mrr),))
+
+    # Flatten in C (chain/map) rather than per entry in Python: a million subscriptions stay cheap.
+    s_counts = np.fromiter(map(len, status_runs), dtype=np.int64, count=len(status_runs))
+    m_counts = np.fromiter(map(len, mrr_runs), dtype=np.int64, count=len(mrr_runs))
+    s_pairs = list(chain.from_iterable(status_runs))
+    m_pairs = list(chain.from_iterable(mrr_runs))
+    del status_runs, mrr_runs
+    s_sub = np.repeat(np.arange(len(sub_customer), dtype=np.int64), s_counts)
+    m_sub = np.repeat(np.arange(len(sub_customer), dtype=np.int64), m_counts)
+    s_times = list(map(itemgetter(0), s_pairs))
+    m_times = list(map(itemgetter(0), m_pairs))
+    status_values = list(map(itemgetter(1), s_pairs))
+    live_of = {status: status in common_live for status in set(status_values)}
+    s_live = np.fromiter(map(live_of.__getitem__, status_values), dtype=bool, count=len(status_values))
+    mrr_values = list(map(itemgetter(1), m_pairs))
+    micro_of = {value: to_micro(value, None) for value in set(mrr_values)}
+    m_micro = np.fromiter(map(micro_of.__getitem__, mrr_values), dtype=np.int64, count=len(mrr_values))
+    del s_pairs, m_pairs, status_values, mrr_values
 
     def epoch(values: list[Any]) -> np.ndarray:
-        return np.fromiter((NEG_INF if v is None else v.timestamp() for v in values), dtype=np.float64, count=len(values))
+        return epochs(values)
 
-    sk, st, sl = np.asarray(s_sub, dtype=np.int64), epoch(s_times), np.asarray(s_live, dtype=bool)
-    mk, mt, mv = np.asarray(m_sub, dtype=np.int64), epoch(m_times), np.asarray(m_micro, dtype=np.int64)
+    sk, st, sl = s_sub, epoch(s_times), s_live
+    mk, mt, mv = m_sub, epoch(m_times), m_micro
     del s_times, m_times
     # Candidate instants of each subscription: every status or MRR change (deduplicated).
     ck = np.concatenate((sk, mk))
@@ -494,10 +511,13 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     mrr_row = _forward_fill(mk, mt, ck, ct)
     live_now = np.where(status_row >= 0, sl[np.maximum(status_row, 0)] if sl.size else False, False)
     value = np.where(live_now & (mrr_row >= 0), mv[np.maximum(mrr_row, 0)] if mv.size else 0, 0)
-    # Resolved subscriptions join here (already one value per change instant).
+    # Resolved subscriptions join here (already one value per change instant), each under its own id.
     if r_sub:
-        ck = np.concatenate((ck, np.asarray(r_sub, dtype=np.int64)))
-        ct = np.concatenate((ct, np.asarray(r_time, dtype=np.float64)))
+        r_time_a = np.asarray(r_time, dtype=np.float64)
+        r_k = len(sub_customer) + np.asarray(r_sub, dtype=np.int64)
+        sub_customer.extend(resolved_customer)
+        ck = np.concatenate((ck, r_k))
+        ct = np.concatenate((ct, r_time_a))
         value = np.concatenate((value, np.asarray(r_micro, dtype=np.int64)))
         order = np.lexsort((ct, ck))
         ck, ct, value = ck[order], ct[order], value[order]
