@@ -239,6 +239,33 @@ def _output_format(output: str) -> None:
         raise ConfigError(f"--output must be text or json, not {output!r}")
 
 
+@writeback_app.command("plan")
+def writeback_plan(
+    output: str = typer.Option("text", "--output", help="text (counts and a sample) or json (every change)."),
+    sample: int = typer.Option(5, "--sample", help="How many example changes the text form shows."),
+) -> None:
+    """What a sync would write now: pulls, computes and diffs against the CRM, then writes nothing to HubSpot."""
+    import json
+
+    from connector import pipeline
+    from connector.settings import Settings
+    from connector.writeback import format_plan
+
+    def action():
+        _output_format(output)
+        return pipeline.run_sync(Settings(), dry_run=True)
+
+    _summary, _computed, written = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(written.to_dict(), default=str))
+        return
+    typer.echo(format_plan(written.plan, sample=sample))
+    for target, counts in written.enrollment_plan.counts().items():
+        typer.echo(f"  {target}: " + ", ".join(f"{n} to {verb}" for verb, n in sorted(counts.items())))
+    for object_type, record_id, reason in written.enrollment_plan.skipped[:sample]:
+        typer.echo(f"  skipped {object_type}/{record_id}: {reason}")
+
+
 @writeback_app.command("rollback")
 def writeback_rollback(
     run_id: str = typer.Argument(..., help="The run whose writes to undo (see `connector writeback ledger`)."),

@@ -71,3 +71,31 @@ def test_resume_from_the_command_line_finishes_a_killed_apply(cli_world):
 def test_rollback_of_an_unknown_run_exits_2(cli_world):
     result = runner.invoke(app, ["writeback", "rollback", "20000101T000000Z-none"])
     assert result.exit_code == 2 and "wrote nothing" in result.output
+
+
+def test_plan_then_sync_then_rollback_through_the_whole_pipeline(sandbox_factory, tmp_path, monkeypatch):
+    from connector import pipeline
+    from connector.settings import Settings
+
+    sandbox = sandbox_factory(seed=5, size=200, profile="unlimited")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONNECTOR_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("CONNECTOR_TOKEN", sandbox.token)
+    monkeypatch.setenv("CONNECTOR_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(Path(__file__).resolve().parents[2] / "mappings"))
+    companies = sandbox.portal.stores["companies"].records
+
+    planned = runner.invoke(app, ["writeback", "plan", "--output", "json"])
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)["plan"]
+    assert plan["counts"]["companies"]["retention_health_score"] > 0
+    assert not any(r.props.get("retention_health_score") for r in companies.values())  # a plan writes nothing
+
+    summary, _, written = pipeline.run_sync(Settings())
+    assert summary.status == "ok" and written.applied.changes_written == len(written.plan.changes)
+    scored = [c for c in written.plan.changes if c.property == "retention_health_score" and c.after]
+    assert scored and all(companies[int(c.record_id)].props["retention_health_score"] == c.after for c in scored)
+
+    undone = runner.invoke(app, ["writeback", "rollback", summary.run_id])
+    assert undone.exit_code == 0, undone.output
+    assert not any(r.props.get("retention_health_score") for r in companies.values())
