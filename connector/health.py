@@ -6,12 +6,30 @@ import math
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from connector.mapping.expression import Predicate, compile_node
 from connector.mapping.health import Component, HealthConfig, Scorecard, explain_template
 
 Features = Mapping[str, Any]
+
+
+def iter_feature_rows(features: Mapping[str, Features]) -> Iterator[tuple[str, Features]]:
+    """(customer_id, row) pairs; uses a columnar table's chunked fast path when it has one (metrics.FeatureTable)."""
+    fast = getattr(features, "iter_rows", None)
+    return fast() if callable(fast) else iter(features.items())
+
+
+def feature_columns(features: Mapping[str, Features], names: Iterable[str]) -> tuple[list[str], list[list[Any]]]:
+    """(customer ids, one value list per name) without building every row when the table is columnar."""
+    names = list(names)
+    ids = getattr(features, "customer_ids", None)
+    column = getattr(features, "column", None)
+    columns = getattr(features, "columns", None)
+    if ids is not None and callable(column) and isinstance(columns, Mapping):
+        return list(ids), [column(n) if n in columns else [None] * len(ids) for n in names]
+    ids = list(features)
+    return ids, [[features[c].get(n) for c in ids] for n in names]
 
 # Floating-point sums such as 0.4*75 + 0.2*60 land a hair off the exact value; this keeps "67.5" rounding up.
 _EPS = 1e-9
@@ -40,27 +58,47 @@ def normalise(component: Component, value: Any) -> float | None:
 
     Percentile components are ranked against the population in ``health_scores``; here they return None.
     """
+    apply = _normaliser(component)
+    return None if apply is None else apply(value)
+
+
+def _normaliser(component: Component) -> Callable[[Any], float | None] | None:
+    """The component's value -> 0-100 function, specialised once per run (it runs for every customer)."""
     method = component.method
-    if method == "bool":
-        if not isinstance(value, bool):
-            return None
-        return float(component.if_true if value else component.if_false)
-    number = _number(value)
-    if number is None:
+    if method == "percentile":
         return None
+    if method == "bool":
+        if_true, if_false = float(component.if_true), float(component.if_false)  # type: ignore[arg-type]
+        return lambda v: if_true if v is True else if_false if v is False else None
     if method == "target_ratio":
-        return _clamp(100.0 * number / component.target)
-    if method == "inverse":
-        return _clamp(100.0 - component.k * number)
-    if method == "linear_decay":
-        return _clamp(100.0 * (1.0 - number / component.days))
-    if method == "survey":
-        if component.scale == "nps":
-            return _clamp(number * 10.0)
-        if component.scale == "csat":
-            return _clamp(number)
-        return _clamp((number - 1.0) / 6.0 * 100.0)
-    return None
+        factor = 100.0 / component.target  # type: ignore[operator]
+        curve: Callable[[float], float] = lambda x: x * factor
+    elif method == "inverse":
+        k = float(component.k)  # type: ignore[arg-type]
+        curve = lambda x: 100.0 - k * x
+    elif method == "linear_decay":
+        days = float(component.days)  # type: ignore[arg-type]
+        curve = lambda x: 100.0 * (1.0 - x / days)
+    elif component.scale == "nps":
+        curve = lambda x: x * 10.0
+    elif component.scale == "csat":
+        curve = lambda x: x
+    else:  # ces on 1-7
+        curve = lambda x: (x - 1.0) / 6.0 * 100.0
+
+    def apply(value: Any) -> float | None:
+        cls = value.__class__
+        if cls is float:
+            if value != value:  # NaN
+                return None
+        elif cls is not int:
+            value = _number(value)
+            if value is None:
+                return None
+        result = curve(value)
+        return 0.0 if result < 0 else 100.0 if result > 100 else float(result)
+
+    return apply
 
 
 # ---------------------------------------------------------------- percentile within a peer group
@@ -87,14 +125,15 @@ def peer_percentiles(features: Mapping[str, Features], component: Component) -> 
     so a two-company industry does not hand out 0 and 100.
     """
     peer, min_peers, higher_is_better = component.percentile_settings()
+    ids, (raw_values, peer_values) = feature_columns(features, [component.feature, peer or component.feature])
     values: dict[str, float] = {}
     groups: dict[Any, list[str]] = {}
-    for customer_id, row in features.items():
-        number = _number(row.get(component.feature))
+    for customer_id, raw, peer_value in zip(ids, raw_values, peer_values):
+        number = _number(raw)
         if number is None:
             continue
         values[customer_id] = number
-        key = row.get(peer) if peer else None
+        key = peer_value if peer else None
         groups.setdefault(key, []).append(customer_id)
     everyone = _midrank_percentiles(list(values.values()))
     result: dict[str, float] = {}
@@ -124,20 +163,6 @@ def _format_raw(value: Any) -> str:
     return f"{number:.2f}".rstrip("0").rstrip(".")
 
 
-def _render(template: str, component: Any, raw: Any, score: float) -> str:
-    # Only the documented placeholders, substituted literally: no str.format on admin text.
-    replacements = {
-        "{name}": component.name,
-        "{raw}": _format_raw(raw),
-        "{score}": str(round_half_up(score)),
-        "{s}": "" if _number(raw) == 1 else "s",
-    }
-    text = template
-    for key, replacement in replacements.items():
-        text = text.replace(key, replacement)
-    return text
-
-
 def _fit(pieces: Iterable[str], max_length: int, separator: str = ", ") -> str:
     """Join pieces while the whole stays within max_length; a first piece too long is cut with an ellipsis."""
     text = ""
@@ -152,35 +177,65 @@ def _fit(pieces: Iterable[str], max_length: int, separator: str = ", ") -> str:
     return text
 
 
-def explain(card: Scorecard | None, rows: list[dict[str, Any]], score: int | None, coverage: float,
-            config: HealthConfig) -> str:
+class _Part:
+    """One component prepared for a run: its normaliser, weight and explanation template."""
+
+    __slots__ = ("name", "feature", "weight", "normalise", "percentiles", "template", "placeholders")
+
+    def __init__(self, component: Component, percentiles: dict[str, float] | None):
+        self.name = component.name
+        self.feature = component.feature
+        self.weight = float(component.weight)
+        self.normalise = _normaliser(component)
+        self.percentiles = percentiles
+        self.template = explain_template(component)
+        self.placeholders = [p for p in ("{name}", "{raw}", "{score}", "{s}") if p in self.template]
+
+    def render(self, raw: Any, score: float) -> str:
+        # Only the documented placeholders, substituted literally: no str.format on admin text.
+        text = self.template
+        for placeholder in self.placeholders:
+            if placeholder == "{name}":
+                value = self.name
+            elif placeholder == "{raw}":
+                value = _format_raw(raw)
+            elif placeholder == "{score}":
+                value = str(round_half_up(score))
+            else:
+                value = "" if _number(raw) == 1 else "s"
+            text = text.replace(placeholder, value)
+        return text
+
+
+def explain(parts: list[_Part] | None, entries: list[tuple[_Part, Any, float | None, float]], score: int | None,
+            coverage: float, config: HealthConfig) -> str:
     """The one line a CSM reads: the components that cost the most points, weakest first."""
     limit = config.explanation.max_length
-    if card is None:
+    if parts is None:
         return _fit(["no scorecard applies"], limit)
     if score is None:
-        missing = [row["name"] for row in rows if row["score"] is None]
+        missing = [part.name for part, _, value, _ in entries if value is None]
         return _fit([f"not enough data ({round_half_up(coverage * 100)}% of weight): missing " + ", ".join(missing)],
                     limit)
     lost = []
-    for component, row in zip(card.components, rows):
-        if row["score"] is None:
+    for part, raw, value, share in entries:
+        if value is None:
             continue
-        points = round(row["share"] * (100.0 - row["score"]), 6)  # ties (E8: 10 and 10) go by name, not float noise
+        points = round(share * (100.0 - value), 6)  # ties (E8: 10 and 10) go by name, not by float noise
         if points > 0.005:
-            lost.append((-points, row["name"], component, row))
+            lost.append((-points, part.name, part, raw, value))
     if not lost:
         return _fit(["all components at 100/100"], limit)
     lost.sort(key=lambda item: (item[0], item[1]))
-    pieces = [_render(explain_template(c), c, row["raw"], row["score"])
-              for _, _, c, row in lost[: config.explanation.components]]
-    return _fit(pieces, limit)
+    return _fit([part.render(raw, value) for _, _, part, raw, value in lost[: config.explanation.components]], limit)
 
 
 # ---------------------------------------------------------------- score
 
 
 def _json_value(value: Any) -> Any:
+    if value is None or value.__class__ in (int, float, bool, str):
+        return value
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (date, datetime)):
@@ -214,55 +269,63 @@ def health_scores(
 ) -> dict[str, dict[str, Any]]:
     """customer_id -> health result (JSON-serialisable), given every customer's features and last run's results.
 
-    Result keys: score (int 0-100 or None below the coverage minimum), band, scorecard, coverage (share of
-    the scorecard's weight present), components [{name, feature, method, raw, score, weight, share}],
-    trend (up | down | flat | None on the first run), change (points since last run), explanation.
+    Result keys: score (int 0-100, or None below the coverage minimum), band, scorecard (name), coverage (share
+    of the scorecard's weight with a value), components ``{name: [raw value, normalised 0-100, weight]}`` where
+    weight is the component's share of the score after re-weighting (0 when missing; lists, not dicts, keep a
+    million snapshots small), trend (up | down | flat; None on the first run), change (points since the last
+    run) and explanation.
     """
     previous = previous or {}
     cards = [(card, compile_node(card.rule) if card.rule is not None else None) for card in config.scorecards]
-    percentiles: dict[tuple[str, int], dict[str, float]] = {}
+    plans: dict[str, tuple[list[_Part], float]] = {}
     for card in config.scorecards:
-        for index, component in enumerate(card.components):
-            if component.method == "percentile":
-                percentiles[(card.name, index)] = peer_percentiles(features, component)
+        parts = [_Part(c, peer_percentiles(features, c) if c.method == "percentile" else None)
+                 for c in card.components]
+        plans[card.name] = (parts, sum(p.weight for p in parts))
+    coverage_min = config.coverage_min - _EPS
+    tolerance = config.trend.tolerance
 
     results: dict[str, dict[str, Any]] = {}
-    for customer_id, row in features.items():
+    for customer_id, row in iter_feature_rows(features):
         card = select_scorecard(row, cards)
-        rows: list[dict[str, Any]] = []
         coverage = 0.0
         score: int | None = None
+        components: dict[str, list[Any]] = {}
+        entries: list[tuple[_Part, Any, float | None, float]] = []
+        parts: list[_Part] | None = None
         if card is not None:
-            total = sum(c.weight for c in card.components)
-            scored: list[tuple[dict[str, Any], float]] = []
-            for index, component in enumerate(card.components):
-                raw = row.get(component.feature)
-                if component.method == "percentile":
-                    value = percentiles[(card.name, index)].get(customer_id)
+            parts, total = plans[card.name]
+            present = 0.0
+            weighted = 0.0
+            values: list[tuple[_Part, Any, float | None]] = []
+            for part in parts:
+                raw = row.get(part.feature)
+                if part.normalise is None:
+                    value = part.percentiles.get(customer_id) if part.percentiles is not None else None
                 else:
-                    value = normalise(component, raw)
-                entry = {"name": component.name, "feature": component.feature, "method": component.method,
-                         "raw": _json_value(raw), "score": None if value is None else round(value, 4),
-                         "weight": component.weight, "share": 0.0}
-                rows.append(entry)
+                    value = part.normalise(raw)
+                values.append((part, raw, value))
                 if value is not None:
-                    scored.append((entry, value))
-            present = sum(e["weight"] for e, _ in scored)
+                    present += part.weight
+                    weighted += part.weight * value
             coverage = present / total
-            if scored and coverage + _EPS >= config.coverage_min:
-                for entry, _ in scored:
-                    entry["share"] = round(entry["weight"] / present, 6)
-                score = round_half_up(_clamp(sum(e["weight"] * v for e, v in scored) / present))
-        trend, change = _trend(score, previous.get(customer_id), config.trend.tolerance)
+            scored = present > 0 and coverage >= coverage_min
+            if scored:
+                score = round_half_up(_clamp(weighted / present))
+            for part, raw, value in values:
+                share = part.weight / present if scored and value is not None else 0.0
+                entries.append((part, raw, value, share))
+                components[part.name] = [_json_value(raw), value, share]
+        trend, change = _trend(score, previous.get(customer_id), tolerance)
         results[customer_id] = {
             "score": score,
             "band": config.band_for(score),
             "scorecard": card.name if card else None,
-            "coverage": round(coverage, 4),
-            "components": rows,
+            "coverage": coverage,
+            "components": components,
             "trend": trend,
             "change": change,
-            "explanation": explain(card, rows, score, coverage, config),
+            "explanation": explain(parts, entries, score, coverage, config),
         }
     return results
 

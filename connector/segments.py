@@ -9,25 +9,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from connector.health import feature_columns, iter_feature_rows
 from connector.mapping.expression import Predicate, compile_node
 from connector.mapping.segments import Rfm, SegmentsConfig, TagRule
 
 Features = Mapping[str, Any]
-
-
-class _Context:
-    """A customer's features with this stage's own values laid over them, read by the compiled rules."""
-
-    __slots__ = ("base", "extra")
-
-    def __init__(self, base: Features, extra: dict[str, Any]):
-        self.base = base
-        self.extra = extra
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name in self.extra:
-            return self.extra[name]
-        return self.base.get(name, default)
 
 
 def _as_date(value: date | datetime) -> date:
@@ -93,8 +79,9 @@ def rfm_scores(features: Mapping[str, Features], rfm: Rfm) -> dict[str, dict[str
     ``min_customers`` customers with all three: no scores.
     """
     rows: list[tuple[str, float, float, float]] = []
-    for customer_id, row in features.items():
-        recency, frequency, monetary = (_number(row.get(k)) for k in ("recency_days", "frequency", "monetary"))
+    ids, columns = feature_columns(features, ("recency_days", "frequency", "monetary"))
+    for customer_id, *values in zip(ids, *columns):
+        recency, frequency, monetary = (_number(v) for v in values)
         if recency is not None and frequency is not None and monetary is not None:
             rows.append((customer_id, recency, frequency, monetary))
     if len(rows) < rfm.min_customers:
@@ -146,35 +133,36 @@ def _next_lifecycle(
 
 
 def _next_tag(
-    tag: TagRule, enter: Predicate, leave: Predicate | None, context: _Context,
-    memory: Mapping[str, Any] | None, first_run: bool, as_of: date,
+    tag: TagRule, wanted: bool, memory: Mapping[str, Any] | None, first_run: bool, as_of: date,
 ) -> dict[str, Any] | None:
-    """The tag's state after this run; None when it is off with nothing to remember."""
+    """The tag's state after this run given the rule's outcome; None when it is off with nothing to remember.
+
+    State: on, since (date it last changed), streak (runs in a row the outcome has differed, for min_runs),
+    last_entered (kept only for a cooldown).
+    """
     was_on = bool(memory and memory.get("on"))
-    if was_on and leave is not None:
-        wanted = not leave(context)
-    else:
-        wanted = enter(context)
     last_entered = memory.get("last_entered") if memory else None
     if wanted and not was_on and tag.cooldown_days and last_entered:
         if (as_of - _parse_date(last_entered)).days < tag.cooldown_days:  # type: ignore[operator]
             wanted = False
-    state = {"on": was_on, "since": memory.get("since") if memory else None, "streak": 0,
-             "last_entered": last_entered}
+    state = {"on": was_on, "since": memory.get("since") if memory else None, "streak": 0}
     if first_run:
         state["on"] = wanted
         state["since"] = as_of.isoformat() if wanted else None
-        state["last_entered"] = as_of.isoformat() if wanted else None
+        if wanted:
+            last_entered = as_of.isoformat()
     elif wanted != was_on:
         streak = int(memory.get("streak", 0)) + 1 if memory else 1
         if streak >= tag.min_runs:
             state["on"] = wanted
             state["since"] = as_of.isoformat()
             if wanted:
-                state["last_entered"] = as_of.isoformat()
+                last_entered = as_of.isoformat()
         else:
             state["streak"] = streak
-    if not state["on"] and not state["streak"] and not state["last_entered"]:
+    if tag.cooldown_days and last_entered:
+        state["last_entered"] = last_entered
+    if not state["on"] and not state["streak"] and "last_entered" not in state:
         return None
     return state
 
@@ -184,13 +172,15 @@ def customer_segments(
     config: SegmentsConfig,
     as_of: date | datetime,
     previous: Mapping[str, Mapping[str, Any]] | None = None,
+    health: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """customer_id -> segments result (JSON-serialisable).
 
-    ``features`` must already hold the health_* features (``health.health_features``); ``previous`` is last
-    run's result per customer (its ``memory`` drives hysteresis and re-engagement). Result keys: lifecycle,
-    lifecycle_since, previous_lifecycle, nps_group, rfm ({r, f, m, code, segment, segment_id} or None), tags
-    (sorted), entered / left (tags that changed this run), memory (to snapshot and pass back next run).
+    ``health`` is ``health.health_features(...)`` per customer, laid over ``features`` (which may instead hold
+    the health_* values already); ``previous`` is last run's result per customer (its ``memory`` drives
+    hysteresis and re-engagement). Result keys: lifecycle, lifecycle_since, previous_lifecycle, nps_group,
+    rfm ({r, f, m, code, segment, segment_id} or None), tags (sorted), entered / left (tags that changed this
+    run), memory (to snapshot and pass back next run).
     """
     day = _as_date(as_of)
     previous = previous or {}
@@ -198,41 +188,57 @@ def customer_segments(
     min_runs = {name: runs for name, runs, _ in stages}
     rfm = rfm_scores(features, config.rfm)
     results: dict[str, dict[str, Any]] = {}
-    for customer_id, row in features.items():
+    health = health or {}
+    no_memory: dict[str, Any] = {}
+    for customer_id, row in iter_feature_rows(features):
         before = previous.get(customer_id)
-        memory = (before or {}).get("memory") or {}
+        memory = (before.get("memory") if before else None) or no_memory
         life_memory = memory.get("lifecycle")
         scores = rfm.get(customer_id)
         group = nps_group(row.get("nps_latest"))
         previous_stage = life_memory.get("stage") if life_memory else None
         since = _parse_date(life_memory.get("since")) if life_memory else None
-        extra: dict[str, Any] = {
-            "nps_group": group,
-            "previous_lifecycle": previous_stage,
-            "previous_lifecycle_days": (day - since).days if since else None,
-            "rfm_r": scores["r"] if scores else None,
-            "rfm_f": scores["f"] if scores else None,
-            "rfm_m": scores["m"] if scores else None,
-            "rfm_code": scores["code"] if scores else None,
-            "rfm_segment": scores["segment_id"] if scores else None,
-        }
-        context = _Context(row, extra)
+        # one flat dict per customer: the compiled rules read it with dict.get (C speed)
+        context = dict(row)
+        overlay = health.get(customer_id)
+        if overlay:
+            context.update(overlay)
+        context["nps_group"] = group
+        context["previous_lifecycle"] = previous_stage
+        context["previous_lifecycle_days"] = (day - since).days if since else None
+        if scores:
+            context["rfm_r"], context["rfm_f"], context["rfm_m"] = scores["r"], scores["f"], scores["m"]
+            context["rfm_code"], context["rfm_segment"] = scores["code"], scores["segment_id"]
+        else:
+            context["rfm_r"] = context["rfm_f"] = context["rfm_m"] = context["rfm_code"] = context["rfm_segment"] = None
         raw = next(name for name, _, predicate in stages if predicate is None or predicate(context))
         life = _next_lifecycle(raw, life_memory, min_runs, day)
-        extra["lifecycle"] = life["stage"]
+        context["lifecycle"] = life["stage"]
 
         first_run = before is None
-        tag_memory = memory.get("tags") or {}
+        tag_memory = memory.get("tags") or no_memory
         new_tag_memory: dict[str, Any] = {}
         on: list[str] = []
         for tag, enter, leave in tags:
-            state = _next_tag(tag, enter, leave, context, tag_memory.get(tag.name), first_run, day)
+            name = tag.name
+            state = tag_memory.get(name)
+            was_on = state is not None and state.get("on") is True
+            wanted = (not leave(context)) if was_on and leave is not None else enter(context)
+            if first_run or wanted != was_on or (state is not None and state.get("streak")):
+                state = _next_tag(tag, wanted, state, first_run, day)
+            # else: nothing changed, the remembered state stands as it is
             if state is not None:
-                new_tag_memory[tag.name] = state
+                new_tag_memory[name] = state
                 if state["on"]:
-                    on.append(tag.name)
+                    on.append(name)
         on.sort()
-        before_tags = set((before or {}).get("tags") or ())
+        before_tags = (before.get("tags") or ()) if before else ()
+        if before_tags == on or (not before_tags and not on):
+            entered: list[str] = []
+            left: list[str] = []
+        else:
+            entered = sorted(set(on).difference(before_tags))
+            left = sorted(set(before_tags).difference(on))
         results[customer_id] = {
             "lifecycle": life["stage"],
             "lifecycle_since": life["since"],
@@ -240,8 +246,8 @@ def customer_segments(
             "nps_group": group,
             "rfm": scores,
             "tags": on,
-            "entered": sorted(set(on) - before_tags),
-            "left": sorted(before_tags - set(on)),
+            "entered": entered,
+            "left": left,
             "memory": {"lifecycle": life, "tags": new_tag_memory},
         }
     return results

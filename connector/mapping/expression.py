@@ -23,6 +23,7 @@ when usage is unknown; write ``usage_frequency >= 0.2`` to require a value.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -431,13 +432,8 @@ def rule_names(node: Node) -> set[str]:
 Features = Mapping[str, Any]
 Predicate = Callable[[Features], bool]
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
 
 
@@ -452,8 +448,20 @@ def _value_getter(node: Node) -> Callable[[Features], Any]:
     return predicate
 
 
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda features: a(features) and b(features)
+
+
+def _either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda features: a(features) or b(features)
+
+
 def compile_node(node: Node) -> Predicate:
-    """Turn a checked AST into a predicate over one customer's features (no eval of user text)."""
+    """Turn a checked AST into a predicate over one customer's features (no eval of user text).
+
+    The closures are specialised for the common shapes (a name against a literal, string lists) because
+    rules run once per customer per run: a million customers times a dozen rules.
+    """
     if isinstance(node, Literal):
         value = bool(node.value)
         return lambda features: value
@@ -464,44 +472,79 @@ def compile_node(node: Node) -> Predicate:
         inner = compile_node(node.operand)
         return lambda features: not inner(features)
     if isinstance(node, BoolOp):
-        parts = tuple(compile_node(o) for o in node.operands)
-        if node.op == "and":
-            return lambda features: all(p(features) for p in parts)
-        return lambda features: any(p(features) for p in parts)
+        parts = [compile_node(o) for o in node.operands]
+        join = _both if node.op == "and" else _either
+        predicate = parts[-1]
+        for part in reversed(parts[:-1]):  # right fold keeps left-to-right short-circuiting
+            predicate = join(part, predicate)
+        return predicate
     if isinstance(node, Compare):
-        left, right = _value_getter(node.left), _value_getter(node.right)
-        op = _OPS[node.op]
-        null_test = (isinstance(node.left, Literal) and node.left.value is None) or (
-            isinstance(node.right, Literal) and node.right.value is None
-        )
-        if null_test:
-            equal = node.op == "=="
-            return lambda features: (left(features) is None and right(features) is None) == equal
+        return _compile_compare(node)
+    if isinstance(node, Membership):
+        return _compile_membership(node)
+    raise AssertionError(node)  # pragma: no cover
 
-        def compare(features: Features) -> bool:
-            a, b = left(features), right(features)
-            if a is None or b is None:
+
+def _compile_compare(node: Compare) -> Predicate:
+    op = _OPS[node.op]
+    left_null = isinstance(node.left, Literal) and node.left.value is None
+    right_null = isinstance(node.right, Literal) and node.right.value is None
+    if left_null or right_null:
+        other = _value_getter(node.right if left_null else node.left)
+        if node.op == "==":
+            return lambda features: other(features) is None
+        return lambda features: other(features) is not None
+    if isinstance(node.left, Name) and isinstance(node.right, Literal):
+        name, constant = node.left.name, node.right.value
+
+        def name_vs_literal(features: Features) -> bool:
+            value = features.get(name)
+            if value is None:
                 return False
             try:
-                return bool(op(a, b))
+                return bool(op(value, constant))
             except TypeError:  # a feature of the wrong kind at runtime: the rule does not hold
                 return False
 
-        return compare
-    if isinstance(node, Membership):
-        item = _value_getter(node.item)
-        choices = [c.value for c in node.choices]
-        negated = node.negated
+        return name_vs_literal
+    left, right = _value_getter(node.left), _value_getter(node.right)
 
-        def member(features: Features) -> bool:
+    def compare(features: Features) -> bool:
+        a, b = left(features), right(features)
+        if a is None or b is None:
+            return False
+        try:
+            return bool(op(a, b))
+        except TypeError:
+            return False
+
+    return compare
+
+
+def _compile_membership(node: Membership) -> Predicate:
+    item = _value_getter(node.item)
+    choices = [c.value for c in node.choices]
+    negated = node.negated
+    if all(isinstance(c, str) for c in choices):
+        strings = frozenset(choices)
+
+        def member_str(features: Features) -> bool:
             value = item(features)
             if value is None:
                 return False
-            found = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
-            return found != negated
+            return (value.__class__ is str and value in strings) != negated
 
-        return member
-    raise AssertionError(node)  # pragma: no cover
+        return member_str
+
+    def member(features: Features) -> bool:
+        value = item(features)
+        if value is None:
+            return False
+        # 1 == True in Python; a number list must not match a yes/no value (and the other way round)
+        found = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
+        return found != negated
+
+    return member
 
 
 def compile_rule(expression: str, names: Mapping[str, str]) -> Predicate:

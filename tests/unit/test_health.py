@@ -50,8 +50,10 @@ def test_health_scores_e8_full():
     result = score_one(E8_CUSTOMER)
     assert result["score"] == 68
     assert result["band"] == "yellow"
-    assert [(c["name"], c["score"], c["share"]) for c in result["components"]] == [
-        ("usage", 75.0, 0.4), ("support", 60.0, 0.2), ("nps", 80.0, 0.2), ("engagement", 50.0, 0.2)]
+    # name: [raw, normalised, weight after re-weighting]
+    assert {name: (raw, value, pytest.approx(weight)) for name, (raw, value, weight) in result["components"].items()} == {
+        "usage": (15, 75.0, 0.4), "support": (2, 60.0, 0.2), "nps": (8, 80.0, 0.2), "engagement": (45, 50.0, 0.2)}
+    assert list(result["components"]) == ["usage", "support", "nps", "engagement"]
     assert result["coverage"] == 1.0
 
 
@@ -60,9 +62,9 @@ def test_health_scores_e8_nps_missing_reweights():
     assert result["score"] == 65  # (30 + 12 + 10) / 0.8
     assert result["band"] == "yellow"
     assert result["coverage"] == 0.8
-    nps = next(c for c in result["components"] if c["name"] == "nps")
-    assert nps["score"] is None and nps["share"] == 0.0 and nps["raw"] is None
-    assert sum(c["share"] for c in result["components"]) == pytest.approx(1.0)
+    assert result["components"]["nps"] == [None, None, 0.0]
+    assert result["components"]["usage"] == [15, 75.0, pytest.approx(0.5)]
+    assert sum(weight for _, _, weight in result["components"].values()) == pytest.approx(1.0)
 
 
 def test_health_scores_e8_missing_feature_key_same_as_none():
@@ -143,7 +145,7 @@ def test_health_scores_coverage_minimum(present, expected):
     if expected is None:
         assert result["band"] is None
         assert result["explanation"].startswith("not enough data")
-        assert all(c["share"] == 0.0 for c in result["components"])
+        assert all(weight == 0.0 for _, _, weight in result["components"].values())
 
 
 def test_health_scores_coverage_exactly_at_minimum_scores():
@@ -459,3 +461,18 @@ def test_backtest_auc_matches_pairwise_definition():
 def test_backtest_auc_needs_both_classes(churned):
     with pytest.raises(ValueError, match="AUC needs churned and retained customers"):
         backtest_auc({"a": 10, "b": 20, "c": None}, churned)
+
+
+def test_health_scores_reads_columnar_feature_table():
+    import numpy as np
+
+    from connector.metrics.features import FeatureTable
+
+    table = FeatureTable(["c1", "c2"], {
+        "logins_30d": np.array([15.0, 15.0]), "open_tickets": np.array([2.0, 2.0]),
+        "nps_latest": np.array([8.0, np.nan]), "days_since_last_engagement": np.array([45.0, 45.0]),
+    })
+    result = health_scores(table, config())
+    assert (result["c1"]["score"], result["c2"]["score"]) == (68, 65)
+    pct = peer_percentiles(table, percentile_config().scorecards[0].components[0])
+    assert pct == {"c1": 50.0, "c2": 50.0}

@@ -439,3 +439,28 @@ def test_segments_config_duplicate_tag_names():
             "lifecycle": {"stages": [{"name": "active"}]},
             "rfm": {"grid": [{"name": "all", "label": "All", "r": [1, 5], "f": [1, 5]}]},
             "playbook": [{"name": "x", "when": "is_active"}], "custom": [{"name": "x", "when": "is_active"}]})
+
+
+def test_customer_segments_reads_columnar_feature_table_with_health_overlay(pack):
+    import numpy as np
+
+    from connector.metrics.features import FeatureTable
+
+    rows = e9_features()
+    ids = sorted(rows)
+    table = FeatureTable(ids, {
+        "recency_days": np.array([rows[c]["recency_days"] for c in ids], dtype=float),
+        "frequency": np.array([rows[c]["frequency"] for c in ids], dtype=float),
+        "monetary": np.array([rows[c]["monetary"] for c in ids], dtype=float),
+        "is_active": np.array([1] * 9 + [0], dtype=np.int8),
+        "was_ever_active": np.array([1] * 10, dtype=np.int8),
+        "tenure_days": np.array([400.0] * 10),
+        "payment_overdue": np.array([-1] * 9 + [1], dtype=np.int8),
+    })
+    health = {c: {"health_band": "red" if c == "A" else "green", "health_trend": "flat", "health_change": 0}
+              for c in ids}
+    result = customer_segments(table, pack, AS_OF, health=health)
+    assert {cid: (r["rfm"]["code"], r["rfm"]["segment"]) for cid, r in result.items()} == E9_EXPECTED
+    assert (result["A"]["lifecycle"], result["B"]["lifecycle"], result["J"]["lifecycle"]) == (
+        "at_risk", "active", "churned")
+    assert result["J"]["tags"] == ["payment_overdue"] and result["A"]["tags"] == ["at_risk"]

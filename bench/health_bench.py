@@ -1,0 +1,111 @@
+"""Benchmark of the health and segments stages on a synthetic feature table: prints time per stage and peak RSS.
+
+    .venv/bin/python bench/health_bench.py                 # 100,000 customers
+    .venv/bin/python bench/health_bench.py --customers 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from connector.health import health_distribution, health_features, health_scores  # noqa: E402
+from connector.mapping.health import HealthConfig  # noqa: E402
+from connector.mapping.loader import load_yaml_model  # noqa: E402
+from connector.mapping.segments import SegmentsConfig  # noqa: E402
+from connector.metrics.features import FeatureTable  # noqa: E402
+from connector.segments import customer_segments, segment_distribution  # noqa: E402
+
+INDUSTRIES = ["COMPUTER_SOFTWARE", "RETAIL", "HOSPITALITY", "FINANCIAL_SERVICES", "LEISURE_TRAVEL_TOURISM"]
+
+
+def synthetic_table(n: int, seed: int, drift: float = 0.0) -> FeatureTable:
+    """Plausible feature columns; ``drift`` moves usage a little, as between two daily runs."""
+    rng = np.random.default_rng(seed)
+
+    def with_gaps(values: np.ndarray, share: float) -> np.ndarray:
+        values = values.astype(float)
+        values[rng.random(n) < share] = np.nan
+        return values
+
+    def flags(p: float, missing: float = 0.0) -> np.ndarray:
+        out = (rng.random(n) < p).astype(np.int8)
+        out[rng.random(n) < missing] = -1
+        return out
+
+    usage = np.clip(rng.beta(2, 3, n) + drift * rng.normal(0, 1, n), 0, 1)
+    ids = [str(100000 + i) for i in range(n)]
+    columns = {
+        "is_active": flags(0.9), "was_ever_active": flags(0.97), "tenure_days": rng.integers(1, 1500, n).astype(float),
+        "onboarding_complete": flags(0.8), "onboarding_progress": rng.random(n),
+        "days_since_reactivation": with_gaps(rng.integers(0, 400, n), 0.9),
+        "usage_frequency": usage, "usage_trend": rng.normal(0, 0.08, n), "forgettable": flags(0.05),
+        "seat_utilisation": with_gaps(rng.random(n) * 1.1, 0.1), "open_tickets": rng.poisson(0.7, n).astype(float),
+        "nps_latest": with_gaps(rng.integers(0, 11, n), 0.4), "payment_overdue": flags(0.05, 0.02),
+        "days_since_last_engagement": with_gaps(rng.integers(0, 200, n), 0.1),
+        "days_since_last_login": with_gaps(rng.integers(0, 60, n), 0.05),
+        "is_anniversary_month": flags(0.08), "is_birthday_month": flags(0.08, 0.5), "cancel_requested": flags(0.02),
+        "industry": [INDUSTRIES[i] for i in rng.integers(0, len(INDUSTRIES), n)],
+        "recency_days": with_gaps(rng.integers(0, 365, n), 0.2), "frequency": rng.integers(1, 12, n).astype(float),
+        "monetary": rng.gamma(2, 500, n),
+    }
+    return FeatureTable(ids, columns)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    args = parser.parse_args()
+    n = args.customers
+    health_cfg = load_yaml_model(ROOT / "mappings" / "health.yaml", HealthConfig)
+    segments_cfg = load_yaml_model(ROOT / "mappings" / "segments.yaml", SegmentsConfig)
+    timings: list[tuple[str, float, float]] = []
+
+    def timed(label, fn):
+        # CPU time of this process: the figure that does not depend on what else the machine is running
+        start, cpu = time.perf_counter(), time.process_time()
+        value = fn()
+        timings.append((label, time.perf_counter() - start, time.process_time() - cpu))
+        return value
+
+    day1 = timed("build synthetic table", lambda: synthetic_table(n, seed=1))
+    health1 = timed("health_scores (run 1)", lambda: health_scores(day1, health_cfg))
+    flat1 = timed("health_features", lambda: health_features(health1))
+    seg1 = timed("customer_segments (run 1)", lambda: customer_segments(day1, segments_cfg, date(2026, 11, 1), health=flat1))
+    snapshot = timed("snapshot JSON round trip", lambda: (json.loads(json.dumps(health1)), json.loads(json.dumps(seg1))))
+    day2 = synthetic_table(n, seed=1, drift=0.02)
+    health2 = timed("health_scores (run 2, trend)", lambda: health_scores(day2, health_cfg, snapshot[0]))
+    seg2 = timed("customer_segments (run 2, hysteresis)", lambda: customer_segments(
+        day2, segments_cfg, date(2026, 11, 2), snapshot[1], health=health_features(health2)))
+    bands = health_distribution(health2, health1, health_cfg.band_labels())
+    segments = segment_distribution(seg2, seg1, segments_cfg)
+
+    print(f"customers: {n:,}")
+    print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8}")
+    for label, seconds, cpu in timings:
+        print(f"  {label:<40} {seconds:8.2f} {cpu:8.2f}")
+    wall = sum(s for label, s, _ in timings if "run 2" in label)
+    cpu = sum(c for label, _, c in timings if "run 2" in label)
+    print(f"  {'health + segments, one run':<40} {wall:8.2f} {cpu:8.2f}  ({n / cpu:,.0f} customers per CPU s)")
+    print(f"peak RSS: {peak_rss_mb():,.0f} MB")
+    print(f"bands: {bands['bands']}  (change {bands['changes']})")
+    print(f"lifecycle: {segments['lifecycle']}")
+    print(f"tags: {segments['tags']}")
+
+
+if __name__ == "__main__":
+    main()
