@@ -229,6 +229,72 @@ def mappings_init(
 # ---------------------------------------------------------------- health, segments (issue 5)
 
 
+def _echo_counts(title: str, counts: dict, changes: dict) -> None:
+    typer.echo(f"{title}:")
+    width = max((len(str(k)) for k in counts), default=0)
+    for key, count in counts.items():
+        change = f"  ({changes[key]:+d})" if key in changes else ""
+        typer.echo(f"  {key:<{width}}  {count:>9,}{change}")
+
+
+def _stage_report(kind: str, output: str, customer: Optional[str]) -> None:
+    import json
+
+    from connector import pipeline
+    from connector.errors import ConfigError
+    from connector.settings import Settings
+
+    def action():
+        if output not in ("text", "json"):
+            raise ConfigError(f"--output must be text or json, not {output!r}")
+        return pipeline.load_stage_report(Settings(), kind, customer=customer)
+
+    report = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(report, default=str))
+        return
+    if report["run_id"] is None:
+        typer.echo(f"no {kind} results in the state store yet: run `connector sync` first")
+        return
+    since = f", change since run {report['previous_run_id']}" if report["previous_run_id"] else ", first run"
+    typer.echo(f"{kind} of run {report['run_id']} (as of {report['as_of']}{since})")
+    distribution = report["distribution"]
+    changes = distribution.get("changes") or {}
+    if kind == "health":
+        average = distribution.get("average")
+        typer.echo(f"{distribution['customers']:,} customers, average score "
+                   f"{'-' if average is None else f'{average:.1f}'}")
+        _echo_counts("bands", distribution["bands"], changes)
+    else:
+        typer.echo(f"{distribution['customers']:,} customers")
+        for family, title in (("lifecycle", "lifecycle"), ("tags", "tags"), ("nps_group", "NPS groups"),
+                              ("rfm", "RFM segments")):
+            _echo_counts(title, distribution[family], changes.get(family) or {})
+    if customer is not None:
+        row = report["customer"]
+        typer.echo(f"customer {customer}: " + ("not in this run" if row is None else json.dumps(row, default=str)))
+
+
+@app.command("health")
+def health_command(
+    output: str = typer.Option("text", "--output", help="text (counts per band) or json."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's score, "
+                                           "components (raw, 0-100, weight) and explanation."),
+) -> None:
+    """Health bands of the last run (from the state store) and how many customers moved since the run before."""
+    _stage_report("health", output, customer)
+
+
+@app.command("segments")
+def segments_command(
+    output: str = typer.Option("text", "--output", help="text (counts per stage, tag, NPS group, RFM segment) or json."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's lifecycle, tags, "
+                                           "RFM scores and hysteresis memory."),
+) -> None:
+    """Lifecycle stages, tags, NPS groups and RFM segments of the last run, with the change since the run before."""
+    _stage_report("segments", output, customer)
+
+
 # ---------------------------------------------------------------- sync, writeback, report, schedule (issue 6)
 
 

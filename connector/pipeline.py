@@ -192,6 +192,52 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
 # ---------------------------------------------------------------- health, segments (issue 5)
 
 
+def load_stage_report(settings: _Any, kind: str, *, customer: str | None = None, store: _Any = None,
+                      pack: _Any = None) -> dict[str, _Any]:
+    """The latest "health" or "segments" snapshot as a distribution with the change since the run before it.
+
+    Result: run_id, as_of, previous_run_id (None without an earlier run), distribution (counts per band or per
+    lifecycle stage, tag, NPS group and RFM segment, each with its change), and with ``customer`` that
+    customer's full row (None when the snapshot does not hold it). run_id is None when nothing was saved yet.
+    """
+    from connector.health import health_distribution
+    from connector.mapping import load_pack
+    from connector.segments import segment_distribution
+    from connector.state import StateStore
+
+    if kind not in ("health", "segments"):
+        raise ValueError(f"kind must be health or segments, not {kind!r}")
+    own_store = store is None
+    store = store or StateStore.open(settings.state_url)
+    try:
+        pack = pack or load_pack(settings.mappings_dir)
+        runs = store.snapshot_runs(kind)
+        report: dict[str, _Any] = {"kind": kind, "run_id": None, "as_of": None, "previous_run_id": None,
+                                   "distribution": None, "customer": None}
+        if not runs:
+            return report
+        run_id, as_of = runs[-1]
+        current = store.load_snapshots(kind)
+        previous = store.load_snapshots(kind, before_run_id=run_id) if len(runs) > 1 else None
+        if kind == "health":
+            labels = [band.label for band in pack.health.bands] if pack.health is not None else []
+            distribution = health_distribution(current, previous, labels)
+        else:
+            if pack.segments is None:
+                from connector.errors import ConfigError
+
+                raise ConfigError(f"no segments.yaml in {settings.mappings_dir}: cannot name the segments")
+            distribution = segment_distribution(current, previous, pack.segments)
+        report.update(run_id=run_id, as_of=as_of.isoformat() if as_of else None,
+                      previous_run_id=runs[-2][0] if len(runs) > 1 else None, distribution=distribution)
+        if customer is not None:
+            report["customer"] = current.get(customer)
+        return report
+    finally:
+        if own_store:
+            store.close()
+
+
 # ---------------------------------------------------------------- writeback, sync (issue 6)
 
 WRITEBACK_LOCK = "sync"  # the same lock as sync: a rollback or resume never interleaves with a sync's apply
