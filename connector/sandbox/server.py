@@ -77,8 +77,10 @@ def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> San
     sock.listen(2048)
     sock.setblocking(False)
     actual_port = sock.getsockname()[1]
+    # http="auto" picks httptools (a dependency): it writes headers and body at once, where h11 makes two writes
+    # and a keep-alive client waits on the scheduler between them.
     config = uvicorn.Config(build_app(portal), log_level="warning", access_log=False, lifespan="off",
-                            loop="asyncio", timeout_keep_alive=30, backlog=2048)
+                            loop="asyncio", http="auto", timeout_keep_alive=30, backlog=2048)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
     failure: list[BaseException] = []
