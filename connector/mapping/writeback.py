@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -258,3 +258,14 @@ class WritebackConfig(StrictModel):
 
     def provisioned(self) -> tuple[OutputMapping, ...]:
         return tuple(o for o in self.outputs if not o.existing)
+
+    def check_tags(self, known_tags: Iterable[str]) -> list[tuple[tuple[Any, ...], str]]:
+        """(key path, reason) for every enrollment rule naming a tag segments.yaml does not define.
+
+        A cross-file check for the pack loader (``pack.error("writeback.yaml", path, reason)``)."""
+        known = set(known_tags)
+        return [
+            (("enrollments", i, "tag"), f'enrollments[{i}].tag: unknown tag "{rule.tag}"{did_you_mean(rule.tag, known)}')
+            for i, rule in enumerate(self.enrollments)
+            if rule.tag not in known
+        ]

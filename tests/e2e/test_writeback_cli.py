@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.writeback import apply_plan
-from tests.e2e.test_writeback import DiesAfter, Killed, build_world, outputs_for, provision_and_plan, score_of
+from tests.e2e.test_writeback_apply import DiesAfter, Killed, build_world, outputs_for, provision_and_plan, score_of
 
 runner = CliRunner()
 

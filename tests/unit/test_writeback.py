@@ -181,6 +181,19 @@ def test_config_rejects_bad_enrollment_rule(rule, message):
         config([], [rule])
 
 
+def test_config_enrollment_tags_checked_against_segments():
+    cfg = config([], [{"tag": "at_rsk", "list": "x"}, {"tag": "welcome", "list": "y"}])
+    assert cfg.check_tags(["at_risk", "welcome"]) == [
+        (("enrollments", 0, "tag"), 'enrollments[0].tag: unknown tag "at_rsk" (did you mean "at_risk"?)')]
+
+
+def test_default_enrollment_tags_exist_in_default_segments():
+    from connector.mapping import load_pack
+
+    pack = load_pack(ROOT / "mappings")
+    assert pack.writeback.check_tags(t.name for t in pack.segments.tags()) == []
+
+
 def test_config_errors_point_at_file_and_line():
     from connector.mapping.loader import validate_text
 

@@ -380,3 +380,25 @@ def test_a_property_of_ours_in_someone_elses_group_stops_the_run(world):
         apply_writeback(run_id, w.config, outputs, w.customers, w.current(), w.client, w.store)
     assert w.store.ledger(run_id) == [] and w.client.stats.calls["batch_update"] == batch_calls
     assert "retention_connector" not in w.portal.groups.get("companies", {})
+
+
+def test_a_new_tag_becomes_an_option_and_a_users_option_is_kept(world):
+    w = world
+    ids = [c.id for c in w.customers]
+    outputs = outputs_for(ids)
+    first = apply_writeback(w.store.start_run("sync"), w.config, outputs, w.customers, w.current(), w.client,
+                            w.store, deals=w.deals)
+    first.raise_for_failures()
+    # An admin adds their own option to our multi-select.
+    w.client.ensure_properties("companies", [{"name": "retention_tags", "options": [
+        {"label": "VIP (admin)", "value": "vip", "hidden": False}]}])
+    # A new segment rule starts producing a tag nobody declared in writeback.yaml.
+    tagged = {**outputs, ids[0]: {**outputs[ids[0]], "tags": ["winback", "vip"]}}
+    second = apply_writeback(w.store.start_run("sync"), w.config, tagged, w.customers, w.current(), w.client,
+                             w.store, deals=w.deals)
+    second.raise_for_failures()
+    definition = next(p for p in w.client.fetch_properties("companies") if p["name"] == "retention_tags")
+    options = {o["value"]: o["label"] for o in definition["options"]}
+    assert options["vip"] == "VIP (admin)" and options["winback"] == "Winback" and "at_risk" in options
+    assert definition["groupName"] == "retention_connector"
+    assert w.crm_value("companies", ids[0], "retention_tags") == "vip;winback"
