@@ -25,8 +25,8 @@ class Period:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("period bounds must be timezone-aware")
-        if self.end <= self.start:
-            raise ValueError(f"empty period: {self.start.isoformat()} .. {self.end.isoformat()}")
+        if self.end < self.start:
+            raise ValueError(f"period ends before it starts: {self.start.isoformat()} .. {self.end.isoformat()}")
 
     @property
     def start_ts(self) -> float:
@@ -44,12 +44,12 @@ class Period:
         return self.start <= at < self.end
 
     def clip(self, as_of: datetime) -> Period:
-        """The period to date: a period still running at ``as_of`` ends at ``as_of``."""
+        """The period to date: a period still running at ``as_of`` ends at ``as_of`` (empty at its first instant)."""
         if as_of >= self.end:
             return self
-        if as_of <= self.start:
+        if as_of < self.start:
             raise ValueError(f"period {self.label or self.start.isoformat()} has not started at {as_of.isoformat()}")
-        return Period(self.start, as_of, f"{self.label} (to {as_of.isoformat()})" if self.label else "")
+        return Period(self.start, as_of, self.label)
 
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:

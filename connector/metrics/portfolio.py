@@ -138,6 +138,6 @@ def portfolio_metrics(
                                csat_scale=options.features.csat_scale),
         engagement=engagement_summary(features),
         by_source=retention_by_source(ledger, portfolio, window),
-        cohorts=cohort_retention(ledger, as_of) if options.cohorts else [],
+        cohorts=cohort_retention(ledger, as_of, tz=options.features.tz) if options.cohorts else [],
         data_issues=len(portfolio.issues),
     )

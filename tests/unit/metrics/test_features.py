@@ -131,3 +131,10 @@ def test_iter_rows_and_column_agree_with_row_access(table):
     assert table.column("mrr") == [200.0, 0.0, 0.0]
     assert table.column("nps_latest") == [9, None, None]
     assert "k4" not in table and len(table) == 3
+
+
+def test_items_iterates_the_fast_path_and_stays_a_mapping_view(table):
+    items = table.items()
+    assert len(items) == 3
+    assert [cid for cid, _ in items] == ["k1", "k2", "k3"]
+    assert dict(items)["k2"] == table["k2"]
