@@ -353,7 +353,7 @@ class _Generator:
         self._set(rec, "lifecyclestage", "subscriber", created)
         if rng.random() < 0.3:
             self._set(rec, "lifecyclestage", "lead", created + int(rng.random() * (self.now - created)))
-        if rng.random() < 0.05:  # unsubscribed and deleted
+        if rng.random() < 0.08:  # unsubscribed and deleted
             rec.archived = True
             rec.archived_ms = created + int(rng.random() * (self.now - created))
             self._touch(rec, rec.archived_ms)
@@ -508,7 +508,7 @@ class _Generator:
         self._link(deal, company, primary=True)
         if contact is not None:
             self._link(deal, contact)
-        if rng.random() < (0.02 if outcome == "lost" else 0.0):  # a duplicate deal someone deleted
+        if outcome == "lost" and rng.random() < 0.04:  # a duplicate deal someone deleted
             deal.archived = True
             deal.archived_ms = min(now, close + int(rng.random() * 20 * DAY))
             self._touch(deal, deal.archived_ms)
@@ -613,7 +613,7 @@ class _Generator:
                 p_back = (0.08 if reason == "involuntary" else 0.025) if b - churned_ms < 450 * DAY else 0.0
                 if rng.random() < p_back:
                     back = a + int(rng.random() * (b - a - DAY))
-                    if back <= churned_ms:
+                    if back <= churned_ms + DAY:
                         continue
                     z = mu + rng.gauss(0.3, 0.4)
                     seats, plan_i, freq, disc = self._offer(employees)
@@ -668,8 +668,8 @@ class _Generator:
                 z -= 2.0
             h = _sigmoid(z)
 
-            # 3. billing events due in (a, b)
-            while state in ("active", "pending") and sub.next_due < b:
+            # 3. billing events due in (a, b), and on the last step those due today as well
+            while state in ("active", "pending") and (sub.next_due < b or sub.next_due == b == self.today):
                 d = sub.next_due
                 if state == "pending" and not requested and d >= request_ms:
                     self._request_cancel(sub, request_ms)
@@ -718,16 +718,16 @@ class _Generator:
                     util = snap["seats_used"] / sub.seats if snap else 0.8
                     if h > 0.6 and rng.random() < 0.03 + 0.2 * (util > 0.9):
                         extra = max(1, int(sub.seats * (0.1 + rng.random() * 0.4)))
-                        t = d + 9 * HOUR
+                        t = min(d + 9 * HOUR, now)
                         self._deal(company, champion, currency, t - int((7 + rng.random() * 20) * DAY), t, "won",
                                    "existingbusiness", [(plan_i, extra, sub.freq, sub.discount)])
                         sub.seats += extra
                         self._reprice(sub, t)
                     elif h < 0.45 and sub.seats > 3 and rng.random() < 0.1:
                         sub.seats = max(1, int(sub.seats * (0.6 + rng.random() * 0.3)))
-                        self._reprice(sub, d + 9 * HOUR)
+                        self._reprice(sub, min(d + 9 * HOUR, now))
                     elif h > 0.5 and rng.random() < 0.01:  # an upsell that did not close
-                        t = d + 9 * HOUR
+                        t = min(d + 9 * HOUR, now)
                         self._deal(company, champion, currency, t - int(20 * DAY), t, "lost",
                                    "existingbusiness", [(plan_i, max(1, sub.seats // 4), sub.freq, sub.discount)])
                 self._next_due(sub)
@@ -768,6 +768,7 @@ class _Generator:
 
     def _pay(self, sub: _Sub, ms: int, ok: bool) -> None:
         rec = sub.rec
+        ms = min(ms, self.now)  # a payment due today may be collected by now at the latest
         if ok:
             rec.properties["hs_last_payment_amount"] = _money(sub.mrr * sub.months)
             self._set(rec, "hs_last_payment_status", "succeeded", ms)
@@ -935,7 +936,7 @@ class _Generator:
                     login = now - int((31 + rng.random() * 300) * DAY)
                     if login > created:
                         pp["last_login_date"] = iso_ms(login)
-        if sim is None and rng.random() < 0.01:  # a prospect contact removed by a GDPR request
+        if sim is None and rng.random() < 0.03:  # a prospect contact removed by a GDPR request
             p = people[-1]
             p.archived = True
             p.archived_ms = p.created_ms + int(rng.random() * (now - p.created_ms))
