@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from connector.model import Customer, FeedbackResponse, Portfolio, Subscription, Usage
+from connector.model import Customer, Portfolio, Subscription
 
 UTC = timezone.utc
 JAN_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -109,4 +109,4 @@ def e3_portfolio() -> Portfolio:
     return Portfolio(customers=customers, subscriptions=tuple(subs), deals=(), line_items=(), feedback=(), usage={})
 
 
-__all__ = ["FeedbackResponse", "Usage", "e2_portfolio", "e3_portfolio", "customer", "subscription", "at"]
+__all__ = ["e2_portfolio", "e3_portfolio", "customer", "subscription", "at"]
