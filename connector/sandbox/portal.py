@@ -659,8 +659,10 @@ class Portal:
             except (KeyError, TypeError, ValueError):
                 raise bad_request("associations must be [{to: {id}, types: [{associationCategory, "
                                   "associationTypeId}]}]") from None
+            if not isinstance(types, list) or not all(isinstance(t, dict) for t in types):
+                raise bad_request("association types must be [{associationCategory, associationTypeId}]")
             for t in types:
-                type_id = int(t.get("associationTypeId", 0))
+                type_id = _int_param(t.get("associationTypeId"), 0, "associationTypeId")
                 to_type = _ASSOC_TARGET.get((object_type, type_id))
                 if to_type is None:
                     raise bad_request(f"association type id {type_id} is not valid from {object_type}")
@@ -914,7 +916,9 @@ class Portal:
             raise bad_request(f"Too many filter groups: {len(groups)} (maximum {SEARCH_MAX_GROUPS}).")
         total_filters = 0
         for group in groups:
-            filters = (group or {}).get("filters") or []
+            if not isinstance(group, dict) or not isinstance(group.get("filters") or [], list):
+                raise bad_request("each filter group must be {filters: [...]}")
+            filters = group.get("filters") or []
             if len(filters) > SEARCH_MAX_FILTERS_PER_GROUP:
                 raise bad_request(f"Too many filters in a group: {len(filters)} "
                                   f"(maximum {SEARCH_MAX_FILTERS_PER_GROUP}).")
@@ -1092,6 +1096,9 @@ class Portal:
         missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
         if missing:
             raise bad_request(f"Missing required fields: {', '.join(missing)}", context={k: ["required"] for k in missing})
+        wrong = [k for k in ("name", "label", "type", "fieldType", "groupName") if not isinstance(body[k], str)]
+        if wrong:
+            raise bad_request(f"These fields must be strings: {', '.join(wrong)}", context={k: ["string"] for k in wrong})
         name, kind, field_type = body["name"], body["type"], body["fieldType"]
         if not _NAME_RE.match(name):
             raise bad_request(f"Property name '{name}' must start with a letter and hold only lower-case letters, "
@@ -1111,7 +1118,7 @@ class Portal:
             raise bad_request("An object can have at most 10 unique-value properties.")
         ms = now_ms()
         return PropDef(name, body["label"], kind, field_type, body["groupName"], options, False, False, unique,
-                       body.get("description", ""), int(body.get("displayOrder", -1)), ms, ms,
+                       str(body.get("description", "")), _int_param(body.get("displayOrder"), -1, "displayOrder"), ms, ms,
                        hidden=bool(body.get("hidden", False)), form_field=bool(body.get("formField", False)))
 
     @staticmethod
@@ -1127,7 +1134,7 @@ class Portal:
             if not isinstance(o, dict) or "label" not in o or "value" not in o:
                 raise bad_request("Each option needs label and value.", context={"options": [str(i)]})
             options.append({"label": str(o["label"]), "value": str(o["value"]),
-                            "displayOrder": int(o.get("displayOrder", i)), "hidden": bool(o.get("hidden", False)),
+                            "displayOrder": _int_param(o.get("displayOrder"), i, "displayOrder"), "hidden": bool(o.get("hidden", False)),
                             **({"description": o["description"]} if o.get("description") else {})})
         return options
 
@@ -1163,8 +1170,10 @@ class Portal:
             if body["name"] in self.groups[object_type]:
                 raise ApiError(409, error_body(f"A property group named '{body['name']}' already exists.",
                                                "OBJECT_ALREADY_EXISTS", context={"name": [body["name"]]}))
-            group = {"name": body["name"], "label": body["label"], "displayOrder": int(body.get("displayOrder", -1)),
-                     "archived": False}
+            if not isinstance(body["name"], str) or not isinstance(body["label"], str):
+                raise bad_request("Property group name and label must be strings.")
+            group = {"name": body["name"], "label": body["label"],
+                     "displayOrder": _int_param(body.get("displayOrder"), -1, "displayOrder"), "archived": False}
             self.groups[object_type][body["name"]] = group
             return group
 
@@ -1177,6 +1186,8 @@ class Portal:
             missing = [k for k in ("name", "objectTypeId", "processingType") if not body.get(k)]
             if missing:
                 raise bad_request(f"Missing required fields: {', '.join(missing)}")
+            if not isinstance(body["name"], str) or not isinstance(body["objectTypeId"], str):
+                raise bad_request("name and objectTypeId must be strings")
             if body["processingType"] not in ("MANUAL", "SNAPSHOT", "DYNAMIC"):
                 raise bad_request("processingType must be MANUAL, SNAPSHOT or DYNAMIC")
             object_type = self.object_type(str(body["objectTypeId"]))
@@ -1207,6 +1218,8 @@ class Portal:
 
     def change_members(self, list_id: str, add: list[Any], remove: list[Any]) -> dict[str, list[str]]:
         """Add and remove records; unknown ids come back in ``recordIdsMissing``, duplicates are ignored (§6)."""
+        if not isinstance(add, list) or not isinstance(remove, list):
+            raise bad_request("record ids must be arrays of ids")
         with self.lock:
             lst = self.get_list(list_id)
             if lst.processing_type == "DYNAMIC":
