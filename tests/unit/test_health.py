@@ -417,7 +417,9 @@ def test_default_health_yaml_scores_a_realistic_customer():
                    "days_since_last_engagement": 30, "days_since_last_login": 3}
     new = {"is_active": True, "tenure_days": 20, "onboarding_complete": False, "onboarding_progress": 0.4,
            "usage_frequency": 0.4, "open_tickets": 0, "payment_overdue": False}
-    result = health_scores({"old": established, "new": new}, cfg)
+    churned = {**established, "is_active": False}
+    result = health_scores({"old": established, "new": new, "churned": churned}, cfg)
+    assert (result["churned"]["score"], result["churned"]["explanation"]) == (None, "no scorecard applies")
     assert result["old"]["scorecard"] == "default" and result["new"]["scorecard"] == "onboarding"
     # 25*20 + 15*100 + 10*40 + 15*60 + 15*100 + 10*66.67 + 10*90 = 6366.7 / 100
     assert result["old"]["score"] == 64 and result["old"]["band"] == "yellow"

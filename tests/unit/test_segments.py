@@ -138,8 +138,11 @@ def run(pack, features, previous=None, as_of=AS_OF):
     [
         pytest.param(None, {}, "active", id="first-run-active"),
         pytest.param(None, {"tenure_days": 20, "onboarding_complete": False}, "onboarding", id="first-run-new"),
-        pytest.param(None, {"is_active": False, "was_ever_active": False, "tenure_days": None}, "onboarding",
+        pytest.param(None, {"is_active": False, "was_ever_active": False, "tenure_days": None}, "prospect",
                      id="not-paying-yet"),
+        pytest.param("prospect", {"tenure_days": 5, "onboarding_complete": False}, "onboarding",
+                     id="prospect-to-onboarding"),
+        pytest.param("prospect", {"is_active": False, "was_ever_active": False}, "prospect", id="prospect-stays"),
         pytest.param("onboarding", {"tenure_days": 40}, "active", id="onboarding-done-to-active"),
         pytest.param("onboarding", {"tenure_days": 95, "onboarding_complete": False}, "active",
                      id="onboarding-too-long-to-active"),
@@ -169,9 +172,10 @@ def run(pack, features, previous=None, as_of=AS_OF):
         pytest.param("re_engaged", {}, "re_engaged", id="re-engaged-stays-30-days"),
         pytest.param("re_engaged", {"health_band": "red"}, "at_risk", id="re-engaged-to-at-risk"),
         pytest.param("stagnating", {"health_band": "red"}, "at_risk", id="stagnating-to-at-risk"),
-        pytest.param("stagnating", {"usage_trend": -0.2, "health_band": "yellow"}, "stagnating",
+        pytest.param("stagnating", {"usage_trend": -0.3, "health_band": "yellow"}, "stagnating",
                      id="stagnating-stays"),
         pytest.param("stagnating", {"health_band": "yellow"}, "active", id="stagnating-to-active"),
+        pytest.param("active", {"usage_trend": -0.2, "health_band": "yellow"}, "active", id="small-usage-dip-is-noise"),
     ],
 )
 def test_customer_segments_lifecycle_transition(pack, before, changes, after):
@@ -189,7 +193,7 @@ def test_customer_segments_re_engaged_ends_after_30_days(pack):
 
 @pytest.mark.parametrize(
     "changes",
-    [pytest.param({"usage_trend": -0.2}, id="usage-falling"), pytest.param({"forgettable": True}, id="forgettable")],
+    [pytest.param({"usage_trend": -0.3}, id="usage-falling"), pytest.param({"forgettable": True}, id="forgettable")],
 )
 def test_customer_segments_stagnating_needs_two_runs(pack, changes):
     features = {**HEALTHY, "health_band": "yellow", **changes}
@@ -203,7 +207,7 @@ def test_customer_segments_stagnating_needs_two_runs(pack, changes):
 
 
 def test_customer_segments_pending_stage_resets_when_outcome_returns(pack):
-    stagnant = {**HEALTHY, "health_band": "yellow", "usage_trend": -0.2}
+    stagnant = {**HEALTHY, "health_band": "yellow", "usage_trend": -0.3}
     first = run(pack, stagnant, previous_row("active"))
     back = run(pack, {**HEALTHY, "health_band": "yellow"}, first)
     assert back["lifecycle"] == "active" and back["memory"]["lifecycle"]["pending"] is None
@@ -242,6 +246,8 @@ def test_customer_segments_lifecycle_unknown_previous_stage_moves_at_once(pack):
         pytest.param({"seat_utilisation": 0.95}, "upsell", True, id="upsell"),
         pytest.param({"seat_utilisation": 0.95, "health_band": "yellow"}, "upsell", False, id="upsell-not-healthy"),
         pytest.param({"industry": "HOSPITALITY"}, "crisis_affected", True, id="crisis"),
+        pytest.param({"industry": "HOSPITALITY", "is_active": False}, "crisis_affected", False,
+                     id="crisis-not-a-customer-now"),
         pytest.param({"industry": "COMPUTER_SOFTWARE"}, "crisis_affected", False, id="crisis-other-industry"),
         pytest.param({"industry": None}, "crisis_affected", False, id="crisis-unknown-industry"),
         pytest.param({"health_band": "red"}, "at_risk", True, id="custom-at-risk-from-lifecycle"),
@@ -354,10 +360,15 @@ def test_segment_distribution_counts_and_changes(pack):
 
 
 def test_segments_config_option_values_match_writeback_pack(pack):
-    writeback = (ROOT / "mappings" / "writeback.yaml").read_text()
+    from connector.mapping.writeback import WritebackConfig
+
+    writeback = load_yaml_model(ROOT / "mappings" / "writeback.yaml", WritebackConfig)
+    offered = {o.field: {option.value for option in o.property.options} for o in writeback.outputs
+               if o.object == "companies" and o.field in ("lifecycle", "tags")}
     options = pack.option_values()
-    for value in [o["value"] for o in options["lifecycle"]] + [o["value"] for o in options["tags"]]:
-        assert value in writeback, f"{value} is not offered by mappings/writeback.yaml"
+    assert {o["value"] for o in options["tags"]} <= offered["tags"]
+    # "prospect" is new here; write-back adds a value its property lacks as an option when it first occurs
+    assert {o["value"] for o in options["lifecycle"]} - offered["lifecycle"] <= {"prospect"}
 
 
 def broken(tmp_path, old: str, new: str) -> str:

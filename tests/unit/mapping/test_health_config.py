@@ -19,7 +19,7 @@ def test_default_health_yaml_loads():
     assert [c.name for c in cfg.scorecards] == ["onboarding", "default"]
     assert cfg.band_labels() == ["red", "yellow", "green"]
     assert cfg.coverage_min == 0.5 and cfg.explanation.max_length == 100
-    assert cfg.scorecards[0].rule is not None and cfg.scorecards[-1].rule is None
+    assert cfg.scorecards[0].when.startswith("is_active and") and cfg.scorecards[-1].when == "is_active"
 
 
 def broken(tmp_path, old: str, new: str) -> str:
