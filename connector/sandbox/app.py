@@ -356,6 +356,10 @@ async def property_item(request: Request) -> Response:
     if request.method == "PATCH":
         portal.require(token, *schema_write_scopes(object_type))
         return json_response(portal.update_property(object_type, name, await json_body(request)).to_json())
+    if request.method == "DELETE":
+        portal.require(token, *schema_write_scopes(object_type))
+        portal.archive_property(object_type, name)
+        return Response(status_code=204)
     raise method_not_allowed(request)
 
 
@@ -574,6 +578,14 @@ async def lists_collection(request: Request) -> Response:
     raise method_not_allowed(request)
 
 
+async def lists_search(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "POST":
+        raise method_not_allowed(request)
+    portal.require(token, "crm.lists.read")
+    return json_response(portal.search_lists(await json_body(request)))
+
+
 async def list_item(request: Request) -> Response:
     portal, token, _ = ctx(request)
     if request.method != "GET":
@@ -691,6 +703,7 @@ ROUTES = [
     _route("/automation/v2/workflows/{wf}/enrollments/contacts/{email}", workflow_enrollment),
     _route("/automation/v4/flows", flows),
     _route("/crm/v3/lists", lists_collection),
+    _route("/crm/v3/lists/search", lists_search),
     _route("/crm/v3/lists/object-type-id/{typeId}/name/{name}", list_by_name),
     _route("/crm/v3/lists/{listId}", list_item),
     _route("/crm/v3/lists/{listId}/memberships", list_memberships),

@@ -263,6 +263,16 @@ class HubList:
         }
 
 
+    def to_search_json(self) -> dict[str, Any]:
+        """Search hits carry sizes as string ``additionalProperties`` instead of ``size`` (lists spec example)."""
+        out = self.to_json()
+        del out["size"]
+        last_added = max(self.members.values(), default=None)
+        out["additionalProperties"] = {"hs_list_size": str(len(self.members)), "hs_list_reference_count": "0",
+                                       **({"hs_last_record_added_at": str(last_added)} if last_added else {})}
+        return out
+
+
 @dataclass
 class Workflow:
     id: int
@@ -735,6 +745,8 @@ class Portal:
         body = exc.body
         entry: dict[str, Any] = {"status": "error", "category": body.get("category", "VALIDATION_ERROR"),
                                  "message": body.get("message", "")}
+        if body.get("subCategory"):
+            entry["subCategory"] = body["subCategory"]
         merged = dict(body.get("context") or {})
         merged.update(context)
         entry["context"] = merged
@@ -1163,6 +1175,19 @@ class Portal:
             defn.updated_ms = now_ms()
             return defn
 
+    def archive_property(self, object_type: str, name: str) -> None:
+        """DELETE a custom property (HubSpot keeps it archived); built-ins cannot be archived."""
+        with self.lock:
+            defn = self.properties[object_type].get(name)
+            if defn is None or defn.archived:
+                raise ApiError(404, error_body(f"Unable to find property {name} of {object_type}", "OBJECT_NOT_FOUND",
+                                               context={"name": [name]}))
+            if defn.hubspot_defined:
+                raise bad_request(f"Property {name} is defined by HubSpot and cannot be archived.",
+                                  context={"name": [name]})
+            defn.archived = True
+            defn.updated_ms = now_ms()
+
     def create_group(self, object_type: str, body: Any) -> dict[str, Any]:
         with self.lock:
             if not isinstance(body, dict) or not body.get("name") or not body.get("label"):
@@ -1207,6 +1232,23 @@ class Portal:
             raise ApiError(404, error_body(f"List {list_id} does not exist.", "OBJECT_NOT_FOUND",
                                            context={"listId": [str(list_id)]}))
         return lst
+
+    def search_lists(self, body: Any) -> dict[str, Any]:
+        """POST /crm/v3/lists/search: name contains ``query``; offset/hasMore/total paging (§11)."""
+        if not isinstance(body, dict):
+            raise bad_request("Invalid JSON input: expected an object")
+        query = str(body.get("query") or "").lower()
+        offset = _int_param(body.get("offset"), 0, "offset")
+        count = min(_int_param(body.get("count"), 20, "count"), 500)
+        types = body.get("processingTypes") or []
+        wanted_ids = {str(i) for i in body.get("listIds") or []}
+        with self.lock:
+            found = [lst for lst in sorted(self.lists.values(), key=lambda x: x.list_id)
+                     if query in lst.name.lower() and (not types or lst.processing_type in types)
+                     and (not wanted_ids or str(lst.list_id) in wanted_ids)]
+            page = found[offset:offset + count]
+            return {"lists": [lst.to_search_json() for lst in page], "offset": offset + len(page),
+                    "hasMore": offset + len(page) < len(found), "total": len(found)}
 
     def list_by_name(self, object_type_id: str, name: str) -> HubList:
         object_type = self.object_type(object_type_id)

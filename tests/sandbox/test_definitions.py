@@ -76,9 +76,22 @@ def test_property_batch_create_207_when_one_exists(sandbox_factory):
     assert [r["name"] for r in body["results"]] == ["health_band"]
     assert body["errors"][0]["category"] == "OBJECT_ALREADY_EXISTS"
     assert body["errors"][0]["message"] == "A property named 'health_score' already exists."
+    assert body["errors"][0]["subCategory"] == "Properties.PROPERTY_WITH_NAME_EXISTS"
     read = api.post("/crm/v3/properties/companies/batch/read", json={"inputs": [{"name": "health_band"}],
                                                                       "archived": False})
     assert check("properties-v3", read)["results"][0]["type"] == "string"
+
+
+def test_property_archive_custom_only(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    assert api("DELETE", "/crm/v3/properties/companies/seats_used").status_code == 204
+    assert api.get("/crm/v3/properties/companies/seats_used").status_code == 404
+    archived = check("properties-v3", api.get("/crm/v3/properties/companies", params={"archived": "true"}))
+    assert [p["name"] for p in archived["results"]] == ["seats_used"]
+    write = api("PATCH", "/crm/v3/objects/companies/2001", json={"properties": {"seats_used": "3"}})
+    assert write.status_code == 400 and "PROPERTY_DOESNT_EXIST" in write.text
+    refused = api("DELETE", "/crm/v3/properties/companies/name")
+    assert refused.status_code == 400 and "cannot be archived" in refused.json()["message"]
 
 
 def test_property_groups_list_and_create(sandbox_factory):
@@ -182,6 +195,9 @@ def test_lists_create_read_and_memberships(sandbox_factory):
     assert set(api.sandbox.portal.lists[int(list_id)].members) == {2002, 2003}
     assert check("lists-v3", api.get(f"/crm/v3/lists/{list_id}"))["list"]["size"] == 2
     assert api.get("/crm/v3/lists/424242").status_code == 404
+    found = check("lists-v3", api.post("/crm/v3/lists/search", json={"query": "at RISK"}))
+    assert [x["listId"] for x in found["lists"]] == [list_id]
+    assert found["total"] == 1 and found["hasMore"] is False and found["offset"] == 1
 
 
 # ---------------------------------------------------------------- workflows
