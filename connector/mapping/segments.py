@@ -231,6 +231,12 @@ class SegmentsConfig(StrictModel):
             "health_trend": list(TRENDS),
             "rfm_segment": [c.name for c in self.rfm.grid],
         }
+        problems = self._unknown_values(known)
+        if problems:
+            raise LocatedError.many(problems)
+        return self
+
+    def _rules(self) -> list[tuple[tuple[object, ...], str, Node]]:
         rules: list[tuple[tuple[object, ...], str, Node]] = []
         for index, stage in enumerate(self.lifecycle.stages):
             if stage.rule is not None:
@@ -240,17 +246,25 @@ class SegmentsConfig(StrictModel):
                 rules.append(((section, index, "when"), tag.when, tag.rule))
                 if tag.exit_rule is not None:
                     rules.append(((section, index, "exit_when"), tag.exit_when or "", tag.exit_rule))
+        return rules
+
+    def _unknown_values(self, known: dict[str, list[str]]) -> list[LocatedError]:
         problems: list[LocatedError] = []
-        for at, text, rule in rules:
+        for at, text, rule in self._rules():
             for name, literal in _literal_checks(rule):
                 choices = known.get(name)
                 if choices is not None and literal.value not in choices:
                     problems.append(LocatedError(
                         f'column {literal.column}: "{literal.value}" is not a {name} value'
                         f"{did_you_mean(literal.value, choices)} in rule `{text}`", at))
-        if problems:
-            raise LocatedError.many(problems)
-        return self
+        return problems
+
+    def check_health(self, band_labels: list[str]) -> list[tuple[tuple[object, ...], str]]:
+        """(key path, reason) for every rule comparing health_band with a label health.yaml does not define.
+
+        A cross-file check for the pack loader (``pack.error("segments.yaml", path, reason)``)."""
+        return [(p.problems[0][0], f"{'.'.join(str(k) for k in p.problems[0][0])}: {p.problems[0][1]}")
+                for p in self._unknown_values({"health_band": list(band_labels)})]
 
     def tags(self) -> list[TagRule]:
         return [*self.playbook, *self.custom]

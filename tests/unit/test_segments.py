@@ -475,3 +475,12 @@ def test_customer_segments_reads_columnar_feature_table_with_health_overlay(pack
     assert (result["A"]["lifecycle"], result["B"]["lifecycle"], result["J"]["lifecycle"]) == (
         "at_risk", "active", "churned")
     assert result["J"]["tags"] == ["payment_overdue"] and result["A"]["tags"] == ["at_risk"]
+
+
+def test_segments_config_check_health_band_labels(pack):
+    assert pack.check_health(["red", "yellow", "green"]) == []
+    problems = pack.check_health(["poor", "fair", "good"])
+    paths = [path for path, _ in problems]
+    assert ("lifecycle", "stages", 4, "when") in paths and ("playbook", 3, "when") in paths
+    reason = dict(problems)[("playbook", 3, "when")]
+    assert reason.startswith('playbook.3.when: column 44: "green" is not a health_band value (valid: fair, good, poor)')
