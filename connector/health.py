@@ -316,10 +316,11 @@ def health_scores(
                 share = part.weight / present if scored and value is not None else 0.0
                 entries.append((part, raw, value, share))
                 components[part.name] = [_json_value(raw), value, share]
-        trend, change = _trend(score, previous.get(customer_id), tolerance)
+        before = previous.get(customer_id)
+        trend, change = _trend(score, before, tolerance)
         results[customer_id] = {
             "score": score,
-            "band": config.band_for(score),
+            "band": config.sticky_band(score, before.get("band") if before else None),
             "scorecard": card.name if card else None,
             "coverage": coverage,
             "components": components,

@@ -199,6 +199,8 @@ class HealthConfig(StrictModel):
 
     coverage_min: float = Field(default=0.5, gt=0, le=1, description="share of total weight that must be present")
     bands: list[Band] = Field(default_factory=lambda: list(DEFAULT_BANDS))
+    band_margin: int = Field(default=0, ge=0, le=20, description="points a score may stray past its band's edge "
+                             "before the band changes (0 = none)")
     trend: Trend = Field(default_factory=Trend)
     explanation: Explanation = Field(default_factory=Explanation)
     scorecards: list[Scorecard] = Field(min_length=1)
@@ -242,6 +244,18 @@ class HealthConfig(StrictModel):
             if band.min <= score <= band.max:
                 return band.label
         raise ValueError(f"score {score} outside 0-100")  # pragma: no cover - bands cover 0-100
+
+    def sticky_band(self, score: int | None, previous_band: str | None) -> str | None:
+        """The band, kept at last run's while the score is within ``band_margin`` points of that band's range."""
+        band = self.band_for(score)
+        if score is None or previous_band is None or band == previous_band or not self.band_margin:
+            return band
+        for candidate in self.bands:
+            if candidate.label == previous_band:
+                if candidate.min - self.band_margin <= score <= candidate.max + self.band_margin:
+                    return previous_band
+                break
+        return band
 
     def band_labels(self) -> list[str]:
         return [b.label for b in self.bands]

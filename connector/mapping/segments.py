@@ -266,6 +266,44 @@ class SegmentsConfig(StrictModel):
         return [(p.problems[0][0], f"{'.'.join(str(k) for k in p.problems[0][0])}: {p.problems[0][1]}")
                 for p in self._unknown_values({"health_band": list(band_labels)})]
 
+    @classmethod
+    def raw_problems(cls, data: dict) -> list[LocatedError]:
+        """The compared-value check on the raw file, so the loader reports it with other problems in one pass."""
+
+        def items(value: object) -> list:
+            return value if isinstance(value, list) else []
+
+        def names(value: object) -> list[str]:
+            return [str(item["name"]) for item in items(value) if isinstance(item, dict) and "name" in item]
+
+        lifecycle = data.get("lifecycle") if isinstance(data.get("lifecycle"), dict) else {}
+        rfm = data.get("rfm") if isinstance(data.get("rfm"), dict) else {}
+        stages = names(lifecycle.get("stages"))
+        known = {"lifecycle": stages, "previous_lifecycle": stages, "nps_group": list(NPS_GROUPS),
+                 "health_trend": list(TRENDS), "rfm_segment": names(rfm.get("grid"))}
+        rules: list[tuple[tuple[object, ...], str, dict[str, str]]] = []
+        for index, stage in enumerate(items(lifecycle.get("stages"))):
+            if isinstance(stage, dict) and isinstance(stage.get("when"), str):
+                rules.append((("lifecycle", "stages", index, "when"), stage["when"], LIFECYCLE_KINDS))
+        for section in ("playbook", "custom"):
+            for index, tag in enumerate(items(data.get(section))):
+                for key in ("when", "exit_when"):
+                    if isinstance(tag, dict) and isinstance(tag.get(key), str):
+                        rules.append(((section, index, key), tag[key], TAG_KINDS))
+        problems: list[LocatedError] = []
+        for at, text, kinds in rules:
+            try:
+                rule = parse_rule(text, kinds)
+            except ValueError:
+                continue  # reported by the field's own validator
+            for name, literal in _literal_checks(rule):
+                choices = known.get(name)
+                if choices and literal.value not in choices:
+                    problems.append(LocatedError(
+                        f'column {literal.column}: "{literal.value}" is not a {name} value'
+                        f"{did_you_mean(literal.value, choices)} in rule `{text}`", at))
+        return problems
+
     def tags(self) -> list[TagRule]:
         return [*self.playbook, *self.custom]
 

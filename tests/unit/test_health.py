@@ -478,3 +478,26 @@ def test_health_scores_reads_columnar_feature_table():
     assert (result["c1"]["score"], result["c2"]["score"]) == (68, 65)
     pct = peer_percentiles(table, percentile_config().scorecards[0].components[0])
     assert pct == {"c1": 50.0, "c2": 50.0}
+
+
+@pytest.mark.parametrize(
+    "margin, scores, bands",
+    [
+        pytest.param(0, [51, 50, 51, 49], ["yellow", "red", "yellow", "red"], id="no-margin-flaps"),
+        pytest.param(2, [51, 50, 51, 49, 48, 50, 52, 53], ["yellow", "yellow", "yellow", "yellow", "red", "red",
+                                                        "red", "yellow"], id="margin-2"),
+        pytest.param(2, [90, 60], ["green", "yellow"], id="real-change-moves-at-once"),
+    ],
+)
+def test_health_scores_band_margin_stops_flapping(margin, scores, bands):
+    # one component scored 0-100 straight from the feature, so the score is the value itself
+    cfg = config([{"name": "csat", "feature": "csat_pct", "method": "survey", "scale": "csat", "weight": 1}],
+                 band_margin=margin)
+    previous = None
+    seen = []
+    for value in scores:
+        result = health_scores({"c1": {"csat_pct": value}}, cfg, previous)
+        assert result["c1"]["score"] == value
+        seen.append(result["c1"]["band"])
+        previous = json.loads(json.dumps(result))
+    assert seen == bands

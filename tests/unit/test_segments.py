@@ -484,3 +484,18 @@ def test_segments_config_check_health_band_labels(pack):
     assert ("lifecycle", "stages", 4, "when") in paths and ("playbook", 3, "when") in paths
     reason = dict(problems)[("playbook", 3, "when")]
     assert reason.startswith('playbook.3.when: column 44: "green" is not a health_band value (valid: fair, good, poor)')
+
+
+def test_segments_yaml_reports_value_typos_with_other_problems_at_once(tmp_path):
+    path = broken(tmp_path, "\"lifecycle == 'at_risk'\"", "\"lifecycle == 'at_rsk'\"")
+    text = Path(path).read_text().replace('"is_active and usage_frequency < 0.2"', '"is_active and usgae_frequency < 0.2"')
+    Path(path).write_text(text)
+    with pytest.raises(MappingError) as info:
+        load_yaml_model(path, SegmentsConfig)
+    found = {(p.line, p.reason.split(" in rule")[0]) for p in info.value.problems}
+    assert found == {
+        (line_of(path, "usgae"), 'playbook.6.when: column 15: unknown feature "usgae_frequency" '
+                                 '(did you mean "usage_frequency"?)'),
+        (line_of(path, "at_rsk"), 'custom.0.when: column 14: "at_rsk" is not a lifecycle value '
+                                  '(did you mean "at_risk"?)'),
+    }
