@@ -292,25 +292,32 @@ class _Generator:
         self.assoc: list[tuple] = []  # (from_type, from_rec, to_type, to_rec, primary), resolved to ids at the end
         self.truth: list[dict] = []
         self.domains: set[str] = set()
+        self._pairs: dict[tuple[str, int], tuple[str, int]] = {}
         self.prices = {(cur, pid): float(round(usd * fx)) for cur, fx in _FX_LIST.items()
                        for _, pid, usd in PLANS + (ADDON,)}
 
     # -- record helpers ------------------------------------------------------------------------------------
-    def _record(self, object_type: str, created: int, props: dict) -> SeedRecord:
-        props[schema.CREATED[object_type]] = iso_ms(created)
+    def _record(self, object_type: str, created: int, props: dict, created_iso: str | None = None) -> SeedRecord:
+        props[schema.CREATED[object_type]] = created_iso or iso_ms(created)
         props["_lm"] = created  # last-modified ms, turned into the property at the end
         rec = SeedRecord(object_type, 0, created, props)
         self.records[object_type].append(rec)
         return rec
 
-    @staticmethod
-    def _set(rec: SeedRecord, name: str, value: str, ms: int, every: bool = False) -> None:
-        """Set a historical property: append to its history (on change, or ``every`` write) and make it current."""
+    def _set(self, rec: SeedRecord, name: str, value: str, ms: int, every: bool = False) -> None:
+        """Set a historical property: append to its history (on change, or ``every`` write) and make it current.
+
+        ``every`` marks the monthly usage sync: its (value, time) pairs repeat across thousands of companies,
+        so they are shared tuples (a third of the memory at a million contacts otherwise).
+        """
+        pair = (value, ms)
+        if every:
+            pair = self._pairs.setdefault(pair, pair)
         hist = rec.history.get(name)
         if hist is None:
-            rec.history[name] = [(value, ms)]
+            rec.history[name] = [pair]
         elif every or hist[-1][0] != value:
-            hist.append((value, ms))
+            hist.append(pair)
         rec.properties[name] = value
         if ms > rec.properties["_lm"]:
             rec.properties["_lm"] = ms
@@ -885,7 +892,7 @@ class _Generator:
         }
         if rng.random() < 0.3:
             props["hs_content"] = rng.choice(_COMMENTS[group])
-        rec = self._record("feedback_submissions", ms, props)
+        rec = self._record("feedback_submissions", ms, props, props["hs_submission_timestamp"])
         self._link(rec, contact)
         self._touch(contact, ms)  # the roll-ups below are written on the contact
         if kind == "NPS":
@@ -917,10 +924,14 @@ class _Generator:
             stage = _stage_at(stages, created)
             if stage == "lead" and i:  # the first contact came with the company; the others via marketing
                 stage = pre[rng.randrange(3)]
-            self._set(p, "lifecyclestage", stage, created)
-            for stage, ms in stages:
-                if ms > created:
-                    self._set(p, "lifecyclestage", stage, ms)
+            # The company's own (stage, time) tuples serve as the contact's later history: shared, not copied.
+            hist = [(stage, created)]
+            for pair in stages:
+                if pair[1] > created and pair[0] != hist[-1][0]:
+                    hist.append(pair)
+            p.history["lifecyclestage"] = hist
+            p.properties["lifecyclestage"] = hist[-1][0]
+            self._touch(p, hist[-1][1])
             if sim is None or sim["state"] == "scheduled":
                 continue
             pp = p.properties
@@ -949,11 +960,13 @@ class _Generator:
             recs.sort(key=_created_key)
             base = ID_BASE[object_type]
             lm_name = schema.LAST_MODIFIED[object_type]
+            created_name = schema.CREATED[object_type]
             for i, rec in enumerate(recs):
                 rec.id = base + i
                 props = rec.properties
                 props["hs_object_id"] = str(rec.id)
-                props[lm_name] = iso_ms(props.pop("_lm"))
+                lm = props.pop("_lm")
+                props[lm_name] = props[created_name] if lm == rec.created_ms else iso_ms(lm)
                 props.pop("_nps_ms", None)
                 props.pop("_since", None)
         associations, self.assoc = self.assoc, []
