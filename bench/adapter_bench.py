@@ -7,6 +7,7 @@ Prints figures; asserts nothing (never a timed test).
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -42,6 +43,28 @@ def bench_burst(seconds: float, contacts: int) -> None:
               f"429s={stats.rate_limited}, retries={stats.retries}, max calls in any 10 s={worst} "
               f"(limit {stats.burst_max}), steady rate after the first window {steady:.2f}/s = "
               f"{100 * steady / allowed:.1f} % of the allowed {allowed:.1f}/s")
+
+
+def bench_shared(seconds: float, contacts: int) -> None:
+    """Two processes' clients on the same app token: they learn each other from the headers and leave room."""
+    with running_sandbox(seed=1, size=contacts, profile="free") as sb:
+        clients = [_client(sb) for _ in range(2)]
+        stop = time.monotonic() + seconds
+
+        def run(client: HubSpotClient) -> None:
+            while time.monotonic() < stop:
+                for _ in client.iter_pages("contacts", ["email"]):
+                    if time.monotonic() > stop:
+                        break
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        calls = [c.stats.total_calls for c in clients]
+        print(f"shared app (2 clients, profile free, {seconds:.0f} s): calls {calls} = {sum(calls)}, "
+              f"429s={[c.stats.rate_limited for c in clients]}, limits now {[c.pacer.burst.limit for c in clients]}")
 
 
 def bench_search(calls: int, contacts: int) -> None:
@@ -106,6 +129,7 @@ def main() -> None:
     bench_calls_per_operation(args.contacts)
     bench_search(40, 500)
     bench_burst(args.seconds, 500)
+    bench_shared(args.seconds, 500)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from connector.settings import Settings
 
 from . import paging
 from .auth import TokenProvider, token_provider
-from .http import Http, HttpStatusError, RawResponse, decode
+from .http import Http, RawResponse, decode
 from .pacing import Pacer, header
 from .retry import call_with_retry
 

@@ -17,6 +17,9 @@ DEFAULT_INTERVAL_S = 10.0
 # The server counts a request when it arrives, we count it when we send it; a little slack on the window keeps
 # latency jitter from pushing the 101st request into the server's window of the first (costs < 3 % of the burst).
 WINDOW_SLACK_S = 0.25
+# Once another process is seen spending the same app's burst (HubSpot counts more calls than we sent, or a 429
+# arrives), keep 10 % of the burst free: two pacers that see the same count then never race into the last slots.
+SHARED_FRACTION = 0.9
 
 
 def header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
@@ -116,6 +119,7 @@ class Pacer:
         self.search = RollingWindow(per, per / search_per_second + 0.05)
         self.daily_reserve = daily_reserve
         self.waited_s = 0.0
+        self.shared = False  # another consumer spends this app's burst too
 
     # -- before a request ---------------------------------------------------------------------------------
     def acquire(self, kind: str = "call") -> float:
@@ -164,8 +168,6 @@ class Pacer:
                 self.burst.window = interval_ms / 1000 + WINDOW_SLACK_S
             if burst_max:
                 self.headroom.burst_max = burst_max
-                # A fixed setting may only lower what HubSpot allows, never raise it.
-                self.burst.limit = min(burst_max, self._fixed_burst) if self._fixed_burst else burst_max
             if remaining is not None:
                 self.headroom.burst_remaining = remaining
                 # Other processes with the same app token share the burst: if HubSpot counts more calls in the
@@ -174,10 +176,21 @@ class Pacer:
                 ours = self.burst.used(now)
                 if server_used > ours:
                     self.burst.add(now, server_used - ours)
+                    self.shared = True
+            self._apply_limit()
             if daily is not None:
                 self.headroom.daily_max = daily
             if daily_remaining is not None:
                 self.headroom.daily_remaining = daily_remaining
+
+    def _apply_limit(self) -> None:
+        limit = self.headroom.burst_max
+        if self._fixed_burst:
+            # A fixed setting may only lower what HubSpot allows, never raise it.
+            limit = min(limit, self._fixed_burst)
+        if self.shared:
+            limit = max(1, math.floor(limit * SHARED_FRACTION))
+        self.burst.limit = limit
 
     def penalize(self, policy: str | None) -> float:
         """After a 429: the seconds to wait before the window has room again (and book the window as full)."""
@@ -186,5 +199,8 @@ class Pacer:
             if policy == "SECONDLY":
                 self.search.add(now, max(0, self.search.limit - self.search.used(now)))
                 return self.search.window
+            # We paced, yet HubSpot said no: someone else spends this burst. Leave them room from now on.
+            self.shared = True
+            self._apply_limit()
             self.burst.add(now, max(0, self.burst.limit - self.burst.used(now)))
             return self.burst.wait_time(now)

@@ -18,6 +18,7 @@ T = TypeVar("T")
 BACKOFF_BASE_S = 0.5  # first back-off for 5xx/423/timeouts; doubles per attempt, full jitter
 BACKOFF_MAX_S = 30.0
 LOCKED_MIN_S = 2.0  # HubSpot: after a 423 wait at least 2 s (error-handling doc, API-NOTES §5)
+RATE_LIMIT_JITTER = 0.2  # up to +20 % on a 429's window wait
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -37,19 +38,26 @@ class _Retry(tenacity.retry_base):  # type: ignore[name-defined]
 
 
 class _Stop(tenacity.stop.stop_base):
-    """Stop after ``attempts`` or once ``seconds`` have passed by the injected clock (so tests can fake time)."""
+    """Stop after ``attempts`` failures or once ``seconds`` have passed by the injected clock (tests fake time).
+
+    A burst/secondly 429 is not a failure of the call but a wait for the window: only the time budget bounds them.
+    """
 
     def __init__(self, attempts: int, seconds: float, clock: Callable[[], float]):
         self.attempts = attempts
         self.seconds = seconds
         self.clock = clock
         self.start = clock()
+        self.failures = 0
 
     def remaining(self) -> float:
         return max(0.0, self.seconds - (self.clock() - self.start))
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return retry_state.attempt_number >= self.attempts or self.remaining() <= 0
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if not isinstance(exc, RateLimitedError):
+            self.failures += 1
+        return self.failures >= self.attempts or self.remaining() <= 0
 
 
 def backoff_seconds(attempt: int, *, rng: Callable[[], float] = random.random) -> float:
@@ -58,24 +66,28 @@ def backoff_seconds(attempt: int, *, rng: Callable[[], float] = random.random) -
     return ceiling * rng()
 
 
-def wait_seconds(exc: BaseException, attempt: int, *, window_wait: Callable[[str | None], float]) -> float:
+def wait_seconds(exc: BaseException, attempt: int, *, window_wait: Callable[[str | None], float],
+                 rng: Callable[[], float] = random.random) -> float:
     """How long to wait before the next attempt after ``exc`` (the ``attempt``-th failure)."""
     if isinstance(exc, RateLimitedError):
-        # A burst/secondly 429 means the window is full: wait for it to roll rather than hammer it.
-        return max(window_wait(exc.policy), exc.retry_after or 0.0)
+        # A burst/secondly 429 means the window is full: wait for it to roll rather than hammer it, plus a little
+        # jitter so processes sharing the app do not all come back in the same instant.
+        base = max(window_wait(exc.policy), exc.retry_after or 0.0)
+        return base * (1 + RATE_LIMIT_JITTER * rng())
     if isinstance(exc, RetryableError) and exc.status == 423:
-        return LOCKED_MIN_S + backoff_seconds(attempt)
-    return backoff_seconds(attempt)
+        return LOCKED_MIN_S + backoff_seconds(attempt, rng=rng)
+    return backoff_seconds(attempt, rng=rng)
 
 
 class _Wait(tenacity.wait.wait_base):
-    def __init__(self, window_wait: Callable[[str | None], float], stop: _Stop):
+    def __init__(self, window_wait: Callable[[str | None], float], stop: _Stop, rng: Callable[[], float]):
         self.window_wait = window_wait
         self.stop = stop
+        self.rng = rng
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        wait = wait_seconds(exc, retry_state.attempt_number, window_wait=self.window_wait) if exc else 0.0
+        wait = wait_seconds(exc, retry_state.attempt_number, window_wait=self.window_wait, rng=self.rng) if exc else 0.0
         # Never sleep past the call's time budget: the attempt after the sleep is the last one then.
         return min(wait, self.stop.remaining())
 
@@ -89,6 +101,7 @@ def call_with_retry(
     clock: Callable[[], float] = time.monotonic,
     window_wait: Callable[[str | None], float] = lambda policy: 10.0,
     on_retry: Callable[[BaseException, float], None] | None = None,
+    rng: Callable[[], float] = random.random,
 ) -> T:
     """Run ``fn`` under the policy; the last error propagates unchanged when retries are exhausted."""
     stop = _Stop(max(1, max_attempts), max_seconds, clock)
@@ -101,7 +114,7 @@ def call_with_retry(
     retrying = tenacity.Retrying(
         sleep=sleep,
         stop=stop,
-        wait=_Wait(window_wait, stop),
+        wait=_Wait(window_wait, stop, rng),
         retry=_Retry(),
         before_sleep=before_sleep,
         reraise=True,

@@ -75,13 +75,16 @@ def test_observe_learns_burst_max_from_lower_case_headers():
     t = FakeTime()
     pacer = _pacer(t)
     assert pacer.burst.limit == 100  # cold start: the smallest current limit
+    pacer.acquire()
     pacer.observe(_headers(max_=190, remaining=189))
     assert pacer.burst.limit == 190
+    assert not pacer.shared
     assert pacer.headroom.burst_remaining == 189
 
 
 def test_observe_fixed_setting_only_lowers_the_limit():
     pacer = _pacer(FakeTime(), burst_limit=50)
+    pacer.acquire()
     pacer.observe(_headers(max_=190, remaining=189))
     assert pacer.burst.limit == 50
 
@@ -99,6 +102,18 @@ def test_observe_books_calls_of_other_processes_sharing_the_app():
     # HubSpot says 60 calls were made in the window; we made one: the other 59 count against us too.
     pacer.observe(_headers(max_=100, remaining=40))
     assert pacer.burst.used(t.now) == 60
+    # ... and from now on it leaves 10 % of the burst free, so two pacers seeing the same count never race.
+    assert pacer.shared and pacer.burst.limit == 90
+
+
+def test_penalize_after_a_burst_429_leaves_room_for_others():
+    t = FakeTime()
+    pacer = _pacer(t, burst_limit=100)
+    pacer.acquire()
+    pacer.observe(_headers(max_=100, remaining=99))
+    assert pacer.burst.limit == 100
+    pacer.penalize("TEN_SECONDLY_ROLLING")
+    assert pacer.burst.limit == 90
 
 
 def test_acquire_daily_stops_before_spending_the_reserve():

@@ -52,13 +52,15 @@ def test_is_retryable_classification(error, retried):
 
 
 def test_wait_seconds_429_waits_for_the_window_not_backoff():
-    waited = wait_seconds(RateLimitedError("x", policy="TEN_SECONDLY_ROLLING"), 1, window_wait=lambda p: 10.25)
-    assert waited == 10.25
+    error = RateLimitedError("x", policy="TEN_SECONDLY_ROLLING")
+    assert wait_seconds(error, 1, window_wait=lambda p: 10.25, rng=lambda: 0.0) == 10.25
+    # Jitter only lengthens the wait (by at most 20 %), so processes sharing the app spread out.
+    assert wait_seconds(error, 1, window_wait=lambda p: 10.25, rng=lambda: 1.0) == pytest.approx(12.3)
 
 
 def test_wait_seconds_429_honours_a_longer_retry_after():
     error = RateLimitedError("x", policy="SECONDLY", retry_after=3.0)
-    assert wait_seconds(error, 1, window_wait=lambda p: 1.0) == 3.0
+    assert wait_seconds(error, 1, window_wait=lambda p: 1.0, rng=lambda: 0.0) == 3.0
 
 
 def test_wait_seconds_423_waits_at_least_two_seconds():
@@ -112,7 +114,7 @@ def test_call_with_retry_gives_up_when_time_budget_spent():
 
     with pytest.raises(RateLimitedError):
         call_with_retry(fn, max_attempts=100, max_seconds=25, sleep=t.sleep, clock=t.clock,
-                        window_wait=lambda p: 10.0)
+                        window_wait=lambda p: 10.0, rng=lambda: 0.0)
     # 10 s + 10 s + 5 s (clamped to the budget) of waiting, then no more.
     assert t.sleeps == [10.0, 10.0, 5.0]
     assert len(calls) == 4
@@ -131,3 +133,19 @@ def test_call_with_retry_never_retries_validation_or_daily():
             call_with_retry(fn, max_attempts=6, max_seconds=100, sleep=t.sleep, clock=t.clock)
         assert len(calls) == 1
     assert t.sleeps == []
+
+
+def test_call_with_retry_429s_bounded_by_time_not_attempts():
+    t = FakeTime()
+    answers = [RateLimitedError("burst", policy="TEN_SECONDLY_ROLLING", status=429)] * 5 + ["ok"]
+
+    def fn():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    # Five 429s in a row with max_attempts=3: each is a wait for the window, not a failed attempt.
+    assert call_with_retry(fn, max_attempts=3, max_seconds=120, sleep=t.sleep, clock=t.clock,
+                           window_wait=lambda p: 10.0, rng=lambda: 0.0) == "ok"
+    assert t.sleeps == [10.0] * 5
