@@ -29,8 +29,8 @@ PROPERTIES = ("email,firstname,lastname,jobtitle,company,lifecyclestage,createda
 
 
 @contextlib.contextmanager
-def served(profile: str, contacts: int, seed: int = 1) -> Iterator[tuple[str, str]]:
-    """Start ``connector sandbox serve`` in a child process; yield (base_url, token); stop it with Ctrl-C."""
+def served(profile: str, contacts: int, seed: int = 1) -> Iterator[tuple[str, str, int]]:
+    """Start ``connector sandbox serve`` in a child process; yield (base_url, token, pid); stop it with Ctrl-C."""
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "serve", "--port", "0", "--size", str(contacts),
          "--seed", str(seed), "--profile", profile], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -44,10 +44,16 @@ def served(profile: str, contacts: int, seed: int = 1) -> Iterator[tuple[str, st
                 break
         if "CONNECTOR_BASE_URL" not in exports:
             raise SystemExit("the sandbox did not start")
-        yield exports["CONNECTOR_BASE_URL"], exports["CONNECTOR_TOKEN"]
+        yield exports["CONNECTOR_BASE_URL"], exports["CONNECTOR_TOKEN"], process.pid
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): the server's cost per page whatever the machine load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pool(base_url: str) -> urllib3.HTTPConnectionPool:
@@ -55,7 +61,7 @@ def _pool(base_url: str) -> urllib3.HTTPConnectionPool:
     return urllib3.connection_from_url(base_url, maxsize=8)
 
 
-def bench_pages(base_url: str, token: str, seconds: float, clients: int) -> None:
+def bench_pages(base_url: str, token: str, pid: int, seconds: float, clients: int) -> None:
     """Page contacts (100 per page x 10 properties) from ``clients`` threads for ``seconds``."""
     pool = _pool(base_url)
     headers = {"Authorization": f"Bearer {token}"}
@@ -78,19 +84,21 @@ def bench_pages(base_url: str, token: str, seconds: float, clients: int) -> None
         with lock:
             latencies.extend(mine)
 
-    start = time.monotonic()
+    start, server_cpu = time.monotonic(), cpu_seconds(pid)
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
+    per_page = (cpu_seconds(pid) - server_cpu) / len(latencies)
     print(f"list pages     : {len(latencies) / elapsed:8.1f} pages/s  ({len(latencies)} pages of 100 contacts x 10 "
           f"properties in {elapsed:.1f} s, {clients} client thread(s), median {statistics.median(latencies) * 1000:.1f} ms"
           f", p95 {sorted(latencies)[int(len(latencies) * 0.95)] * 1000:.1f} ms)")
+    print(f"                 server CPU {per_page * 1000:.2f} ms/page = {1 / per_page:,.0f} pages/s per free core")
 
 
-def bench_batch_updates(base_url: str, token: str, seconds: float, clients: int) -> None:
+def bench_batch_updates(base_url: str, token: str, pid: int, seconds: float, clients: int) -> None:
     """Batch-update 100 companies per call (two properties each) for ``seconds``."""
     pool = _pool(base_url)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -112,7 +120,7 @@ def bench_batch_updates(base_url: str, token: str, seconds: float, clients: int)
         with lock:
             count[0] += n
 
-    start = time.monotonic()
+    start, server_cpu = time.monotonic(), cpu_seconds(pid)
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
@@ -121,12 +129,14 @@ def bench_batch_updates(base_url: str, token: str, seconds: float, clients: int)
     elapsed = time.monotonic() - start
     print(f"batch updates  : {count[0] / elapsed:8.1f} batches/s ({count[0] * len(ids) / elapsed:,.0f} records/s, "
           f"{len(ids)} records per batch, {clients} client thread(s))")
+    per_batch = (cpu_seconds(pid) - server_cpu) / max(1, count[0])
+    print(f"                 server CPU {per_batch * 1000:.2f} ms/batch = {1 / per_batch:,.0f} batches/s per free core")
 
 
 def bench_limits(contacts: int, seconds: float) -> None:
     """At ``enterprise`` (190 per rolling 10 s): a client pacing at 180/10 s vs one firing as fast as it can."""
     for label, interval in (("paced at 180/10 s", 10.0 / 180), ("unpaced", 0.0)):
-        with served("enterprise", contacts) as (base_url, token):
+        with served("enterprise", contacts) as (base_url, token, _):
             pool = _pool(base_url)
             headers = {"Authorization": f"Bearer {token}"}
             statuses: list[int] = []
@@ -153,10 +163,10 @@ def main() -> None:
     parser.add_argument("--skip-limits", action="store_true", help="skip the enterprise pacing runs")
     args = parser.parse_args()
     print(f"sandbox bench on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    with served("unlimited", args.contacts) as (base_url, token):
-        bench_pages(base_url, token, args.seconds, 1)
-        bench_pages(base_url, token, args.seconds, args.clients)
-        bench_batch_updates(base_url, token, args.seconds, args.clients)
+    with served("unlimited", args.contacts) as (base_url, token, pid):
+        bench_pages(base_url, token, pid, args.seconds, 1)
+        bench_pages(base_url, token, pid, args.seconds, args.clients)
+        bench_batch_updates(base_url, token, pid, args.seconds, args.clients)
     if not args.skip_limits:
         bench_limits(200, args.limit_seconds)
 
