@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Hashable, Iterable, Sequence
+from typing import Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from connector.metrics.revenue import ratio
+from connector.model import Deal
 
 
 def _dec(value: Decimal | float | int) -> Decimal:
@@ -112,6 +113,13 @@ def summarise_transactions(
             monetary_value=sum(repeats) / len(repeats) if repeats else 0.0,
         )
     return out
+
+
+def transactions_from_deals(deals: Iterable[Deal]) -> Iterator[tuple[str, datetime, float]]:
+    """Won deals with a customer and a close date as (customer_id, close date, amount) for ``summarise_transactions``."""
+    for deal in deals:
+        if deal.is_won and deal.customer_id is not None and deal.close_date is not None:
+            yield deal.customer_id, deal.close_date, float(deal.amount or 0)
 
 
 # ---------------------------------------------------------------- RFM quintile scores (METRICS §4.2, E9)

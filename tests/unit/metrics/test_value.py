@@ -100,3 +100,21 @@ def test_rf_grid_covers_every_cell_once():
     assert len(names) == 10
     with pytest.raises(ValueError):
         rf_segment(0, 3)
+
+
+def test_transactions_from_won_deals_feed_the_rfm_summary():
+    from datetime import date, datetime, timezone
+
+    from connector.metrics.value import summarise_transactions, transactions_from_deals
+    from connector.model import Deal
+
+    def deal(did, cid, day, amount, won=True):
+        when = datetime(2026, 1, day, 15, tzinfo=timezone.utc)
+        return Deal(id=did, customer_id=cid, name=None, amount=D(amount), currency="USD", close_date=when,
+                    stage=None, is_won=won, is_closed=True, created_at=when)
+
+    deals = [deal("1", "a", 1, "10"), deal("2", "a", 8, "30"), deal("3", "a", 8, "20"), deal("4", "a", 15, "40", won=False),
+             deal("5", "b", 29, "99")]
+    summary = summarise_transactions(transactions_from_deals(deals), date(2026, 1, 29))
+    assert (summary["a"].frequency, summary["a"].recency, summary["a"].T, summary["a"].monetary_value) == (1, 1.0, 4.0, 50.0)
+    assert (summary["b"].frequency, summary["b"].T) == (0, 0.0)
