@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence
 
 from connector.errors import (
     AuthError,
@@ -27,6 +27,7 @@ from connector.model import Customer, Deal
 # HubSpot's standard object type ids (lists are created per objectTypeId).
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 MAX_BATCH = 100  # HubSpot's batch update limit (API-NOTES §1)
+MAX_TEXT = 65_536  # a string property holds at most this many characters (API-NOTES §4); longer is refused
 
 CurrentValues = Mapping[tuple[str, str], Mapping[str, "str | None"]]
 
@@ -185,7 +186,7 @@ def format_value(value: Any, prop: PropertyDef, *, decimals: int | None = None) 
         return format_datetime(value)
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
+    text = str(value)[:MAX_TEXT]
     return text if text != "" else None
 
 
@@ -229,9 +230,8 @@ def _ms(moment: datetime) -> int:
 # ---------------------------------------------------------------- the plan (pure)
 
 
-@dataclass(frozen=True)
-class Change:
-    """One property of one record to set; ``after`` "" clears it."""
+class Change(NamedTuple):
+    """One property of one record to set; ``after`` "" clears it. (A tuple: plans hold millions of them.)"""
 
     object_type: str
     record_id: str
@@ -281,7 +281,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "changes": [asdict(c) for c in self.changes],
+            "changes": [c._asdict() for c in self.changes],
             "counts": self.counts(),
             "records": self.record_count(),
             "kept": [asdict(k) for k in self.kept],
@@ -318,6 +318,11 @@ def _targets(output: OutputMapping, customer: Customer, open_deals: Mapping[str,
             for cid in _contact_targets(output, customer)]
 
 
+def _id_order(record_id: str) -> tuple[int, str]:
+    # HubSpot ids are numbers in strings: shorter first sorts them numerically, and any string still sorts.
+    return (len(record_id), record_id)
+
+
 def _open_deals(deals: Iterable[Deal]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
     for deal in deals:
@@ -346,32 +351,48 @@ def plan_writeback(
     the primary contact of, else of the lowest customer id; each such disagreement counts as a conflict.
     """
     open_deals = _open_deals(deals)
-    wanted: dict[tuple[str, str, str], tuple[tuple[int, str], str, OutputMapping]] = {}
+    # object_type -> record id -> property -> (priority, customer id, desired, output)
+    wanted: dict[str, dict[str, dict[str, tuple[int, str, str, OutputMapping]]]] = {}
     conflicts: set[tuple[str, str, str]] = set()
     for customer in _customers(customers):
         values = outputs.get(customer.id)
         if values is None:
             continue
+        reach: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for output in config.outputs:
             if output.field not in values:
                 continue
             desired = format_value(values[output.field], output.property, decimals=output.decimals) or ""
-            for record_id, priority in _targets(output, customer, open_deals):
-                key = (output.object, record_id, output.property.name)
-                rank = (priority, customer.id)
-                held = wanted.get(key)
+            targets = reach.get((output.object, output.contacts))
+            if targets is None:
+                targets = reach[(output.object, output.contacts)] = _targets(output, customer, open_deals)
+            records = wanted.setdefault(output.object, {})
+            name = output.property.name
+            entry = (0, customer.id, desired, output)
+            for record_id, priority in targets:
+                props = records.get(record_id)
+                if props is None:
+                    records[record_id] = {name: entry if priority == 0 else (priority, customer.id, desired, output)}
+                    continue
+                held = props.get(name)
                 if held is not None:
-                    if held[1] != desired:
-                        conflicts.add(key)
-                    if held[0] <= rank:
+                    if held[2] != desired:
+                        conflicts.add((output.object, record_id, name))
+                    if (held[0], held[1]) <= (priority, customer.id):
                         continue
-                wanted[key] = (rank, desired, output)
-    changes = []
-    for (object_type, record_id, name), (_, desired, output) in sorted(wanted.items()):
-        before = current.get((object_type, record_id), {}).get(name)
-        if same_value(output.property, before, desired):
-            continue
-        changes.append(Change(object_type, record_id, name, before, desired))
+                props[name] = entry if priority == 0 else (priority, customer.id, desired, output)
+    changes: list[Change] = []
+    for object_type in sorted(wanted):
+        records = wanted[object_type]
+        for record_id in sorted(records, key=_id_order):
+            held_values = current.get((object_type, record_id)) or {}
+            props = records[record_id]
+            for name in sorted(props):
+                desired, output = props[name][2], props[name][3]
+                before = held_values.get(name)
+                if before == desired or same_value(output.property, before, desired):
+                    continue
+                changes.append(Change(object_type, record_id, name, before, desired))
     return Plan(changes=tuple(changes), conflicts=len(conflicts))
 
 
@@ -422,22 +443,19 @@ def plan_batches(changes: Iterable[Change] | Iterable[Mapping[str, Any]], size: 
         raise ValueError(f"batch size must be 1-{MAX_BATCH}, got {size}")
     grouped: dict[str, dict[str, dict[str, str]]] = {}
     for change in changes:
-        row = _row(change)
-        per_type = grouped.setdefault(row["object_type"], {})
-        after = row["after"]
-        per_type.setdefault(row["record_id"], {})[row["property"]] = "" if after is None else after
+        if isinstance(change, Change):
+            object_type, record_id, name, after = change.object_type, change.record_id, change.property, change.after
+        else:  # a ledger row
+            object_type, record_id, name, after = (change["object_type"], str(change["record_id"]), change["property"],
+                                                   change.get("after"))
+        per_record = grouped.setdefault(object_type, {}).setdefault(record_id, {})
+        per_record[name] = "" if after is None else after
     batches = []
     for object_type, records in grouped.items():
         items = list(records.items())
         for start in range(0, len(items), size):
             batches.append(Batch(object_type, tuple(items[start:start + size])))
     return batches
-
-
-def _row(change: Change | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(change, Change):
-        return asdict(change)
-    return {k: change.get(k) for k in ("object_type", "record_id", "property", "before", "after")}
 
 
 # ---------------------------------------------------------------- apply (side effects)
@@ -509,7 +527,7 @@ def apply_plan(
         return ApplyResult(run_id)
     if ledger.ledger(run_id):
         raise WritebackError(f"run {run_id} already has a plan in the ledger; resume it instead")
-    ledger.save_plan(run_id, [asdict(c) for c in plan.changes])
+    ledger.save_plan(run_id, [c._asdict() for c in plan.changes])
     return _send(run_id, ledger.pending_changes(run_id), writer, ledger, batch_size, progress)
 
 

@@ -91,6 +91,7 @@ def company(cid: str, contacts: tuple[str, ...] = (), primary: str | None = None
         pytest.param("", "string", None, None, None, id="empty-string-is-no-value"),
         pytest.param(None, "string", None, None, None, id="none"),
         pytest.param(42.0, "string", None, None, "42", id="number-into-text"),
+        pytest.param("x" * 70_000, "string", None, None, "x" * 65_536, id="text-capped-at-hubspot-limit"),
     ],
 )
 def test_format_value_hubspot_formats(value, type_, field_type, decimals, expected):
