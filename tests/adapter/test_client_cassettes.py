@@ -48,10 +48,14 @@ def test_iter_pages_follows_after_to_the_last_page(target_factory):
 
 @pytest.mark.vcr
 def test_iter_pages_archived_records(target_factory):
-    target = target_factory(seed=3, size=200)  # this seed archives a few deals
+    target = target_factory(seed=1, size=200)
     client = target.client()
+    if target.portal is not None:
+        # Archive a few deals (as a user deleting them would), whatever the seed generated.
+        for deal_id in sorted(target.portal.stores["deals"].ids(False))[:3]:
+            target.portal.archive("deals", str(deal_id))
     records = [r for p in client.iter_pages("deals", ["dealname"], archived=True) for r in p.records]
-    assert records, "the seeded portal archives a few deals"
+    assert len(records) >= 3
     assert all(r["archived"] and r["archived_at"] is not None for r in records)
     if target.portal is not None:
         assert {r["id"] for r in records} == {str(i) for i in target.portal.stores["deals"].ids(True)}
