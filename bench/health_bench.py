@@ -87,12 +87,14 @@ def main() -> None:
     flat1 = timed("health_features", lambda: health_features(health1))
     seg1 = timed("customer_segments (run 1)", lambda: customer_segments(day1, segments_cfg, date(2026, 11, 1), health=flat1))
     snapshot = timed("snapshot JSON round trip", lambda: (json.loads(json.dumps(health1)), json.loads(json.dumps(seg1))))
+    bands_before = health_distribution(health1, None, health_cfg.band_labels())
+    del health1, flat1, seg1  # a run holds last run's snapshots (as loaded from the store) and its own results
     day2 = synthetic_table(n, seed=1, drift=0.02)
     health2 = timed("health_scores (run 2, trend)", lambda: health_scores(day2, health_cfg, snapshot[0]))
     seg2 = timed("customer_segments (run 2, hysteresis)", lambda: customer_segments(
         day2, segments_cfg, date(2026, 11, 2), snapshot[1], health=health_features(health2)))
-    bands = health_distribution(health2, health1, health_cfg.band_labels())
-    segments = segment_distribution(seg2, seg1, segments_cfg)
+    bands = health_distribution(health2, snapshot[0], health_cfg.band_labels())
+    segments = segment_distribution(seg2, snapshot[1], segments_cfg)
 
     print(f"customers: {n:,}")
     print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8}")
@@ -102,7 +104,8 @@ def main() -> None:
     cpu = sum(c for label, _, c in timings if "run 2" in label)
     print(f"  {'health + segments, one run':<40} {wall:8.2f} {cpu:8.2f}  ({n / cpu:,.0f} customers per CPU s)")
     print(f"peak RSS: {peak_rss_mb():,.0f} MB")
-    print(f"bands: {bands['bands']}  (change {bands['changes']})")
+    print(f"bands run 1: {bands_before['bands']}")
+    print(f"bands run 2: {bands['bands']}  (change {bands['changes']})")
     print(f"lifecycle: {segments['lifecycle']}")
     print(f"tags: {segments['tags']}")
 

@@ -286,6 +286,7 @@ def health_scores(
     tolerance = config.trend.tolerance
 
     results: dict[str, dict[str, Any]] = {}
+    shared: dict[float, float] = {}
     for customer_id, row in iter_feature_rows(features):
         card = select_scorecard(row, cards)
         coverage = 0.0
@@ -314,8 +315,13 @@ def health_scores(
                 score = round_half_up(_clamp(weighted / present))
             for part, raw, value in values:
                 share = part.weight / present if scored and value is not None else 0.0
+                # a million snapshots repeat the same few shares, 0 and 100: keep one float object of each
+                share = shared.setdefault(share, share)
+                if value == 0.0 or value == 100.0:
+                    value = shared.setdefault(value, value)
                 entries.append((part, raw, value, share))
                 components[part.name] = [_json_value(raw), value, share]
+            coverage = shared.setdefault(coverage, coverage)
         before = previous.get(customer_id)
         trend, change = _trend(score, before, tolerance)
         results[customer_id] = {

@@ -97,11 +97,16 @@ def rfm_scores(features: Mapping[str, Features], rfm: Rfm) -> dict[str, dict[str
         ranks[i] = float(rank)
     f_bins = quantile_bins(ranks, bins)
     result: dict[str, dict[str, Any]] = {}
+    by_code: dict[tuple[int, int, int], dict[str, Any]] = {}  # at most bins**3 distinct rows: share them
     for (customer_id, *_), rb, fb, mb in zip(rows, r_bins, f_bins, m_bins):
-        r, f, m = bins - rb, fb + 1, mb + 1
-        cell = rfm.cell(r, f)
-        result[customer_id] = {"r": r, "f": f, "m": m, "code": f"{r}{f}{m}", "segment": cell.label,
-                               "segment_id": cell.name}
+        key = (bins - rb, fb + 1, mb + 1)
+        scores = by_code.get(key)
+        if scores is None:
+            r, f, m = key
+            cell = rfm.cell(r, f)
+            scores = by_code[key] = {"r": r, "f": f, "m": m, "code": f"{r}{f}{m}", "segment": cell.label,
+                                     "segment_id": cell.name}
+        result[customer_id] = scores
     return result
 
 
@@ -118,22 +123,22 @@ def _compiled(config: SegmentsConfig) -> tuple[list[tuple[str, int, Predicate | 
 
 
 def _next_lifecycle(
-    raw: str, memory: Mapping[str, Any] | None, min_runs: dict[str, int], as_of: date
+    raw: str, memory: Mapping[str, Any] | None, min_runs: dict[str, int], today: str
 ) -> dict[str, Any]:
     """Move to the rule's stage, unless it needs more runs in a row first (hysteresis)."""
     if not memory or memory.get("stage") is None or memory["stage"] not in min_runs or memory["stage"] == raw:
         same = bool(memory) and memory.get("stage") == raw
-        since = memory.get("since") if same and memory else as_of.isoformat()
+        since = memory.get("since") if same and memory else today
         return {"stage": raw, "since": since, "pending": None}
     pending = memory.get("pending") or {}
     runs = int(pending.get("runs", 0)) + 1 if pending.get("stage") == raw else 1
     if runs >= min_runs[raw]:
-        return {"stage": raw, "since": as_of.isoformat(), "pending": None}
+        return {"stage": raw, "since": today, "pending": None}
     return {"stage": memory["stage"], "since": memory.get("since"), "pending": {"stage": raw, "runs": runs}}
 
 
 def _next_tag(
-    tag: TagRule, wanted: bool, memory: Mapping[str, Any] | None, first_run: bool, as_of: date,
+    tag: TagRule, wanted: bool, memory: Mapping[str, Any] | None, first_run: bool, as_of: date, today: str,
 ) -> dict[str, Any] | None:
     """The tag's state after this run given the rule's outcome; None when it is off with nothing to remember.
 
@@ -148,16 +153,16 @@ def _next_tag(
     state = {"on": was_on, "since": memory.get("since") if memory else None, "streak": 0}
     if first_run:
         state["on"] = wanted
-        state["since"] = as_of.isoformat() if wanted else None
+        state["since"] = today if wanted else None
         if wanted:
-            last_entered = as_of.isoformat()
+            last_entered = today
     elif wanted != was_on:
         streak = int(memory.get("streak", 0)) + 1 if memory else 1
         if streak >= tag.min_runs:
             state["on"] = wanted
-            state["since"] = as_of.isoformat()
+            state["since"] = today
             if wanted:
-                last_entered = as_of.isoformat()
+                last_entered = today
         else:
             state["streak"] = streak
     if tag.cooldown_days and last_entered:
@@ -183,6 +188,7 @@ def customer_segments(
     run), memory (to snapshot and pass back next run).
     """
     day = _as_date(as_of)
+    today = day.isoformat()  # one string object for every date written this run
     previous = previous or {}
     stages, tags = _compiled(config)
     min_runs = {name: runs for name, runs, _ in stages}
@@ -212,7 +218,7 @@ def customer_segments(
         else:
             context["rfm_r"] = context["rfm_f"] = context["rfm_m"] = context["rfm_code"] = context["rfm_segment"] = None
         raw = next(name for name, _, predicate in stages if predicate is None or predicate(context))
-        life = _next_lifecycle(raw, life_memory, min_runs, day)
+        life = _next_lifecycle(raw, life_memory, min_runs, today)
         context["lifecycle"] = life["stage"]
 
         first_run = before is None
@@ -225,7 +231,7 @@ def customer_segments(
             was_on = state is not None and state.get("on") is True
             wanted = (not leave(context)) if was_on and leave is not None else enter(context)
             if first_run or wanted != was_on or (state is not None and state.get("streak")):
-                state = _next_tag(tag, wanted, state, first_run, day)
+                state = _next_tag(tag, wanted, state, first_run, day, today)
             # else: nothing changed, the remembered state stands as it is
             if state is not None:
                 new_tag_memory[name] = state
