@@ -403,3 +403,30 @@ def test_enrollment_skips_contacts_without_email():
     assert plan.actions == () and plan.skipped[0][:2] == ("contacts", "c1")
 
 
+
+
+# ---------------------------------------------------------------- the protocols match the real parts
+
+
+@pytest.mark.parametrize(
+    ("protocol", "real"),
+    [
+        pytest.param("CrmWriter", "connector.hubspot.HubSpotClient", id="client-is-a-CrmWriter"),
+        pytest.param("LedgerStore", "connector.state.StateStore", id="store-is-a-LedgerStore"),
+    ],
+)
+def test_real_parts_satisfy_the_protocols(protocol, real):
+    import importlib
+    import inspect
+
+    import connector.writeback as writeback
+
+    module_name, _, class_name = real.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    proto = getattr(writeback, protocol)
+    methods = [n for n, v in vars(proto).items() if callable(v) and not n.startswith("_")]
+    assert methods
+    for name in methods:
+        wanted = [p for p in inspect.signature(getattr(proto, name)).parameters if p != "self"]
+        have = list(inspect.signature(getattr(cls, name)).parameters)[1:]
+        assert have[: len(wanted)] == wanted, f"{class_name}.{name}{have} vs protocol {wanted}"
