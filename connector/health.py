@@ -31,6 +31,7 @@ def feature_columns(features: Mapping[str, Features], names: Iterable[str]) -> t
     ids = list(features)
     return ids, [[features[c].get(n) for c in ids] for n in names]
 
+
 # Floating-point sums such as 0.4*75 + 0.2*60 land a hair off the exact value; this keeps "67.5" rounding up.
 _EPS = 1e-9
 
