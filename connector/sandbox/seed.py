@@ -73,7 +73,8 @@ _TERM = {"monthly": "P1M", "quarterly": "P3M", "annually": "P12M"}
 PLANS = (("Starter", 1101, 25), ("Growth", 1102, 49), ("Enterprise", 1103, 89))
 ADDON = ("Premium support", 1201, 199)
 _FX_LIST = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79}  # list prices per currency are rounded conversions
-SURVEYS = {"NPS": ("1001", "Quarterly NPS"), "CSAT": ("1002", "Support ticket CSAT"), "CES": ("1003", "Onboarding effort (CES)")}
+SURVEYS = {"NPS": ("1001", "Quarterly NPS"), "CSAT": ("1002", "Support ticket CSAT"),
+           "CES": ("1003", "Onboarding effort (CES)")}
 _STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent")
 # NPS is asked every quarter, in these calendar months.
 _NPS_MONTHS = frozenset({1, 4, 7, 10})
@@ -151,7 +152,8 @@ _SOURCE_WEIGHTS = tuple(accumulate((22, 14, 10, 8, 16, 5, 12, 8, 5)))  # same or
 _COMMENTS = {
     "PROMOTER": ("Great product, the team loves it.", "Saves us hours every week.", "Support is fast and helpful.",
                  "Easy to use and reliable.", "The reports are exactly what we needed."),
-    "PASSIVE": ("Does the job, a few rough edges.", "Good, but pricing is getting high.", "Would like more integrations.",
+    "PASSIVE": ("Does the job, a few rough edges.", "Good, but pricing is getting high.",
+                "Would like more integrations.",
                 "Onboarding took longer than expected.", "Fine overall."),
     "DETRACTOR": ("Too many bugs lately.", "We barely use it anymore.", "Support took days to answer.",
                   "Too expensive for what we get.", "Missing features we were promised.", "Performance is slow."),
@@ -220,12 +222,12 @@ def _ces_group(v: int) -> str:
 class _Calendar:
     """Month starts around the 24-month window, as epoch ms; month index 0 is the window's first month."""
 
-    __slots__ = ("y0", "m0", "starts", "lengths", "offset")
+    __slots__ = ("m0", "starts", "lengths", "offset")
 
     def __init__(self, now_ms: int, months_back: int = 24):
         now = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)
         total = now.year * 12 + now.month - 1 - months_back
-        self.y0, self.m0 = divmod(total, 12)
+        self.m0 = total % 12  # calendar month (0-based) of the window's first month
         self.offset = 60  # index i lives at starts[i + offset]; covers imported customers up to 5 years back
         self.starts: list[int] = []
         self.lengths: list[int] = []
@@ -482,7 +484,8 @@ class _Generator:
         rng, now = self.rng, self.now
         plan = PLANS[lines[0][0]]
         props = {
-            "dealname": f"{company.properties['name']} - {plan[0]}" + (" upsell" if dealtype == "existingbusiness" else ""),
+            "dealname": f"{company.properties['name']} - {plan[0]}"
+                        + (" upsell" if dealtype == "existingbusiness" else ""),
             "pipeline": "default", "dealtype": dealtype, "deal_currency_code": currency,
             "closedate": iso_ms(close),
         }
@@ -587,7 +590,7 @@ class _Generator:
             sub.status = "scheduled"
             self._set(sub.rec, "hs_status", "scheduled", sub_created)
             sub.rec.properties["hs_next_payment_due_date"] = date_ms(start)
-            return {"sub": sub, "state": "scheduled", "since": since, "seats": seats, "h": _sigmoid(z)}
+            return {"state": "scheduled", "snap": None}
         self._set(sub.rec, "hs_status", "active", sub_created)
         # The first period is paid at start (or, for imported customers, the current period was paid before import).
         while cal.due(sub.anchor_index, sub.anchor_day, (sub.k + 1) * sub.months) <= created_at:
@@ -664,6 +667,7 @@ class _Generator:
                         k += 1
                         effective = cal.due(sub.anchor_index, sub.anchor_day, k * sub.months)
                     gt = {"kind": "churn", "_company": company, "_sub": sub.rec, "reason": "voluntary",
+                          "currency": currency,
                           "cancel_requested_at": iso_ms(request_ms), "cancel_effective_on": date_ms(effective),
                           "churned_at": None, "hazard": round(hazard, 4),
                           "drivers": drivers}
@@ -710,7 +714,8 @@ class _Generator:
                             if snap:
                                 trouble_drivers["at"] = iso_ms(snap["at"])
                             self.truth.append({"kind": "churn", "_company": company, "_sub": sub.rec,
-                                               "reason": "involuntary", "cancel_requested_at": None,
+                                               "reason": "involuntary", "currency": currency,
+                                               "cancel_requested_at": None,
                                                "cancel_effective_on": date_ms(end),
                                                "churned_at": iso_ms(end), "hazard": None, "drivers": trouble_drivers})
                         self._cancel(sub, end)
@@ -749,8 +754,7 @@ class _Generator:
 
             # 4. usage, tickets and surveys of the month ending at b
             snap = self._usage(company, sub, people, people_times, b, a, h, size, ticket_months, nps_log, onboarding)
-        return {"sub": sub, "state": state, "since": since, "seats": sub.seats, "h": _sigmoid(z), "snap": snap,
-                "churned_ms": churned_ms}
+        return {"state": state, "snap": snap}
 
     def _request_cancel(self, sub: _Sub, ms: int) -> None:
         """The customer asks to cancel: no further payments; the subscription ends with the paid period."""
@@ -855,7 +859,8 @@ class _Generator:
         cp["seats_purchased"] = _num(seats)
         cp["support_tickets_90d"] = _num(tickets_90d)
         if logins:
-            cp["product_last_login_at"] = iso_ms(min(now, b - int(rng.random() * min(3, 30 / max(1, active_days)) * DAY)))
+            gap = rng.random() * min(3, 30 / max(1, active_days)) * DAY
+            cp["product_last_login_at"] = iso_ms(min(now, b - int(gap)))
 
         # Surveys answered during (a, b]: quarterly NPS, CSAT after tickets, CES once onboarding is done.
         n_people = bisect_right(people_times, a)
@@ -872,7 +877,8 @@ class _Generator:
                 if rng.random() < 0.3:
                     u = h + rng.gauss(0, 0.25)
                     v = 2 if u > 0.55 else (1 if u > 0.3 else 0)
-                    self._feedback(people[rng.randrange(n_people)], "CSAT", v, _csat_group(v), a + int(rng.random() * span))
+                    who = people[rng.randrange(n_people)]
+                    self._feedback(who, "CSAT", v, _csat_group(v), a + int(rng.random() * span))
             first_value = onboarding[-1]
             if a < first_value <= b and rng.random() < 0.6:
                 v = max(1, min(7, 1 + round(6 * (h + rng.gauss(0, 0.18)))))
@@ -914,7 +920,7 @@ class _Generator:
         if last_touch <= now:
             cp["notes_last_contacted"] = iso_ms(last_touch)
         live = sim is not None and sim["state"] in ("active", "pending", "dunning")
-        snap = sim.get("snap") if sim else None
+        snap = sim["snap"] if sim else None
         per_user = (snap["logins_30d"] / snap["mau"]) if (live and snap and snap["mau"]) else 0.0
         share = min(1.0, snap["mau"] / len(people)) if (live and snap) else 0.0
         last_login_company = cp.get("product_last_login_at")
@@ -976,7 +982,8 @@ class _Generator:
                 a.properties["associatedcompanyid"] = b.properties["hs_object_id"]
         truth = []
         for entry in self.truth:
-            out = {"kind": entry["kind"], "company_id": entry.pop("_company").id, "subscription_id": entry.pop("_sub").id}
+            out = {"kind": entry["kind"], "company_id": entry.pop("_company").id,
+                   "subscription_id": entry.pop("_sub").id}
             out.update(entry)
             truth.append(out)
         truth.extend(_inject_malformed(records))
@@ -1003,7 +1010,8 @@ _MALFORMED = (
     ("contacts", "lifecyclestage", "Customer", "not an option (options are lower case)",
      lambda p: p.get("lifecyclestage") == "customer"),
     ("companies", "numberofemployees", "1,200", "thousands separator in a number", lambda p: True),
-    ("companies", "notes_last_contacted", None, "datetime without T, seconds or zone", lambda p: "notes_last_contacted" in p),
+    ("companies", "notes_last_contacted", None, "datetime without T, seconds or zone",
+     lambda p: "notes_last_contacted" in p),
     ("line_items", "price", "12,50", "decimal comma in a number", lambda p: p.get("hs_product_id") == "1101"),
     ("subscriptions", "hs_last_payment_amount", "1.200,00", "European number format",
      lambda p: "hs_last_payment_amount" in p),
@@ -1037,6 +1045,17 @@ def generate(seed: int = 1, contacts: int = 200, now_ms: int | None = None,
 
     Deterministic for a given (seed, contacts, now_ms); ``now_ms`` defaults to the current time floored to the
     minute. With ``ground_truth_path`` the ground truth is also written there as JSON lines.
+
+    Ground truth entries (``kind`` first):
+    - ``churn``: ``company_id``, ``subscription_id``, ``reason`` (``voluntary``: asked to cancel;
+      ``involuntary``: payment failed and was not recovered), ``cancel_requested_at`` (ISO or None),
+      ``cancel_effective_on`` (date the paid period ends), ``churned_at`` (ISO when ``hs_status`` became
+      ``canceled``; None while the paid period still runs), ``hazard`` (the monthly probability drawn against),
+      ``currency``, and ``drivers``: what the account showed at the usage sync before the decision (``at``,
+      ``active_days_30d``, ``logins_30d``, ``seats_used``, ``mau``, ``tickets_90d``, ``open_tickets``,
+      ``nps_avg_180d``, ``payment_trouble``, ``mrr``).
+    - ``reactivation``: ``company_id``, ``subscription_id`` (the new one), ``reactivated_at``, ``previous_churned_at``.
+    - ``malformed``: ``object_type``, ``id``, ``property``, ``value``, ``reason``: values spoiled on purpose.
     """
     if contacts < 1:
         raise ValueError("contacts must be at least 1")
