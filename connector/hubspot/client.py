@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import time
@@ -34,6 +35,8 @@ from .auth import TokenProvider, token_provider
 from .http import Http, RawResponse, decode
 from .pacing import Pacer, header
 from .retry import call_with_retry
+
+log = logging.getLogger("connector.hubspot")
 
 LIST_PAGE = 100  # list endpoint maximum
 BATCH_READ = 100
@@ -393,8 +396,10 @@ class HubSpotClient:
                 self.pacer.observe(raw.headers)
                 return raw
 
-        def on_retry(exc: BaseException, _sleep_for: float) -> None:
+        def on_retry(exc: BaseException, sleep_for: float) -> None:
             self._stats.retries += 1
+            # str() of our errors holds no tokens or e-mails (redacted at translation).
+            log.warning("HubSpot %s failed (%s); retrying in %.1f s", kind, exc, sleep_for)
 
         return call_with_retry(
             attempt,

@@ -55,7 +55,8 @@ def test_slow_answer_times_out_and_is_retried(sandbox):
     assert client.stats.retries == 1
 
 
-def test_retries_are_bounded(sandbox):
+def test_retries_are_bounded(sandbox, caplog):
+    caplog.set_level("WARNING", logger="connector.hubspot")
     client = _client(sandbox, max_retries=3)
     sandbox.portal.set_faults("seq:503,503,503,503,200")
     try:
@@ -65,6 +66,9 @@ def test_retries_are_bounded(sandbox):
         sandbox.portal.set_faults(None)
     assert info.value.status == 503
     assert client.stats.calls["list"] == 3
+    # Each retry is logged for operators, without the token.
+    assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 2
+    assert sandbox.token not in caplog.text
 
 
 def test_oauth_refresh_survives_a_5xx_on_the_token_endpoint():
