@@ -143,6 +143,15 @@ def run(pack, features, previous=None, as_of=AS_OF):
         pytest.param("prospect", {"tenure_days": 5, "onboarding_complete": False}, "onboarding",
                      id="prospect-to-onboarding"),
         pytest.param("prospect", {"is_active": False, "was_ever_active": False}, "prospect", id="prospect-stays"),
+        pytest.param("onboarding", {"is_active": False}, "churned", id="onboarding-to-churned"),
+        pytest.param("onboarding", {"tenure_days": 120, "onboarding_complete": False, "health_band": "red"},
+                     "at_risk", id="onboarding-over-to-at-risk"),
+        pytest.param("reactivated", {"days_since_reactivation": 120, "health_band": "red"}, "at_risk",
+                     id="reactivated-to-at-risk"),
+        pytest.param("churned", {"days_since_reactivation": None}, "active", id="churned-back-without-history"),
+        pytest.param("at_risk", {"days_since_reactivation": 2}, "reactivated", id="reactivation-outranks-health"),
+        pytest.param("active", {"tenure_days": 10, "onboarding_complete": False, "days_since_reactivation": 10},
+                     "reactivated", id="reactivated-outranks-onboarding"),
         pytest.param("onboarding", {"tenure_days": 40}, "active", id="onboarding-done-to-active"),
         pytest.param("onboarding", {"tenure_days": 95, "onboarding_complete": False}, "active",
                      id="onboarding-too-long-to-active"),
@@ -499,3 +508,17 @@ def test_segments_yaml_reports_value_typos_with_other_problems_at_once(tmp_path)
         (line_of(path, "at_rsk"), 'custom.0.when: column 14: "at_rsk" is not a lifecycle value '
                                   '(did you mean "at_risk"?)'),
     }
+
+
+def test_customer_segments_unchanged_customer_is_stable_across_runs(pack):
+    features = {cid: {**HEALTHY, **row} for cid, row in e9_features().items()}
+    features["A"].update(payment_overdue=True, usage_frequency=0.1)
+    first = customer_segments(features, pack, AS_OF)
+    again = json.loads(json.dumps(first))
+    for day in range(1, 4):
+        again = json.loads(json.dumps(customer_segments(features, pack, AS_OF + timedelta(days=day), again)))
+    for cid in features:
+        assert (again[cid]["lifecycle"], again[cid]["tags"], again[cid]["rfm"]) == (
+            first[cid]["lifecycle"], first[cid]["tags"], first[cid]["rfm"])
+        assert again[cid]["lifecycle_since"] == AS_OF.isoformat() and again[cid]["entered"] == []
+        assert again[cid]["memory"]["tags"] == first[cid]["memory"]["tags"]
