@@ -15,9 +15,10 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 import orjson
@@ -82,6 +83,7 @@ def iso(ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+@lru_cache(maxsize=1 << 18)  # search parses the same stored values page after page
 def parse_ms(text: str) -> int | None:
     """Epoch ms (string of digits) or ISO-8601 / YYYY-MM-DD -> epoch ms; None if neither."""
     text = text.strip()
@@ -988,6 +990,10 @@ class Portal:
     def _sort_key(self, object_type: str, name: str) -> Callable[[Record], Any]:
         if name in ("hs_object_id", "id"):
             return lambda r: r.id
+        if name == schema.LAST_MODIFIED[object_type]:  # the incremental-sync sort: no parsing
+            return lambda r: r.updated_ms
+        if name == schema.CREATED[object_type]:
+            return lambda r: r.created_ms
         defn = self.properties[object_type].get(name)
         kind = defn.type if defn else "string"
         if kind == "number":
@@ -1012,6 +1018,10 @@ class Portal:
         defn = self.properties[object_type].get(name)
         kind = "number" if name == "hs_object_id" else (defn.type if defn else "string")
         enum = kind in ("enumeration", "bool")
+        # created / last-modified are kept as ms on the record: the incremental-sync filter needs no parsing
+        own_ms: Callable[[Record], int] | None = (
+            (lambda r: r.updated_ms) if name == schema.LAST_MODIFIED[object_type]
+            else (lambda r: r.created_ms) if name == schema.CREATED[object_type] else None)
 
         def norm(value: Any) -> Any:
             text = str(value)
@@ -1028,6 +1038,8 @@ class Portal:
             return text if enum else text.lower()
 
         def current(r: Record) -> Any:
+            if own_ms is not None:
+                return own_ms(r)
             raw = r.props.get(name)
             if raw is None:
                 return None
