@@ -279,9 +279,7 @@ async def object_batch(request: Request) -> Response:
     if op == "create":
         inputs = portal.check_batch(body.get("inputs"), key=None)
         created, errors = portal.batch_create(object_type, inputs)
-        results = [echo(portal, object_type, rec, item.get("properties")) for rec, item in
-                   zip(created, [i for i in inputs])] if not errors else \
-            [echo(portal, object_type, rec, None) for rec in created]
+        results = [echo(portal, object_type, rec, item.get("properties")) for rec, item in created]
         return batch_result(results, errors, started, ok_status=201)
     if op == "update":
         inputs = portal.check_batch(body.get("inputs"))

@@ -789,14 +789,17 @@ class Portal:
                 errors.insert(0, self.missing_error(object_type, missing))
             return results, errors
 
-    def batch_create(self, object_type: str, inputs: list[dict[str, Any]]) -> tuple[list[Record], list[dict]]:
+    def batch_create(self, object_type: str, inputs: list[dict[str, Any]]
+                     ) -> tuple[list[tuple[Record, dict[str, Any]]], list[dict]]:
+        """Create each input; return (record, its input) pairs and the per-input errors."""
         with self.lock:
             self.check_writable(object_type)
             results, errors = [], []
             for item in inputs:
                 trace = item.get("objectWriteTraceId")
                 try:
-                    results.append(self.create(object_type, item.get("properties"), item.get("associations")))
+                    results.append((self.create(object_type, item.get("properties"), item.get("associations")),
+                                    item))
                 except ApiError as exc:
                     context = {"objectWriteTraceId": [str(trace)]} if trace is not None else {}
                     errors.append(self.batch_entry_error(exc, context))

@@ -269,6 +269,7 @@ def test_batch_create_201_then_207_conflict_with_existing_id(api: Api):
         {"properties": {"email": "bob@acme.example"}, "objectWriteTraceId": "t-1"}]})
     assert partial.status_code == 207
     body = check("objects-v3", partial)
+    assert [r["properties"]["email"] for r in body["results"]] == ["new3@x.example"]
     assert body["errors"][0]["category"] == "CONFLICT"
     assert body["errors"][0]["context"] == {"existingId": ["1002"], "objectWriteTraceId": ["t-1"]}
 
