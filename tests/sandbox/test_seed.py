@@ -455,3 +455,27 @@ def test_generate_small_portals(contacts):
     assert all(r.created_ms <= NOW for rs in p.records.values() for r in rs)
     ids = {(t, r.id) for t, rs in p.records.items() for r in rs}
     assert all((ft, fid) in ids and (tt, tid) in ids for ft, fid, tt, tid, _ in p.associations)
+
+
+def test_naive_health_score_ranks_churners(portal):
+    """A score anyone could build from the portal (usage and open tickets at a sync) ranks next-month churners."""
+    events = _churn_events(portal)
+    scored = []  # (risk, churned within 31 days)
+    for c in portal.records["companies"]:
+        days, tickets = c.history.get("product_active_days_30d", ()), c.history.get("support_open_tickets", ())
+        for (d, ts), (t, _) in zip(days, tickets):
+            if d != "0":
+                scored.append((3 * int(t) - int(d), any(ts < e <= ts + 31 * DAY for e in events.get(c.id, ()))))
+    positives = sum(y for _, y in scored)
+    assert positives > 30
+    # AUC by ranks: the chance that a churner outranks a stayer (ties count half)
+    scored.sort()
+    rank_sum, i = 0.0, 0
+    while i < len(scored):
+        j = i
+        while j < len(scored) and scored[j][0] == scored[i][0]:
+            j += 1
+        rank_sum += (i + j + 1) / 2 * sum(y for _, y in scored[i:j])
+        i = j
+    auc = (rank_sum - positives * (positives + 1) / 2) / (positives * (len(scored) - positives))
+    assert auc > 0.7
