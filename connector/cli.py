@@ -402,5 +402,212 @@ def writeback_resume() -> None:
         typer.echo(f"run {result.run_id}: {result.changes_written} changes written on resume")
 
 
+# The default mapping pack ships beside the package (editable install / source checkout).
+_BUNDLED_MAPPINGS = __import__("pathlib").Path(__file__).resolve().parent.parent / "mappings"
+SANDBOX_DEMO_CONTACTS = 2000
+
+
+def _settings(**overrides):
+    """Settings from env/.env, falling back to the bundled mapping pack when ./mappings is absent."""
+    from connector.settings import Settings
+
+    settings = Settings(**overrides)
+    if not settings.mappings_dir.exists() and "mappings_dir" not in overrides and _BUNDLED_MAPPINGS.exists():
+        settings = settings.model_copy(update={"mappings_dir": _BUNDLED_MAPPINGS})
+    return settings
+
+
+def _parse_as_of(as_of: str | None):
+    from datetime import datetime, time, timezone
+
+    from connector.errors import ConfigError
+
+    if as_of is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise ConfigError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or ISO datetime") from None
+    if len(as_of) == 10:  # a date means the end of that day
+        moment = datetime.combine(moment.date(), time(23, 59, 59))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _run_sync_with_display(settings, *, dry_run: bool, full: bool, output: str, as_of=None):
+    """run_sync with progress bars on a terminal, nothing but the summary otherwise."""
+    from connector import pipeline
+
+    interactive = output == "text" and sys.stdout.isatty()
+    with pipeline.pull_progress_display(interactive) as progress:
+        stage = (lambda name: typer.echo(f"» {name}", err=True)) if interactive else None
+        return pipeline.run_sync(settings, dry_run=dry_run, full=full, as_of=as_of, progress=progress, stage=stage,
+                                 raise_failures=False)
+
+
+@app.command("sync")
+def sync_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Pull and compute, print the write plan, write nothing."),
+    full: bool = typer.Option(False, "--full", help="Re-read every record instead of only what changed."),
+    sandbox: bool = typer.Option(False, "--sandbox", help="Start the local sandbox portal in-process and sync it (demo)."),
+    size: int = typer.Option(SANDBOX_DEMO_CONTACTS, "--size", help="With --sandbox: contacts in the generated portal."),
+    as_of: str = typer.Option(None, "--as-of", help="Compute as of this date (YYYY-MM-DD); default now."),
+    output: str = typer.Option("text", "--output", help="text (one summary line) or json."),
+    report: bool = typer.Option(None, "--report/--no-report", help="Print the metrics report after the sync (default with --sandbox)."),
+) -> None:
+    """pull → model → metrics → health → segments → plan → apply → enrollments, one run, under a lock."""
+    import json
+
+    from connector import pipeline
+    from connector.errors import WritebackError
+
+    def action():
+        _output_format(output)
+        moment = _parse_as_of(as_of)
+        if not sandbox:
+            settings = _settings()
+            return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
+        from pathlib import Path
+
+        from pydantic import SecretStr
+
+        from connector.sandbox.server import running_sandbox
+
+        state = Path(".connector") / "sandbox-state.db"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.unlink(missing_ok=True)  # each demo portal is generated anew: start from an empty store
+        with running_sandbox(seed=1, size=size, profile="enterprise") as sb:
+            if output == "text":
+                typer.echo(f"sandbox portal at {sb.base_url} ({size} contacts, enterprise rate limits)")
+            settings = _settings(token=SecretStr(sb.token), base_url=sb.base_url, state_url=f"sqlite:///{state}")
+            return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
+
+    (summary, computed, written), settings = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps({**summary.to_dict(), "writeback": written.to_dict()}, default=str))
+    else:
+        if report if report is not None else sandbox:
+            from connector.mapping import load_pack
+            from connector.report import print_report
+
+            print_report(pipeline.computed_report(computed, load_pack(settings.mappings_dir)))
+        typer.echo(summary.line())
+    if written.failures:
+        guarded(lambda: written.raise_for_failures())
+
+
+@app.command("metrics")
+def metrics_command(
+    period: str = typer.Option("month", "--period", help="month | quarter | year (calendar in the portal's zone)."),
+    as_of: str = typer.Option(None, "--as-of", help="Date (YYYY-MM-DD) inside the period; default now."),
+    output: str = typer.Option("table", "--output", help="table or json."),
+) -> None:
+    """Portfolio metrics of one period from the state store: retention, churn, MRR movements, NRR/GRR, NPS …"""
+    import json
+
+    from connector import pipeline
+    from connector.errors import ConfigError
+    from connector.report import print_report
+
+    def action():
+        if output not in ("table", "json"):
+            raise ConfigError(f"--output must be table or json, not {output!r}")
+        if period not in ("month", "quarter", "year"):
+            raise ConfigError(f"--period must be month, quarter or year, not {period!r}")
+        return pipeline.run_metrics(_settings(), period=period, as_of=_parse_as_of(as_of))
+
+    figures, pack = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(figures.to_dict(), default=str))
+        return
+    print_report(pipeline.report_data([figures.to_dict()], title="Portfolio metrics", currency=pack.portal.currency.reporting))
+
+
+def _print_distribution(title: str, counts: dict, changes: dict) -> None:
+    width = max((len(str(k)) for k in counts), default=0)
+    typer.echo(title)
+    for name, count in counts.items():
+        change = changes.get(name) if changes else None
+        typer.echo(f"  {str(name):<{width}}  {count:>7}" + (f"  ({change:+d})" if change else ""))
+
+
+@app.command("health")
+def health_command(output: str = typer.Option("text", "--output", help="text or json.")) -> None:
+    """Customers per health band in the last run, with the change since the run before."""
+    import json
+
+    from connector import pipeline
+
+    def action():
+        _output_format(output)
+        return pipeline.load_distributions(_settings(), "health")
+
+    dist = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(dist, default=str))
+        return
+    _print_distribution("Health bands", dist["bands"], dist.get("changes") or {})
+    if dist.get("average") is not None:
+        typer.echo(f"  average score {dist['average']}")
+
+
+@app.command("segments")
+def segments_command(output: str = typer.Option("text", "--output", help="text or json.")) -> None:
+    """Customers per lifecycle stage, tag, NPS group and RFM segment in the last run, with the change."""
+    import json
+
+    from connector import pipeline
+
+    def action():
+        _output_format(output)
+        return pipeline.load_distributions(_settings(), "segments")
+
+    dist = guarded(action)
+    if output == "json":
+        typer.echo(json.dumps(dist, default=str))
+        return
+    changes = dist.get("changes") or {}
+    for key, title in (("lifecycle", "Lifecycle"), ("tags", "Tags"), ("nps_group", "NPS group"), ("rfm", "RFM segment")):
+        _print_distribution(title, dist.get(key) or {}, changes.get(key) or {})
+
+
+@app.command("report")
+def report_command(
+    html: str = typer.Option(None, "--html", help="Write a self-contained HTML page with charts to this file."),
+) -> None:
+    """The last sync's portfolio metrics by month, health and segments: terminal tables or an HTML page."""
+    from pathlib import Path
+
+    from connector import pipeline
+    from connector.report import print_report, render_html
+
+    data = guarded(lambda: pipeline.load_report_data(_settings()))
+    if html:
+        Path(html).write_text(render_html(data), encoding="utf-8")
+        typer.echo(f"report written to {html}")
+        return
+    print_report(data)
+
+
+@app.command("schedule")
+def schedule_command(
+    cron: str = typer.Option(..., "--cron", help='Cron expression, e.g. "15 * * * *" (every hour at :15).'),
+    max_runs: int = typer.Option(0, "--max-runs", help="Stop after this many syncs (0: run until stopped)."),
+) -> None:
+    """Run syncs in-process on a cron expression; a sync that would overlap the previous one is skipped."""
+    from connector import pipeline
+
+    settings = _settings()
+
+    def one_sync() -> None:
+        try:
+            summary, _computed, _written = pipeline.run_sync(settings, raise_failures=False)
+            typer.echo(summary.line())
+        except ConnectorError as exc:  # one failed run must not stop the schedule
+            typer.echo(f"sync failed: {exc}", err=True)
+
+    guarded(lambda: pipeline.run_schedule(cron, one_sync, max_runs=max_runs or None,
+                                          announce=lambda text: typer.echo(text, err=True)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

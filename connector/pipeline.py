@@ -598,17 +598,18 @@ def run_sync(
     stage: _Callable[[str], None] | None = None,
     client: _Any = None,
     store: _Any = None,
+    raise_failures: bool = True,
 ) -> tuple[SyncSummary, Computed, _Any]:
     """pull → model → metrics → health → segments → plan → apply → enrollments, under the sync lock.
 
     Returns the summary, what was computed and the write-back summary. Raises ConfigError/MappingError before
-    any write, StateError when another sync holds the lock, WritebackError (after recording everything) when
-    HubSpot refused some records.
+    any write, StateError when another sync holds the lock, and (with ``raise_failures``) WritebackError after
+    recording everything when HubSpot refused some records.
     """
     from connector.errors import StateError
     from connector.mapping import load_pack
     from connector.state import StateStore
-    from connector.writeback import apply_writeback, current_from_records, resume_unfinished
+    from connector.writeback import apply_writeback, resume_unfinished
 
     started = _time.monotonic()
     note = stage or (lambda _name: None)
@@ -650,10 +651,7 @@ def run_sync(
             store.heartbeat(SYNC_LOCK, owner)
 
             note("write-back")
-            objects = sorted({o.object for o in pack.writeback.outputs} | {"contacts"})
-            current = current_from_records(
-                r for object_type in objects for r in store.iter_records(object_type)
-            )
+            current = current_values_from_store(store, pack.writeback)
             written = apply_writeback(
                 run_id, pack.writeback, computed.outputs, computed.portfolio.customers, current, client, store,
                 deals=computed.portfolio.deals, dry_run=dry_run,
@@ -679,4 +677,108 @@ def run_sync(
         summary.status = "partial" if summary.failures else "ok"
         store.finish_run(run_id, summary.status, summary.to_dict())
         store.release_lock(SYNC_LOCK, owner)
-        return summary, computed, written
+    if raise_failures:
+        written.raise_for_failures()  # exit 5, after everything is recorded
+    return summary, computed, written
+
+
+def computed_report(computed: Computed, pack: _Any, *, title: str = "Retention report") -> dict[str, _Any]:
+    """ReportData straight from a run's computation (what `sync` prints at the end)."""
+    rows = []
+    for figures in computed.metrics:
+        data = figures.to_dict()
+        data["health"] = computed.health_distribution
+        data["segments"] = computed.segment_distribution
+        rows.append(data)
+    return report_data(rows, title=title, currency=pack.portal.currency.reporting)
+
+
+def load_report_data(settings: _Any, *, title: str = "Retention report") -> dict[str, _Any]:
+    """ReportData of the last sync that saved metrics, from the state store (no HubSpot call)."""
+    from connector.errors import StateError
+    from connector.state import StateStore
+
+    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        rows = store.load_metrics()
+    if not rows:
+        raise StateError("no metrics in the state store yet: run `connector sync` first")
+    latest = max(r["run_id"] for r in rows)
+    ordered = sorted((r for r in rows if r["run_id"] == latest), key=lambda r: r["period_key"])
+    currency = "USD"
+    try:
+        from connector.mapping import load_pack
+
+        currency = load_pack(settings.mappings_dir).portal.currency.reporting
+    except Exception:  # the report is read from the store; a broken pack must not hide it
+        pass
+    return report_data([r["data"] for r in ordered], title=title, currency=currency)
+
+
+def run_metrics(settings: _Any, *, period: str = "month", as_of: _datetime | None = None) -> _Any:
+    """Portfolio figures of the period containing ``as_of`` (default now), from what the store holds."""
+    from connector.metrics.periods import containing
+    from connector.metrics.portfolio import portfolio_metrics
+    from connector.mapping import load_pack
+    from connector.state import StateStore
+
+    pack = load_pack(settings.mappings_dir)
+    moment = as_of or _datetime.now(_timezone.utc)
+    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        portfolio = load_portfolio(store, pack)
+    window = containing(moment, period, pack.portal.periods.time_zone)
+    return portfolio_metrics(portfolio, window, moment, options=metrics_options(pack)), pack
+
+
+def load_distributions(settings: _Any, kind: str) -> dict[str, _Any]:
+    """Counts per band (kind "health") or per lifecycle stage and tag ("segments") of the last run, with the
+    change since the run before, from the snapshots in the state store."""
+    from connector.errors import StateError
+    from connector.health import health_distribution
+    from connector.mapping import load_pack
+    from connector.segments import segment_distribution
+    from connector.state import StateStore
+
+    pack = load_pack(settings.mappings_dir)
+    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        runs = store.snapshot_runs(kind)
+        if not runs:
+            raise StateError(f"no {kind} snapshots in the state store yet: run `connector sync` first")
+        latest_run = runs[-1][0]
+        now = store.load_snapshots(kind)
+        before = store.load_snapshots(kind, before_run_id=latest_run) if len(runs) > 1 else None
+    if kind == "health":
+        return health_distribution(now, before, [band.label for band in pack.health.bands])
+    return segment_distribution(now, before, pack.segments)
+
+
+def run_schedule(cron: str, job: _Callable[[], None], *, max_runs: int | None = None,
+                 announce: _Callable[[str], None] | None = None) -> int:
+    """Run ``job`` on a cron expression (APScheduler), never two at once; returns how many runs happened.
+
+    Overlap is impossible twice over: APScheduler's max_instances=1 skips a firing while the last run is
+    still going, and the sync lock in the state store refuses a second process.
+    """
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from connector.errors import ConfigError
+
+    try:
+        trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+    except ValueError as exc:
+        raise ConfigError(f"--cron {cron!r} is not a cron expression: {exc}") from None
+    scheduler = BlockingScheduler(timezone="UTC")
+    runs = [0]
+
+    def wrapped() -> None:
+        job()
+        runs[0] += 1
+        if max_runs is not None and runs[0] >= max_runs:
+            scheduler.shutdown(wait=False)
+
+    job_ref = scheduler.add_job(wrapped, trigger, max_instances=1, coalesce=True, misfire_grace_time=300)
+    if announce is not None:
+        announce(f"scheduled sync on '{cron}' (UTC); next at {trigger.get_next_fire_time(None, _datetime.now(_timezone.utc))}")
+    del job_ref
+    scheduler.start()
+    return runs[0]

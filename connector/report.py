@@ -48,7 +48,8 @@ def _num(value: Any, digits: int = 0) -> str:
 def _signed(value: Any) -> str:
     if value is None:
         return "—"
-    return f"{float(value):+,.0f}"
+    text = f"{float(value):+,.0f}"
+    return "0" if text in ("+0", "-0") else text
 
 
 def period_rows(data: Mapping[str, Any]) -> list[list[str]]:
@@ -56,14 +57,12 @@ def period_rows(data: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     for p in data.get("periods", []):
         c = p.get("customers", {})
-        m = p.get("movements", {})
         rows.append([
             str(p.get("key")),
-            f"{c.get('start', '—')} → {c.get('end', '—')}",
+            f"{c.get('start', '—')}→{c.get('end', '—')}",
             _pct(p.get("customer_retention_rate")),
             _pct(p.get("customer_churn_rate")),
             _num(p.get("mrr_end")),
-            " ".join(f"{k[:3]} {_signed(m.get(k))}" for k in MOVEMENT_COLOURS if m.get(k)),
             _pct(p.get("net_revenue_retention")),
             _pct(p.get("gross_revenue_retention")),
             _num(p.get("nps"), 1),
@@ -71,26 +70,48 @@ def period_rows(data: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-PERIOD_HEADERS = ["period", "customers", "retention", "churn", "MRR", "MRR movements", "NRR", "GRR", "NPS"]
+PERIOD_HEADERS = ["period", "customers", "retention", "churn", "MRR", "NRR", "GRR", "NPS"]
+
+
+def movement_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """One row per period: MRR movements, signed (contraction and churn reduce MRR)."""
+    rows = []
+    for p in data.get("periods", []):
+        m = p.get("movements", {})
+        signs = {"contraction": -1, "churned": -1}
+        values = [signs.get(k, 1) * abs(float(m.get(k) or 0)) for k in MOVEMENT_COLOURS]
+        rows.append([str(p.get("key")), *(_signed(v) for v in values), _signed(sum(values))])
+    return rows
+
+
+MOVEMENT_HEADERS = ["period", *MOVEMENT_COLOURS, "net"]
+
+
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def print_report(data: Mapping[str, Any], console: Console | None = None) -> None:
     """Print the report as terminal tables."""
     console = console or Console()
-    table = Table(title=f"{data.get('title', 'Retention')} — as of {data.get('as_of', '')} ({data.get('currency', '')})")
-    for header in PERIOD_HEADERS:
-        table.add_column(header, justify="left" if header in ("period", "MRR movements") else "right")
-    for row in period_rows(data):
-        table.add_row(*row)
-    console.print(table)
+    heading = f"{data.get('title', 'Retention')} — as of {str(data.get('as_of', ''))[:16]} ({data.get('currency', '')})"
+    console.print(_table(heading, PERIOD_HEADERS, period_rows(data)))
+    console.print(_table("MRR movements", MOVEMENT_HEADERS, movement_rows(data)))
     health = data.get("health") or {}
     if health.get("bands"):
         changes = health.get("changes") or {}
-        parts = [f"{band} {count} ({_signed(changes.get(band, 0))})" for band, count in health["bands"].items()]
-        console.print("Health: " + ", ".join(parts) + (f"; average {_num(health.get('average'), 1)}" if health.get("average") is not None else ""))
+        parts = [f"{band} {count}" + (f" ({_signed(changes[band])})" if changes.get(band) else "")
+                 for band, count in health["bands"].items()]
+        average = f"; average {_num(health.get('average'), 1)}" if health.get("average") is not None else ""
+        console.print("Health: " + ", ".join(parts) + average)
     segments = data.get("segments") or {}
     for name in ("lifecycle", "tags"):
-        counts = segments.get(name) or {}
+        counts = {k: v for k, v in (segments.get(name) or {}).items() if v}
         if counts:
             console.print(f"{name.capitalize()}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from connector.report import period_rows, print_report, render_html
+from connector.report import movement_rows, period_rows, print_report, render_html
 
 DATA = {
     "title": "Sandbox portal",
@@ -35,9 +35,14 @@ DATA = {
 def test_period_rows_formats_figures_and_undefined_ratios():
     first, second = period_rows(DATA)
     assert first[2] == "96.0 %" and first[3] == "4.0 %"
-    assert first[6] == "67.0 %" and first[7] == "62.0 %"
-    assert "chu +300" in first[5]
+    assert first[5] == "67.0 %" and first[6] == "62.0 %"
     assert second[2] == "—"  # S = 0: retention undefined, not 0 %
+
+
+def test_movement_rows_sign_losses_and_sum_to_net_new_mrr():
+    row = movement_rows(DATA)[0]
+    assert row[1:] == ["+250", "+50", "+90", "-80", "-300", "+10"]
+    assert movement_rows({"periods": [{"key": "k", "movements": {}}]})[0][1:] == ["0"] * 6  # E3: 1000 → 1010
 
 
 def test_print_report_lists_health_and_segments():
