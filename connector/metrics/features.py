@@ -54,9 +54,9 @@ class FeatureTable(Mapping[str, dict[str, Any]]):
     int8 columns with -1 for ``None``; text and dates are lists. Rows are built on access.
     """
 
-    def __init__(self, customer_ids: list[str], columns: dict[str, Any]):
+    def __init__(self, customer_ids: list[str], columns: dict[str, Any], index: dict[str, int] | None = None):
         self.customer_ids = customer_ids
-        self.index = {cid: i for i, cid in enumerate(customer_ids)}
+        self.index = index if index is not None else {cid: i for i, cid in enumerate(customer_ids)}
         self.columns = columns
 
     def __len__(self) -> int:
@@ -238,7 +238,7 @@ def customer_features(
     with np.errstate(invalid="ignore"):
         anniversary = (anniversary_month == local_today.month) & (tenure >= 365)
     columns["is_anniversary_month"] = _bool_array(anniversary, ~np.isnan(anniversary_month))
-    return FeatureTable(ids, columns)
+    return FeatureTable(ids, columns, index)
 
 
 def _status_at(sub, at: datetime) -> str | None:

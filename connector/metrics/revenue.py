@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import attrgetter, is_not, itemgetter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -333,10 +333,17 @@ class MrrLedger:
     ``micro`` (int64 micro-units) gives exact money totals; ``mrr`` (float) serves activity tests and ranking.
     """
 
-    def __init__(self, customer_ids: list[str], owner: np.ndarray, times: np.ndarray, micro: np.ndarray):
+    def __init__(
+        self,
+        customer_ids: list[str],
+        owner: np.ndarray,
+        times: np.ndarray,
+        micro: np.ndarray,
+        index: dict[str, int] | None = None,
+    ):
         n = len(customer_ids)
         self.customer_ids = customer_ids
-        self.index = {cid: i for i, cid in enumerate(customer_ids)}
+        self.index = index if index is not None else {cid: i for i, cid in enumerate(customer_ids)}
         self.owner = owner
         self.times = times
         self.micro = micro
@@ -445,54 +452,62 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
             micro = cache[value] = int((value * MICRO).to_integral_value())
         return micro
 
-    common_live = LIVE_STATUSES
-    sub_customer: list[int] = []
-    status_runs: list[Timeline] = []  # per regular subscription, its status timeline (synthesised if absent)
-    mrr_runs: list[Timeline] = []
-    r_sub: list[int] = []  # steps resolved one by one (grace periods, own live statuses, foreign currency)
+    subs = portfolio.subscriptions
+    n_subs = len(subs)
+    # Attribute reads go through map/attrgetter (C loops), not a Python loop per subscription.
+    owner_of = np.fromiter(map(index.get, map(attrgetter("customer_id"), subs), repeat(-1)), dtype=np.int64, count=n_subs)
+    lives = list(map(attrgetter("live_statuses"), subs))
+    common_live = lives[0] if lives else LIVE_STATUSES
+    odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
+    for i in np.flatnonzero(odd).tolist():
+        odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
+    del lives
+    graced = np.fromiter(map(is_not, map(attrgetter("past_due_grace_days"), subs), repeat(None)), dtype=bool, count=n_subs)
+    for i in np.flatnonzero(graced & (owner_of >= 0)).tolist():
+        odd[i] |= any(status in OVERDUE_STATUSES for _, status in subs[i].status_history)
+    if fx is not None:
+        plain = {None, fx.reporting_currency}
+        odd |= np.fromiter((c not in plain for c in map(attrgetter("currency"), subs)), dtype=bool, count=n_subs)
+
+    # Subscriptions with a grace period that applies, their own live statuses or a foreign currency: one by one.
+    resolved_customer: list[int] = []
+    r_sub: list[int] = []
     r_time: list[float] = []
     r_micro: list[int] = []
-    resolved_customer: list[int] = []
-    reporting = fx.reporting_currency if fx is not None else None
-    for sub in portfolio.subscriptions:
-        ci = index.get(sub.customer_id)
-        if ci is None:
-            continue
-        statuses = sub.status_history
-        if (
-            (sub.past_due_grace_days is not None and any(st in OVERDUE_STATUSES for _, st in statuses))
-            or (sub.live_statuses is not common_live and sub.live_statuses != common_live)
-            or (fx is not None and sub.currency is not None and sub.currency != reporting)
-        ):
-            resolved_customer.append(ci)
-            for t, value in subscription_steps(sub, fx):
-                r_sub.append(len(resolved_customer) - 1)
-                r_time.append(t)
-                r_micro.append(to_micro(value, None))
-            continue
-        sub_customer.append(ci)
-        # Without a status history the subscription has had its status since it was created (None: always).
-        status_runs.append(statuses or ((sub.created_at, sub.status),))
-        mrr_runs.append(sub.mrr_history or ((None, sub.mrr),))
+    for i in np.flatnonzero(odd & (owner_of >= 0)).tolist():
+        resolved_customer.append(int(owner_of[i]))
+        for t, value in subscription_steps(subs[i], fx):
+            r_sub.append(len(resolved_customer) - 1)
+            r_time.append(t)
+            r_micro.append(to_micro(value, None))
 
-    # Flatten in C (chain/map) rather than per entry in Python: a million subscriptions stay cheap.
-    s_counts = np.fromiter(map(len, status_runs), dtype=np.int64, count=len(status_runs))
-    m_counts = np.fromiter(map(len, mrr_runs), dtype=np.int64, count=len(mrr_runs))
-    s_pairs = list(chain.from_iterable(status_runs))
-    m_pairs = list(chain.from_iterable(mrr_runs))
-    del status_runs, mrr_runs
-    s_sub = np.repeat(np.arange(len(sub_customer), dtype=np.int64), s_counts)
-    m_sub = np.repeat(np.arange(len(sub_customer), dtype=np.int64), m_counts)
-    s_times = list(map(itemgetter(0), s_pairs))
-    m_times = list(map(itemgetter(0), m_pairs))
-    status_values = list(map(itemgetter(1), s_pairs))
+    regular = np.flatnonzero(~odd & (owner_of >= 0))
+    rsubs = list(map(subs.__getitem__, regular.tolist()))
+    sub_customer = owner_of[regular].tolist()
+
+    def flatten(timelines: list[Timeline]) -> tuple[np.ndarray, list[Any], list[Any], np.ndarray]:
+        counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
+        pairs = list(chain.from_iterable(timelines))
+        owners = np.repeat(np.arange(len(timelines), dtype=np.int64), counts)
+        return owners, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs)), np.flatnonzero(counts == 0)
+
+    s_sub, s_times, status_values, s_empty = flatten(list(map(attrgetter("status_history"), rsubs)))
+    # Without a status history a subscription has had its status since it was created (None: always).
+    if s_empty.size:
+        s_sub = np.concatenate((s_sub, s_empty))
+        s_times.extend(rsubs[i].created_at for i in s_empty.tolist())
+        status_values.extend(rsubs[i].status for i in s_empty.tolist())
+    m_sub, m_times, mrr_values, m_empty = flatten(list(map(attrgetter("mrr_history"), rsubs)))
+    if m_empty.size:
+        m_sub = np.concatenate((m_sub, m_empty))
+        m_times.extend(repeat(None, m_empty.size))
+        mrr_values.extend(rsubs[i].mrr for i in m_empty.tolist())
+    del rsubs
     live_of = {status: status in common_live for status in set(status_values)}
     s_live = np.fromiter(map(live_of.__getitem__, status_values), dtype=bool, count=len(status_values))
-    mrr_values = list(map(itemgetter(1), m_pairs))
     micro_of = {value: to_micro(value, None) for value in set(mrr_values)}
     m_micro = np.fromiter(map(micro_of.__getitem__, mrr_values), dtype=np.int64, count=len(mrr_values))
-    del s_pairs, m_pairs, status_values, mrr_values
-
+    del status_values, mrr_values
     def epoch(values: list[Any]) -> np.ndarray:
         return epochs(values)
 
@@ -546,7 +561,7 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
         owner, times, running = owner[keep], times[keep], running[keep]
     else:
         running = np.zeros(0, dtype=np.int64)
-    return MrrLedger(customer_ids, owner, times, running)
+    return MrrLedger(customer_ids, owner, times, running, index)
 
 
 @dataclass(frozen=True)

@@ -225,6 +225,8 @@ def test_ledger_equals_summed_model_mrr_on_random_portfolios():
             mrr_history=tuple((tt, D(v)) for tt, v in mrrs),
             created_at=None if n % 17 == 0 else base.created_at,
             past_due_grace_days=rng.choice([None, None, 0, 5]),
+            # The shared default, an equal set built apart, and a portal that counts only "active".
+            live_statuses=rng.choice([base.live_statuses, frozenset({"active", "past_due", "unpaid"}), frozenset({"active"})]),
         )
         subs.append(sub)
     portfolio = Portfolio(customers={f"c{i}": customer(f"c{i}") for i in range(61)}, subscriptions=tuple(subs),
