@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from operator import attrgetter
+from itertools import chain, repeat
+from operator import attrgetter, is_not, itemgetter
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -241,70 +242,85 @@ def customer_features(
     return FeatureTable(ids, columns, index)
 
 
-def _status_at(sub, at: datetime) -> str | None:
-    """Subscription.status_at without building a list per call (histories are short)."""
-    history = sub.status_history
-    if history:
-        for t, status in reversed(history):
-            if t <= at:
-                return status
-        return None
-    if sub.created_at is not None and at < sub.created_at:
-        return None
-    return sub.status
+def _flatten(timelines: list[Any]) -> tuple[np.ndarray, list[Any], list[Any]]:
+    """Counts, times and values of many short ascending timelines, flattened in C."""
+    counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
+    pairs = list(chain.from_iterable(timelines))
+    return counts, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))
+
+
+def _points_at(counts: np.ndarray, times: np.ndarray, at: float) -> np.ndarray:
+    """Per timeline, the flat index of its last entry at or before ``at`` (model.value_at), -1 if none."""
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    csum = np.zeros(times.size + 1, dtype=np.int64)
+    np.cumsum(times <= at, out=csum[1:])
+    found = csum[offsets[1:]] - csum[offsets[:-1]]
+    return np.where(found > 0, offsets[:-1] + found - 1, -1)
+
+
+def _timeline_values_at(timelines: list[Any], at: float, defaults: list[Any]) -> np.ndarray:
+    """Numeric value in effect at ``at`` per timeline; the default where a timeline is empty, NaN before its start."""
+    counts, times, values = _flatten(timelines)
+    points = _points_at(counts, epochs_or_nan(times), at)
+    flat = _floats(values)
+    out = np.where(points >= 0, flat[np.maximum(points, 0)] if flat.size else NAN, NAN)
+    empty = counts == 0
+    if empty.any():
+        out[empty] = _floats(defaults)[empty]
+    return out
 
 
 def _subscription_features(
     portfolio: Portfolio, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
 ) -> None:
-    live_count = [0] * n
-    overdue: list[bool | None] = [None] * n
-    past_due_days: list[int | None] = [None] * n
-    cancel: list[bool | None] = [None] * n
-    renewal: list[int | None] = [None] * n
-    has_sub = [False] * n
-    for sub in portfolio.subscriptions:
-        i = index.get(sub.customer_id) if sub.customer_id is not None else None
-        if i is None:
-            continue
-        has_sub[i] = True
-        status = _status_at(sub, as_of)
-        if status not in sub.live_statuses:
-            continue
-        live_count[i] += 1
-        is_overdue = status in OVERDUE_STATUSES or sub.last_payment_status == "failed"
-        overdue[i] = bool(overdue[i]) or is_overdue
-        due = sub.next_payment_due
-        if is_overdue and due is not None and due <= today:
-            days = (today - due).days
-            if past_due_days[i] is None or days > past_due_days[i]:
-                past_due_days[i] = days
-        requested = sub.cancel_requested_at is not None and sub.cancel_requested_at <= as_of
-        cancel[i] = bool(cancel[i]) or requested
-        if due is not None and due >= today:
-            days = (due - today).days
-            if renewal[i] is None or days < renewal[i]:
-                renewal[i] = days
-    # A customer with subscriptions but none live is known not to be overdue / cancelling.
-    for i in range(n):
-        if has_sub[i] and overdue[i] is None:
-            overdue[i] = False
-            cancel[i] = False
-    columns["active_subscriptions"] = np.asarray(live_count, dtype=np.float64)
-    columns["payment_overdue"] = _bools(overdue)
-    columns["days_past_due"] = _floats(past_due_days)
-    columns["cancel_requested"] = _bools(cancel)
-    columns["days_to_renewal"] = _floats(renewal)
+    subs_all = portfolio.subscriptions
+    owner_all = np.fromiter(map(index.get, map(attrgetter("customer_id"), subs_all), repeat(-1)),
+                            dtype=np.int64, count=len(subs_all))
+    known = np.flatnonzero(owner_all >= 0)
+    subs = list(map(subs_all.__getitem__, known.tolist()))
+    owner = owner_all[known]
+    now = as_of.timestamp()
+    # Status at the date: the status history where there is one, else the status since creation.
+    counts, times, values = _flatten(list(map(attrgetter("status_history"), subs)))
+    points = _points_at(counts, epochs_or_nan(times), now)
+    status = [values[p] if p >= 0 else None for p in points.tolist()]
+    for i in np.flatnonzero(counts == 0).tolist():
+        sub = subs[i]
+        status[i] = None if sub.created_at is not None and as_of < sub.created_at else sub.status
+    lives = list(map(attrgetter("live_statuses"), subs))
+    common = lives[0] if lives else frozenset()
+    live_of = {st: st in common for st in set(status)}
+    live = np.fromiter(map(live_of.__getitem__, status), dtype=bool, count=len(status))
+    for i in np.flatnonzero(np.fromiter(map(is_not, lives, repeat(common)), dtype=bool, count=len(lives))).tolist():
+        live[i] = status[i] in lives[i]
+    overdue = np.fromiter((st in OVERDUE_STATUSES for st in status), dtype=bool, count=len(status))
+    overdue |= np.fromiter((p == "failed" for p in map(attrgetter("last_payment_status"), subs)), dtype=bool,
+                           count=len(subs))
+    due = _floats([None if d is None else d.toordinal() for d in map(attrgetter("next_payment_due"), subs)])
+    with np.errstate(invalid="ignore"):
+        requested = epochs_or_nan(list(map(attrgetter("cancel_requested_at"), subs))) <= now  # NaN: False
+    today_ordinal = today.toordinal()
 
-
-def _at(timeline, at: datetime, default: Any) -> Any:
-    """model.value_at for the short timelines of usage (no list built per call); ``default`` without history."""
-    if not timeline:
-        return default
-    for t, value in reversed(timeline):
-        if t <= at:
-            return value
-    return None
+    has_sub = np.bincount(owner, minlength=n) > 0
+    live_count = np.bincount(owner[live], minlength=n)
+    any_overdue = np.bincount(owner[live & overdue], minlength=n) > 0
+    any_cancel = np.bincount(owner[live & requested], minlength=n) > 0
+    with np.errstate(invalid="ignore"):
+        late = live & overdue & (due <= today_ordinal)
+        ahead = live & (due >= today_ordinal)
+    past_due_days = np.full(n, -np.inf)
+    np.maximum.at(past_due_days, owner[late], today_ordinal - due[late])
+    renewal = np.full(n, np.inf)
+    np.minimum.at(renewal, owner[ahead], due[ahead] - today_ordinal)
+    past_due_days[np.isinf(past_due_days)] = NAN
+    renewal[np.isinf(renewal)] = NAN
+    columns["active_subscriptions"] = live_count.astype(np.float64)
+    # A customer with subscriptions but none live is known not to be overdue / cancelling; without any, unknown.
+    columns["payment_overdue"] = _bool_array(any_overdue, has_sub)
+    columns["days_past_due"] = past_due_days
+    columns["cancel_requested"] = _bool_array(any_cancel, has_sub)
+    columns["days_to_renewal"] = renewal
 
 
 def _usage_features(portfolio, ids, customers, as_of: datetime, options: FeatureOptions, columns: dict[str, Any]) -> None:
@@ -325,9 +341,11 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
         return t
 
     # Histories give the value in effect on the date; without one the last pulled value stands.
-    active_now = _floats([_at(u.active_days_history, as_of, u.active_days_30d) for u in rows])
-    active_prev = _floats([_at(u.active_days_history, month_ago, None) for u in rows])
-    columns["logins_30d"] = _floats([_at(u.logins_history, as_of, u.logins_30d) for u in rows])
+    active_history = list(map(attrgetter("active_days_history"), rows))
+    active_now = _timeline_values_at(active_history, now, list(map(attrgetter("active_days_30d"), rows)))
+    active_prev = _timeline_values_at(active_history, month_ago.timestamp(), [None] * len(rows))
+    columns["logins_30d"] = _timeline_values_at(list(map(attrgetter("logins_history"), rows)), now,
+                                                list(map(attrgetter("logins_30d"), rows)))
     columns["active_days_30d"] = active_now
     columns["usage_frequency"] = active_now / 30.0
     columns["usage_frequency_prev"] = active_prev / 30.0
@@ -339,7 +357,8 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
         columns["stickiness"] = np.where(mau_a > 0, dau_a / mau_a, NAN)
     columns["days_since_last_login"] = _whole_days(now - stamps("last_login_at"))
     bought = field("seats_purchased")
-    used = _floats([_at(u.seats_used_history, as_of, u.seats_used) for u in rows])
+    used = _timeline_values_at(list(map(attrgetter("seats_used_history"), rows)), now,
+                               list(map(attrgetter("seats_used"), rows)))
     columns["seats_purchased"] = bought
     columns["seats_used"] = used
     with np.errstate(divide="ignore", invalid="ignore"):
