@@ -66,6 +66,7 @@ class SearchWindow:
     offset: int = 0
     mode: str = "time"
     after_id: int | None = None  # tie mode: ids strictly greater than this one
+    last_id: int | None = None  # tie mode: the greatest id read so far (where the next restart begins)
     boundary_ms: int | None = None
     boundary: frozenset[str] = field(default_factory=frozenset)
     restarts: int = 0
@@ -118,13 +119,16 @@ def advance(
         elif r.modified_ms == boundary_ms:
             boundary.add(r.id)
     # Tie mode walks one millisecond in id order; its boundary is the last id seen.
-    last_id = max((int(r.id) for r in results), default=window.after_id) if window.mode == "tie" else None
-    state = replace(window, boundary_ms=boundary_ms, boundary=frozenset(boundary))
+    last_id = None
+    if window.mode == "tie":
+        last_id = max([int(r.id) for r in results] + [i for i in (window.last_id, window.after_id) if i is not None],
+                      default=None)
+    state = replace(window, boundary_ms=boundary_ms, boundary=frozenset(boundary), last_id=last_id)
 
     if next_after is None:
         if window.mode == "tie":
             # Every record of that millisecond is read: go on after it (integer ms, so GTE ms+1 == GT ms).
-            return replace(state, mode="time", since_ms=window.since_ms + 1, offset=0, after_id=None,
+            return replace(state, mode="time", since_ms=window.since_ms + 1, offset=0, after_id=None, last_id=None,
                            restarts=window.restarts + 1)
         return replace(state, done=True)
 
@@ -133,13 +137,13 @@ def advance(
         return replace(state, offset=offset, after_id=window.after_id)
 
     # The next page would cross the cap: restart the query from where we are.
-    return restart(state, last_id=last_id)
+    return restart(state)
 
 
-def restart(window: SearchWindow, *, last_id: int | None = None) -> SearchWindow:
+def restart(window: SearchWindow) -> SearchWindow:
     """The window re-queried from where it stands (also used when HubSpot refuses a page before our cap)."""
     if window.mode == "tie":
-        after_id = last_id if last_id is not None else window.after_id
+        after_id = window.last_id if window.last_id is not None else window.after_id
         return replace(window, offset=0, after_id=after_id, restarts=window.restarts + 1)
     if window.boundary_ms is not None and window.boundary_ms > window.since_ms:
         return replace(window, since_ms=window.boundary_ms, offset=0, restarts=window.restarts + 1)

@@ -11,6 +11,7 @@ from connector.hubspot.paging import (
     advance,
     fresh_results,
     plan_search_body,
+    restart,
     split_for_url,
 )
 
@@ -97,11 +98,18 @@ def test_advance_whole_window_in_one_millisecond_switches_to_id_order():
     assert back.mode == "time" and back.since_ms == 501 and not back.done
 
 
-def test_window_walk_over_a_simulated_index_yields_every_record_once():
+@pytest.mark.parametrize(
+    ("client_cap", "server_cap"),
+    [
+        pytest.param(10, 10_000, id="client-restarts-before-its-cap"),
+        pytest.param(10_000, 9, id="server-refuses-a-deep-page-first"),
+    ],
+)
+def test_window_walk_over_a_simulated_index_yields_every_record_once(client_cap, server_cap):
     """Drive the pure logic over an in-memory 'search index' with many ties and a tiny cap."""
     records = [(str(i), 1000 + i // 7) for i in range(1, 200)]  # runs of 7 records per millisecond
     records += [(str(1000 + i), 5000) for i in range(12)]  # a run longer than the cap
-    cap, page = 10, 3
+    page = 3
     window = SearchWindow(since_ms=0)
     yielded: list[str] = []
     for _ in range(1_000):
@@ -113,11 +121,15 @@ def test_window_walk_over_a_simulated_index_yields_every_record_once():
         else:
             rows = sorted((r for r in records if r[1] >= window.since_ms), key=lambda r: (r[1], -int(r[0])))
         start = window.offset
+        if start >= server_cap:  # HubSpot answers 400: the client restarts where it stands
+            assert start > 0
+            window = restart(window)
+            continue
         chunk = [Seen(i, ms) for i, ms in rows[start : start + page]]
-        assert start < cap, "paged past the cap"
+        assert start < client_cap, "paged past the cap"
         nxt = str(start + page) if start + page < len(rows) else None
         yielded += [s.id for s in fresh_results(window, chunk)]
-        window = advance(window, chunk, nxt, page_size=page, cap=cap)
+        window = advance(window, chunk, nxt, page_size=page, cap=client_cap)
     assert window.done
     assert sorted(yielded, key=int) == sorted((i for i, _ in records), key=int)
     assert len(yielded) == len(set(yielded))
@@ -135,3 +147,11 @@ def test_split_for_url(names, budget, in_url):
     head, rest = split_for_url(names, budget)
     assert len(head) == in_url
     assert head + rest == names
+
+
+def test_restart_in_tie_mode_begins_after_the_last_id_read():
+    tie = SearchWindow(since_ms=500, mode="tie", after_id=10)
+    tie = advance(tie, [Seen("11", 500), Seen("12", 500)], "2", page_size=2, cap=100)
+    tie = advance(tie, [Seen("13", 500), Seen("14", 500)], "4", page_size=2, cap=100)
+    again = restart(tie)  # e.g. the next page was refused
+    assert (again.mode, again.offset, again.after_id) == ("tie", 0, 14)
