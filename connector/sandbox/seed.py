@@ -710,7 +710,9 @@ class _Generator:
                         else:
                             if state == "pending":  # the card failed before they got round to cancelling
                                 self._drop_open_churn(sub.rec)
-                            trouble_drivers = dict(snap or {}, payment_trouble=True, mrr=round(sub.mrr, 2))
+                            recent = [v for t, v in nps_log if d - 180 * DAY < t <= d]
+                            trouble_drivers = dict(snap or {}, payment_trouble=True, mrr=round(sub.mrr, 2),
+                                                   nps_avg_180d=round(sum(recent) / len(recent), 2) if recent else None)
                             if snap:
                                 trouble_drivers["at"] = iso_ms(snap["at"])
                             self.truth.append({"kind": "churn", "_company": company, "_sub": sub.rec,

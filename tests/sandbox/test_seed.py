@@ -425,9 +425,12 @@ def test_ground_truth_churn_entries_are_complete(portal, by_id):
             if sub["hs_status"] == "active":  # the paid period has not run out yet
                 today = datetime.fromtimestamp(NOW / 1000, timezone.utc).date()
                 assert date.fromisoformat(e["cancel_effective_on"]) > today
+        assert {"nps_avg_180d", "payment_trouble", "mrr"} <= set(e["drivers"])
         if e["reason"] == "voluntary":
-            assert {"active_days_30d", "tickets_90d", "nps_avg_180d", "payment_trouble", "mrr"} <= set(e["drivers"])
+            assert {"at", "active_days_30d", "tickets_90d", "open_tickets", "logins_30d"} <= set(e["drivers"])
             assert 0 < e["hazard"] < 1
+        else:
+            assert e["drivers"]["payment_trouble"] is True and e["cancel_requested_at"] is None
 
 
 def test_malformed_values_are_listed_and_present(portal, by_id):
