@@ -203,15 +203,16 @@ class Record:
                  "created_iso", "updated_iso")
 
     def __init__(self, id: int, props: dict[str, str], created_ms: int, updated_ms: int,
-                 history: dict[str, list[tuple[str, int, str]]] | None = None,
-                 archived: bool = False, archived_ms: int | None = None):
+                 history: dict[str, list[tuple]] | None = None,
+                 archived: bool = False, archived_ms: int | None = None,
+                 created_iso: str | None = None, updated_iso: str | None = None):
         self.id = id
         self.id_str = str(id)
         self.props = props
         self.created_ms = created_ms
-        self.created_iso = iso(created_ms)
+        self.created_iso = created_iso or iso(created_ms)
         self.updated_ms = updated_ms
-        self.updated_iso = iso(updated_ms)
+        self.updated_iso = updated_iso or iso(updated_ms)
         self.history = history or {}
         self.archived = archived
         self.archived_ms = archived_ms
@@ -311,12 +312,25 @@ _ASSOC_LABEL = {(a, b, t): label for (a, b), types in schema.ASSOCIATION_TYPES.i
 
 def association_type_ids(a: str, b: str, primary: bool) -> list[int]:
     """Primary associations carry both the labelled Primary type and the unlabelled one, as HubSpot returns them."""
+    return list(_ASSOC_IDS.get((a, b, primary), ()))
+
+
+def _association_type_ids(a: str, b: str, primary: bool) -> list[int]:
     types = schema.ASSOCIATION_TYPES.get((a, b), ())
     if not types:
         return []
     unlabeled = [t for t, label in types if label is None] or [types[0][0]]
     labeled = [t for t, label in types if label == "Primary"]
     return (labeled + unlabeled) if primary and labeled else unlabeled
+
+
+_ASSOC_IDS = {(a, b, p): tuple(_association_type_ids(a, b, p)) for (a, b) in schema.ASSOCIATION_TYPES
+              for p in (False, True)}
+
+
+def _is_iso_ms(text: str) -> bool:
+    """Already HubSpot's form (2024-01-31T12:00:00.000Z)? Then the seeded string is reused as createdAt/updatedAt."""
+    return len(text) == 24 and text[-1] == "Z" and text[10] == "T" and text[19] == "."
 
 
 # ---------------------------------------------------------------- the portal
@@ -392,15 +406,24 @@ class Portal:
                 last_modified = schema.LAST_MODIFIED[object_type]
                 created_name = schema.CREATED[object_type]
                 for s in seeds:
-                    props = {k: v for k, v in s.properties.items() if v is not None and v != ""}
-                    props.setdefault("hs_object_id", str(s.id))
-                    props.setdefault(created_name, iso(s.created_ms))
+                    props = dict(s.properties)
+                    for key in [k for k, v in props.items() if v is None or v == ""]:
+                        del props[key]  # no value: absent, so it reads back as null
+                    if "hs_object_id" not in props:
+                        props["hs_object_id"] = str(s.id)
+                    if created_name not in props:
+                        props[created_name] = iso(s.created_ms)
                     updated = parse_ms(props[last_modified]) if last_modified in props else None
                     if updated is None:
                         updated = s.created_ms
                         props[last_modified] = iso(updated)
-                    history = {name: [(v, ts, "CRM_UI") for v, ts in entries] for name, entries in s.history.items()}
-                    rec = Record(s.id, props, s.created_ms, updated, history, s.archived, s.archived_ms)
+                    # Seeded history stays (value, ms) pairs; writes append (value, ms, "INTEGRATION").
+                    history = {name: list(entries) for name, entries in s.history.items()}
+                    created_text, updated_text = props[created_name], props[last_modified]
+                    rec = Record(s.id, props, s.created_ms, updated, history, s.archived, s.archived_ms,
+                                 created_text if _is_iso_ms(created_text) and parse_ms(created_text) == s.created_ms
+                                 else None,
+                                 updated_text if _is_iso_ms(updated_text) else None)
                     store.records[s.id] = rec
                     (store.archived_ids if s.archived else store.live_ids).append(s.id)
                     if not s.archived:
@@ -859,7 +882,8 @@ class Portal:
         for name in names:
             entries = rec.history.get(name)
             if entries:
-                out[name] = [{"value": v, "timestamp": iso(ts), "sourceType": src} for v, ts, src in reversed(entries)]
+                out[name] = [{"value": e[0], "timestamp": iso(e[1]), "sourceType": e[2] if len(e) > 2 else "CRM_UI"}
+                             for e in reversed(entries)]
             elif name in rec.props:
                 out[name] = [{"value": rec.props[name], "timestamp": rec.created_iso, "sourceType": "CRM_UI"}]
             else:
