@@ -13,7 +13,7 @@ import pytest
 from connector.sandbox import schema
 from connector.sandbox.seed import ID_BASE, MONTHS_PER_PERIOD, generate
 
-NOW = 1_795_000_020_000  # 2026-11-19T..., a fixed "today" so every run sees the same portal
+NOW = 1_795_000_020_000  # 2026-11-18T11:07:00Z, a fixed "today" so every run sees the same portal
 DAY = 86_400_000
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
