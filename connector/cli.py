@@ -522,54 +522,6 @@ def metrics_command(
     print_report(pipeline.report_data([figures.to_dict()], title="Portfolio metrics", currency=pack.portal.currency.reporting))
 
 
-def _print_distribution(title: str, counts: dict, changes: dict) -> None:
-    width = max((len(str(k)) for k in counts), default=0)
-    typer.echo(title)
-    for name, count in counts.items():
-        change = changes.get(name) if changes else None
-        typer.echo(f"  {str(name):<{width}}  {count:>7}" + (f"  ({change:+d})" if change else ""))
-
-
-@app.command("health")
-def health_command(output: str = typer.Option("text", "--output", help="text or json.")) -> None:
-    """Customers per health band in the last run, with the change since the run before."""
-    import json
-
-    from connector import pipeline
-
-    def action():
-        _output_format(output)
-        return pipeline.load_distributions(_settings(), "health")
-
-    dist = guarded(action)
-    if output == "json":
-        typer.echo(json.dumps(dist, default=str))
-        return
-    _print_distribution("Health bands", dist["bands"], dist.get("changes") or {})
-    if dist.get("average") is not None:
-        typer.echo(f"  average score {dist['average']}")
-
-
-@app.command("segments")
-def segments_command(output: str = typer.Option("text", "--output", help="text or json.")) -> None:
-    """Customers per lifecycle stage, tag, NPS group and RFM segment in the last run, with the change."""
-    import json
-
-    from connector import pipeline
-
-    def action():
-        _output_format(output)
-        return pipeline.load_distributions(_settings(), "segments")
-
-    dist = guarded(action)
-    if output == "json":
-        typer.echo(json.dumps(dist, default=str))
-        return
-    changes = dist.get("changes") or {}
-    for key, title in (("lifecycle", "Lifecycle"), ("tags", "Tags"), ("nps_group", "NPS group"), ("rfm", "RFM segment")):
-        _print_distribution(title, dist.get(key) or {}, changes.get(key) or {})
-
-
 @app.command("report")
 def report_command(
     html: str = typer.Option(None, "--html", help="Write a self-contained HTML page with charts to this file."),

@@ -101,20 +101,21 @@ def run_pull(
 
 @_contextlib.contextmanager
 def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | None]:
-    """Rich progress bars (records, records/s, API calls, rate headroom) per object type; None when disabled."""
+    """Rich progress lines per object type (records, records/s, API calls, burst headroom); None when disabled."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # No bar: an incremental pull cannot know its total. Short columns so 80-column terminals show them all.
     columns = (
         SpinnerColumn(),
-        TextColumn("[bold]{task.description:<22}"),
-        BarColumn(bar_width=None),
-        TextColumn("{task.completed:>9,.0f} records"),
-        TextColumn("{task.fields[rate]:>7} rec/s"),
+        TextColumn("[bold]{task.description:<20}"),
+        TextColumn("{task.fields[phase]:<12}"),
+        TextColumn("{task.completed:>9,.0f} rec"),
+        TextColumn("{task.fields[rate]:>6}/s"),
         TextColumn("{task.fields[calls]:>6} calls"),
-        TextColumn("headroom {task.fields[headroom]}"),
+        TextColumn("{task.fields[headroom]:>4} left"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as bars:
@@ -123,13 +124,13 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
         def update(event: _Any) -> None:
             key = event.object_type
             if key not in tasks:
-                tasks[key] = bars.add_task(key, total=None, rate="-", calls=0, headroom="-")
+                tasks[key] = bars.add_task(key, total=None, phase="", rate="-", calls=0, headroom="-")
             rate = event.total_records / event.elapsed_s if event.elapsed_s > 0 else 0.0
             headroom = "-" if event.headroom is None else f"{float(event.headroom):.0%}"
             bars.update(
                 tasks[key],
                 completed=event.records,
-                description=f"{key} ({event.mode}, {event.phase})",
+                phase=f"{event.mode[:4]} {event.phase[:7]}",
                 rate=f"{rate:,.0f}",
                 calls=event.calls,
                 headroom=headroom,
@@ -727,28 +728,6 @@ def run_metrics(settings: _Any, *, period: str = "month", as_of: _datetime | Non
         portfolio = load_portfolio(store, pack)
     window = containing(moment, period, pack.portal.periods.time_zone)
     return portfolio_metrics(portfolio, window, moment, options=metrics_options(pack)), pack
-
-
-def load_distributions(settings: _Any, kind: str) -> dict[str, _Any]:
-    """Counts per band (kind "health") or per lifecycle stage and tag ("segments") of the last run, with the
-    change since the run before, from the snapshots in the state store."""
-    from connector.errors import StateError
-    from connector.health import health_distribution
-    from connector.mapping import load_pack
-    from connector.segments import segment_distribution
-    from connector.state import StateStore
-
-    pack = load_pack(settings.mappings_dir)
-    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
-        runs = store.snapshot_runs(kind)
-        if not runs:
-            raise StateError(f"no {kind} snapshots in the state store yet: run `connector sync` first")
-        latest_run = runs[-1][0]
-        now = store.load_snapshots(kind)
-        before = store.load_snapshots(kind, before_run_id=latest_run) if len(runs) > 1 else None
-    if kind == "health":
-        return health_distribution(now, before, [band.label for band in pack.health.bands])
-    return segment_distribution(now, before, pack.segments)
 
 
 def run_schedule(cron: str, job: _Callable[[], None], *, max_runs: int | None = None,
