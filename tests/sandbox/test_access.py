@@ -146,11 +146,14 @@ def test_unlimited_never_refuses_but_sends_headers(sandbox_factory):
 # ---------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("spec, expected", [
-    pytest.param("503:0.05", FaultPlan(parse_faults("503:0.05")).spec, id="prob"),
+@pytest.mark.parametrize("spec, rules", [
+    pytest.param("503:0.05", ((Fault("status", 503), 0.05),), id="status"),
+    pytest.param("slow:0.5", ((Fault("slow", delay_s=2.0), 0.5),), id="slow-default-2s"),
+    pytest.param(" 429:1 , ,reset:0 ", ((Fault("status", 429), 1.0), (Fault("reset"), 0.0)), id="spaces-and-empties"),
+    pytest.param("", (), id="empty"),
 ])
-def test_fault_spec_round_trip(spec, expected):
-    assert parse_faults(spec) == expected
+def test_fault_spec_rules(spec, rules):
+    assert parse_faults(spec).rules == rules
 
 
 def test_fault_spec_grammar():
