@@ -650,11 +650,11 @@ class HubSpotClient:
             raw = self._call("batch_update", path, lambda token: self._sdk(self._sdk_api(api, token).update,
                                                                           object_type, body))
         except RejectedError as exc:
-            if exc.status != 400 or exc.category not in ("VALIDATION_ERROR", None) or len(chunk) == 1:
-                if len(chunk) == 1:
-                    result.failed.append(RecordFailure(chunk[0][0], exc.message, exc.category))
-                    return
-                raise
+            if len(chunk) == 1:
+                result.failed.append(RecordFailure(chunk[0][0], exc.message, exc.category))
+                return
+            if exc.status != 400 or exc.category != "VALIDATION_ERROR":
+                raise  # about the request, not a value (e.g. an unknown object type): bisecting cannot help
             middle = len(chunk) // 2
             self._update_chunk(object_type, chunk[:middle], result)
             self._update_chunk(object_type, chunk[middle:], result)

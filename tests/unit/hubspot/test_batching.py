@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from connector.errors import RejectedError
 from connector.hubspot import HubSpotClient
 from connector.settings import Settings
 
@@ -35,6 +36,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         self.server.requests.append((self.path, body))
+        if self.path.startswith("/crm/v3/objects/unknowntype/"):
+            self._send(400, {"status": "error", "message": "Unable to infer object type from: unknowntype",
+                             "correlationId": "c0ffee00"})
+            return
         if self.path.endswith("/batch/update"):
             bad = [i["id"] for i in body["inputs"] if "BAD" in i["properties"].values()]
             if bad:
@@ -170,3 +175,10 @@ def test_iter_modified_since_restarts_when_a_deep_page_is_refused(server):
     assert sorted(ids, key=int) == [str(i) for i in range(1, 101)]
     assert len(ids) == len(set(ids))
     assert client.stats.calls["search"] > 10  # the refused pages plus the restarted windows
+
+
+def test_batch_update_400_about_the_request_is_raised_not_bisected(server):
+    client = _client(server)
+    with pytest.raises(RejectedError, match="Unable to infer object type"):
+        client.batch_update("unknowntype", [(f"r{i}", {"a": "1"}) for i in range(50)])
+    assert client.stats.calls["batch_update"] == 1
