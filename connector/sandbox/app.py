@@ -451,7 +451,9 @@ async def associations_batch_read(request: Request) -> Response:
                                "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
                                "message": f"No {SINGULAR_OF[to_type]} is associated with "
                                           f"{SINGULAR_OF[from_type]} {id_text}.",
-                               "context": {"fromObjectId": [id_text]}})
+                               "context": {"fromObjectId": [id_text],
+                                           "fromObjectType": [SINGULAR_OF[from_type]],
+                                           "toObjectType": [SINGULAR_OF[to_type]]}})
                 continue
             results.append({"from": {"id": id_text}, "to": [
                 {"toObjectId": to_id, "associationTypes": portal.association_json(from_type, to_type, types)}

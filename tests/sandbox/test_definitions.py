@@ -126,7 +126,10 @@ def test_v4_batch_read_207_for_records_without_associations_and_1000_cap(api: Ap
     assert response.status_code == 207
     body = check("associations-v4", response)
     assert [r["from"]["id"] for r in body["results"]] == ["3001"]
-    assert body["errors"][0]["context"] == {"fromObjectId": ["3002"]}
+    assert body["errors"][0]["context"] == {"fromObjectId": ["3002"], "fromObjectType": ["deal"],
+                                            "toObjectType": ["contact"]}
+    assert body["errors"][0]["subCategory"] == "crm.associations.NO_ASSOCIATIONS_FOUND"
+    assert body["errors"][0]["message"] == "No contact is associated with deal 3002."
     too_many = api.post("/crm/v4/associations/deals/contacts/batch/read",
                         json={"inputs": [{"id": str(i)} for i in range(1001)]})
     assert too_many.status_code == 400
