@@ -1032,10 +1032,12 @@ class Portal:
     def _compile_filter(self, object_type: str, f: Any) -> Callable[[Record], bool]:
         if not isinstance(f, dict):
             raise bad_request("each filter must be an object {propertyName, operator, value}")
-        name = f.get("propertyName")
-        op = str(f.get("operator", "EQ")).upper()
-        if not name:
-            raise bad_request("filter propertyName is required")
+        missing = [k for k in ("propertyName", "operator") if not f.get(k)]
+        if missing:  # HubSpot's deserializer wording, without a category like other JSON-shape errors
+            raise bad_request("Invalid input JSON on line 1, column 1: Cannot build Filter, some of required "
+                              f"attributes are not set [{', '.join(missing)}]", None)
+        name = str(f["propertyName"])
+        op = str(f["operator"]).upper()
         if name.startswith("associations."):
             to_type = schema.canonical_type(name.split(".", 1)[1])
             if to_type is None or op not in ("EQ", "IN"):

@@ -364,10 +364,14 @@ def test_search_default_order_is_creation_and_default_properties(api: Api):
     pytest.param({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}]},
                  "Unknown operator LIKE", id="bad-operator"),
     pytest.param({"query": "x" * 3001}, "limited to 3000 characters", id="body-too-long"),
+    pytest.param({"filterGroups": [{"filters": [{"value": "x"}]}]},
+                 "Cannot build Filter, some of required attributes are not set [propertyName, operator]",
+                 id="filter-without-name-and-operator"),
 ])
 def test_search_limits_are_400(api: Api, body, fragment):
     response = api.post("/crm/v3/objects/contacts/search", json=body)
-    assert fragment in _error(response, 400)["message"]
+    category = None if "Cannot build Filter" in fragment else "VALIDATION_ERROR"
+    assert fragment in _error(response, 400, category)["message"]
     check("objects-v3", response)
 
 
