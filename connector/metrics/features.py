@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import chain, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from connector.metrics import periods
 from connector.metrics.retention import customer_counts
-from connector.metrics.revenue import MrrLedger, build_mrr_ledger, FxTable
+from connector.metrics.revenue import FxTable, MrrLedger, build_mrr_ledger
 from connector.metrics.value import lifespan
 from connector.model import OVERDUE_STATUSES, Portfolio, Usage
 
@@ -141,10 +141,6 @@ def _bool_array(mask: np.ndarray, known: np.ndarray | None = None) -> np.ndarray
     return out
 
 
-def _ts(value: datetime | None) -> float:
-    return NAN if value is None else value.timestamp()
-
-
 def _whole_days(seconds: np.ndarray) -> np.ndarray:
     return np.floor(seconds / DAY)
 
@@ -175,13 +171,11 @@ def customer_features(
     columns: dict[str, Any] = {}
 
     # ---- identity and profile (one pass over customers)
-    customers = [portfolio.customers[cid] for cid in ids]
+    customers = list(map(portfolio.customers.__getitem__, ids))
     columns["customer_id"] = ids
-    columns["customer_name"] = [c.name for c in customers]
-    columns["customer_object"] = [c.object_type for c in customers]
-    columns["industry"] = [c.industry for c in customers]
-    columns["acquisition_source"] = [c.acquisition_source for c in customers]
-    columns["country"] = [c.country for c in customers]
+    for feature, attribute in (("customer_name", "name"), ("customer_object", "object_type"), ("industry", "industry"),
+                               ("acquisition_source", "acquisition_source"), ("country", "country")):
+        columns[feature] = list(map(attrgetter(attribute), customers))
 
     # ---- revenue (vectorised over the ledger)
     mrr_now = ledger.mrr_at(now)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -645,7 +645,3 @@ def mrr_by_customer(ledger: MrrLedger, at: float) -> dict[str, Decimal]:
     micro = ledger.micro_at(at)
     ids = ledger.customer_ids
     return {ids[i]: money(micro[i]) for i in np.flatnonzero(micro > 0).tolist()}
-
-
-def total_mrr(values: Sequence[Decimal]) -> Decimal:
-    return sum(values, ZERO)
