@@ -35,6 +35,7 @@ KINDS = ("number", "bool", "str", "date")
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _ORDERED_KINDS = ("number", "date")  # kinds that allow < <= > >=
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+MAX_NESTING = 50
 
 
 class ExpressionError(ValueError):
@@ -116,6 +117,8 @@ def tokenize(expression: str) -> list[Token]:
         elif kind == "string":
             tokens.append(Token("string", text, _unescape(text[1:-1], expression, column), column))
         elif kind == "name":
+            if text not in _KEYWORDS and text.lower() in _KEYWORDS:
+                raise ExpressionError(f'"{text}": keywords are lower case ("{text.lower()}")', expression, column)
             tokens.append(Token("keyword" if text in _KEYWORDS else "name", text, text, column))
         else:
             tokens.append(Token("op", text, text, column))
@@ -179,6 +182,8 @@ class _Parser:
         self.names = names
         self.tokens = tokenize(expression)
         self.pos = 0
+        self.depth = 0  # open parentheses: recursion stays far from Python's limit
+        self.nots = 0
 
     # helpers
     def peek(self) -> Token:
@@ -235,7 +240,12 @@ class _Parser:
     def not_expr(self) -> Node:
         if self.at("keyword", "not"):
             token = self.advance()
-            return Not(self.not_expr(), token.column)
+            self.nots += 1
+            if self.nots > MAX_NESTING:
+                raise self.fail(f'more than {MAX_NESTING} "not" in a row', token)
+            node = Not(self.not_expr(), token.column)
+            self.nots -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -257,9 +267,13 @@ class _Parser:
     def operand(self) -> Node:
         token = self.peek()
         if token.kind == "op" and token.text == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.fail(f"parentheses nested deeper than {MAX_NESTING}", token)
             self.advance()
             node = self.or_expr()
             self.expect("op", ")", 'a closing ")"')
+            self.depth -= 1
             return node
         if token.kind == "name":
             self.advance()

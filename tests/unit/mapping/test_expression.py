@@ -178,6 +178,11 @@ def test_parse_rule_python_is_not_a_rule(text, reason):
         pytest.param("", 1, "empty rule", id="empty"),
         pytest.param("   ", 4, "empty rule", id="blank"),
         pytest.param("band == 'a\\q'", 11, 'unknown escape "\\q"', id="bad-escape"),
+        pytest.param("usage < 1 AND overdue", 11, '"AND": keywords are lower case ("and")', id="upper-case-keyword"),
+        pytest.param("NOT overdue", 1, '"NOT": keywords are lower case ("not")', id="upper-case-keyword-first"),
+        pytest.param("overdue == True", 12, '"True": keywords are lower case ("true")', id="python-true"),
+        pytest.param("(" * 51 + "overdue" + ")" * 51, 51, "parentheses nested deeper than 50", id="deep-nesting"),
+        pytest.param("not " * 51 + "overdue", 201, 'more than 50 "not" in a row', id="many-nots"),
     ],
 )
 def test_parse_rule_errors(text, column, reason):
