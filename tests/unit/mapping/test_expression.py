@@ -202,3 +202,23 @@ def test_tag_kinds_cover_the_feature_catalog():
 
     assert set(FEATURES) <= set(TAG_KINDS)
     assert TAG_KINDS["lifecycle"] == "str" and TAG_KINDS["previous_lifecycle_days"] == "number"
+
+
+def test_parse_rule_random_text_fails_only_with_expression_error():
+    import random
+
+    rng = random.Random(11)
+    pieces = ["usage", "overdue", "industry", "band", "since", "and", "or", "not", "in", "true", "null", "<", "<=",
+              "==", "!=", "(", ")", "[", "]", ",", "1", "-2.5", "'RETAIL'", '"x', "=", "$", " ", "AND", "usgae"]
+    parsed = 0
+    for _ in range(3000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))
+        try:
+            predicate = compile_rule(text, NAMES)
+        except ExpressionError as exc:
+            assert 1 <= exc.column <= len(text) + 1, text
+        else:
+            parsed += 1
+            assert predicate({"usage": 1, "overdue": True, "industry": "RETAIL", "band": "red"}) in (True, False)
+            assert predicate({}) in (True, False)
+    assert parsed >= 20  # the generator also produces valid rules
