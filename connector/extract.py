@@ -6,7 +6,8 @@ How one object type is pulled (each step resumable: everything it needs to conti
    the list endpoint, 100 per page, no 10,000 cap; each page is saved with the ``after`` of the next page in
    one transaction, so a killed run resumes from the last committed page. When the last page is saved the
    cursor becomes incremental, starting at the time the full pass *began* (records changed during a long
-   backfill are re-read). Otherwise: search for records modified since ``cursor − lookback`` (at least once:
+   backfill are re-read), and stored records the pass did not see (hard-deleted in HubSpot, so in neither
+   the live nor the archived list) are flagged archived in the same transaction. Otherwise: search for records modified since ``cursor − lookback`` (at least once:
    the window is re-read and records are upserted on id); each page is saved with the cursor
    ``(max last-modified seen, its id)``, never later than ``pass start − margin`` because search indexes
    lag behind writes (API-NOTES §7).
@@ -283,19 +284,25 @@ def _pull_records(
         obj.mode = "full"
         obj.resumed = resuming_full
         started = _parse(cursor["started_at"]) if resuming_full else run.now()
+        # Wall clock of this machine, the store's own: records not saved since are gone from HubSpot.
+        seen_since = _parse(cursor["seen_since"]) if resuming_full and cursor.get("seen_since") else datetime.now(UTC)
         after = cursor.get("after") if resuming_full else None
         done_cursor = {"phase": "incremental", "since": _iso(started - margin), "id": None}
         finished = False
         for page in client.iter_pages(object_type, properties, archived=False, after=after):
             obj.with_history += _with_history(run, spec, properties, page.records)
             if page.next_after:
-                next_cursor = {"phase": "full", "after": str(page.next_after), "started_at": _iso(started)}
+                next_cursor = {"phase": "full", "after": str(page.next_after), "started_at": _iso(started),
+                               "seen_since": _iso(seen_since)}
+                store.save_page(object_type, page.records, next_cursor, associations_stale=stale)
             else:
-                next_cursor, finished = done_cursor, True
-            store.save_page(object_type, page.records, next_cursor, associations_stale=stale)
+                finished = True
+                store.save_page(object_type, page.records, done_cursor, associations_stale=stale,
+                                archive_unseen_before=seen_since)
             _count(run, obj, page.records)
             run.report(obj, "records")
-        if not finished:  # an empty portal yields no page with next_after None
+        if not finished:  # no page at all: nothing is live
+            store.archive_unseen(object_type, seen_since)
             store.save_cursor(object_type, done_cursor)
         return True
 

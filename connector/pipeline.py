@@ -14,6 +14,42 @@ PULL_LOCK = "pull"
 PULL_LOCK_STALE_S = 900.0
 
 
+def _holder_is_dead(owner: str | None) -> bool:
+    """True when the lock's owner ("host:pid:run") is a process of this host that no longer exists."""
+    host, _, rest = (owner or "").partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        _os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def take_lock(store: _Any, name: str, run_id: str, *, stale_after_s: float, what: str) -> str:
+    """Acquire the store lock ``name`` for this run, or raise StateError naming the holder.
+
+    A lock whose heartbeat is older than ``stale_after_s`` is taken over (its run died: kill -9, lost host); so
+    is one held by a process of this host that no longer exists, at once, so a rerun after a crash needs no wait.
+    """
+    from connector.errors import StateError
+
+    owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
+    if store.acquire_lock(name, owner, stale_after_s=stale_after_s):
+        return owner
+    holder = store.lock_holder(name) or {}
+    if _holder_is_dead(holder.get("owner")) and store.acquire_lock(name, owner, stale_after_s=0):
+        return owner
+    store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
+    raise StateError(
+        f"another {what} holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
+        f"{holder.get('heartbeat_at')}); it is taken over after {stale_after_s:.0f}s of silence"
+    )
+
+
 def pull_extra_properties(pack: _Any) -> dict[str, tuple[str, ...]]:
     """Output properties write-back diffs against, per object type: pulled with the mapped ones."""
     writeback = getattr(pack, "writeback", None)
@@ -41,7 +77,6 @@ def run_pull(
     """
     from datetime import timedelta
 
-    from connector.errors import StateError
     from connector.extract import pull
     from connector.mapping import load_pack
     from connector.state import StateStore
@@ -62,14 +97,7 @@ def run_pull(
             if hasattr(client, "close"):
                 stack.callback(client.close)
         run_id = store.start_run("pull")
-        owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
-        if not store.acquire_lock(PULL_LOCK, owner, stale_after_s=PULL_LOCK_STALE_S):
-            holder = store.lock_holder(PULL_LOCK) or {}
-            store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
-            raise StateError(
-                f"another pull holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
-                f"{holder.get('heartbeat_at')}); it is taken over after {PULL_LOCK_STALE_S:.0f}s of silence"
-            )
+        owner = take_lock(store, PULL_LOCK, run_id, stale_after_s=PULL_LOCK_STALE_S, what="pull")
         last_beat = [_time.monotonic()]
 
         def on_page(event: _Any) -> None:
@@ -289,7 +317,6 @@ def fetch_current_values(client: _Any, rows: _Any) -> dict[tuple[str, str], dict
 @_contextlib.contextmanager
 def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _Any = None) -> _Iterator[tuple[_Any, _Any, str, _Callable[[_Any], None]]]:
     """Client, store, a new run id and a heartbeat, under the "writeback" lock (two applies never interleave)."""
-    from connector.errors import StateError
     from connector.state import StateStore
 
     with _contextlib.ExitStack() as stack:
@@ -302,11 +329,8 @@ def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _A
             client = HubSpotClient.from_settings(settings)
             stack.callback(client.close)
         run_id = store.start_run(kind)
-        owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
-        if not store.acquire_lock(WRITEBACK_LOCK, owner, stale_after_s=WRITEBACK_LOCK_STALE_S):
-            holder = store.lock_holder(WRITEBACK_LOCK) or {}
-            store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
-            raise StateError(f"another sync or write-back holds the state store lock ({holder.get('owner', 'unknown')})")
+        owner = take_lock(store, WRITEBACK_LOCK, run_id, stale_after_s=WRITEBACK_LOCK_STALE_S,
+                          what="sync or write-back")
         stack.callback(store.release_lock, WRITEBACK_LOCK, owner)
         last_beat = [_time.monotonic()]
 
@@ -607,7 +631,6 @@ def run_sync(
     any write, StateError when another sync holds the lock, and (with ``raise_failures``) WritebackError after
     recording everything when HubSpot refused some records.
     """
-    from connector.errors import StateError
     from connector.mapping import load_pack
     from connector.state import StateStore
     from connector.writeback import apply_writeback, resume_unfinished
@@ -626,14 +649,7 @@ def run_sync(
             if hasattr(client, "close"):
                 stack.callback(client.close)
         run_id = store.start_run("sync")
-        owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
-        if not store.acquire_lock(SYNC_LOCK, owner, stale_after_s=SYNC_LOCK_STALE_S):
-            holder = store.lock_holder(SYNC_LOCK) or {}
-            store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
-            raise StateError(
-                f"another sync holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
-                f"{holder.get('heartbeat_at')}); it is taken over after {SYNC_LOCK_STALE_S:.0f}s of silence"
-            )
+        owner = take_lock(store, SYNC_LOCK, run_id, stale_after_s=SYNC_LOCK_STALE_S, what="sync")
         summary = SyncSummary(run_id=run_id, dry_run=dry_run)
         try:
             if not dry_run:

@@ -385,11 +385,14 @@ class StateStore:
         *,
         cursor_name: str | None = None,
         associations_stale: bool = False,
+        archive_unseen_before: datetime | None = None,
     ) -> None:
         """Upsert a page of records (adapter shape) and the cursor that follows it, in ONE transaction.
 
         A record whose ``history`` is None or absent keeps the history already stored. ``associations_stale``
         marks the saved records for an association refresh (cleared by ``replace_associations``).
+        ``archive_unseen_before`` (the last page of a full pass): live records of the type not saved since that
+        instant are gone from HubSpot (hard-deleted) and are flagged archived, in the same transaction.
         """
         now = _now()
         rows = [
@@ -428,6 +431,8 @@ class StateStore:
                 conn.execute(stmt, rows)
             # The store keeps associations of live records only: an archived record's go with it.
             self._drop_associations(conn, object_type, archived)
+            if archive_unseen_before is not None:
+                self._archive_unseen(conn, object_type, archive_unseen_before)
             if cursor is not None:
                 self._save_cursor(conn, object_type, cursor_name or "default", cursor)
 
@@ -512,6 +517,20 @@ class StateStore:
                 changed += result.rowcount or 0
             self._drop_associations(conn, object_type, ids)
         return changed
+
+    def archive_unseen(self, object_type: str, before: datetime) -> int:
+        """Flag archived the live records of a type not saved since ``before`` (see ``save_page``)."""
+        with self.engine.begin() as conn:
+            return self._archive_unseen(conn, object_type, before)
+
+    def _archive_unseen(self, conn: Connection, object_type: str, before: datetime) -> int:
+        before = _as_datetime(before)
+        unseen = and_(records.c.object_type == object_type, records.c.archived.is_(False), records.c.pulled_at < before)
+        ids = list(conn.execute(select(records.c.id).where(unseen)).scalars())
+        if ids:
+            conn.execute(update(records).where(unseen).values(archived=True, archived_at=_now(), associations_stale=False))
+            self._drop_associations(conn, object_type, ids)
+        return len(ids)
 
     def _drop_associations(self, conn: Connection, object_type: str, ids: Sequence[str]) -> None:
         for chunk in _chunks(ids):

@@ -330,3 +330,63 @@ def test_cli_pull_refuses_while_another_pull_holds_the_lock(cli_env):
     result = CliRunner().invoke(app, ["pull"])
     assert result.exit_code == 4
     assert "other-host:123" in result.output
+
+
+def test_full_pull_reconciles_hard_deleted_records(sandbox_factory, plan, tmp_path):
+    sb = sandbox_factory(seed=16, size=120, profile="unlimited")
+    client, store = make_client(sb), make_store(tmp_path)
+    pull(client, store, plan)
+    portal = sb.portal
+    gone = portal.stores["contacts"].live_ids[3]
+    # A GDPR deletion: the record leaves both the live and the archived list, and every association.
+    with portal.lock:
+        portal.stores["contacts"].live_ids.remove(gone)
+        del portal.stores["contacts"].records[gone]
+        for (a, b), links in portal.assoc.items():
+            if a == "contacts":
+                links.pop(gone, None)
+            elif b == "contacts":
+                for targets in links.values():
+                    targets.pop(gone, None)
+    pull(client, store, plan)
+    assert not store.load_records("contacts", [str(gone)])[str(gone)].archived  # incremental cannot know
+    summary = pull(client, store, plan, full=True)
+    assert summary.objects["contacts"].mode == "full"
+    assert store.load_records("contacts", [str(gone)])[str(gone)].archived
+    want_records, want_assocs = sandbox_view(portal, plan)
+    got_records, got_assocs = store_view(store, portal, plan)
+    assert got_records.pop(("contacts", str(gone)))[0] is True
+    assert got_records == want_records and got_assocs == want_assocs
+
+
+def test_pull_into_postgresql_matches_sqlite(sandbox, plan, tmp_path, request):
+    from tests.unit.test_state import _pg_schema_url
+
+    url = _pg_schema_url(request)
+    reference = _uninterrupted(sandbox, plan, tmp_path)
+    with StateStore.open(url) as pg:
+        count = {"n": 0}
+
+        def die(event):
+            count["n"] += 1
+            if count["n"] == 5:
+                raise Killed
+
+        with pytest.raises(Killed):
+            pull(make_client(sandbox), pg, plan, progress=die)
+        pull(make_client(sandbox), pg, plan)
+        assert full_dump(pg, plan) == full_dump(reference, plan)
+
+
+def test_progress_display_renders_events(capsys):
+    from connector.extract import PullProgress
+    from connector.pipeline import pull_progress_display
+
+    with pull_progress_display(False) as none:
+        assert none is None
+    with pull_progress_display(True) as update:
+        for i in range(1, 4):
+            update(PullProgress("contacts", "records", "full", i * 100, i * 100, i, 0, 0.5, float(i)))
+        update(PullProgress("companies", "associations", "incremental", 7, 307, 5, 0, None, 4.0))
+    out = capsys.readouterr().out
+    assert "contacts" in out and "companies" in out and "calls" in out

@@ -378,3 +378,15 @@ def test_archiving_drops_the_records_associations(store):
     gone["archived"] = True
     store.save_page("deals", [gone], None)
     assert [(a.from_id, a.to_id) for a in store.iter_associations("deals")] == [("3", "30")]
+
+
+def test_last_page_of_a_full_pass_archives_unseen_records(store):
+    store.save_page("contacts", [rec(1), rec(2), rec(3)], None)
+    store.replace_associations("contacts", "companies", {"2": [("9", 1)]})
+    cut = datetime.now(UTC)
+    store.save_page("contacts", [rec(1)], {"phase": "full", "after": "3"})
+    store.save_page("contacts", [rec(3)], {"phase": "incremental"}, archive_unseen_before=cut)
+    assert [r.id for r in store.iter_records("contacts")] == ["1", "3"]
+    assert store.load_records("contacts", ["2"])["2"].archived
+    assert store.count_associations("contacts") == 0
+    assert store.archive_unseen("contacts", cut) == 0  # idempotent
