@@ -1,4 +1,4 @@
-"""Schema of mappings/health.yaml: scorecards of weighted components, normalisation methods, bands, trend, explanation."""
+"""Schema of mappings/health.yaml: scorecards of weighted components, their methods, bands, trend, explanation."""
 
 from __future__ import annotations
 
@@ -218,7 +218,8 @@ class HealthConfig(StrictModel):
             if band.min > expected:
                 raise ValueError(f"bands leave a gap: no band covers {_span(expected, band.min - 1)}")
             if band.min < expected:
-                raise ValueError(f'bands overlap: "{band.label}" starts at {band.min}, already covered up to {expected - 1}')
+                raise ValueError(f'bands overlap: "{band.label}" starts at {band.min}, '
+                                 f"already covered up to {expected - 1}")
             expected = band.max + 1
         if expected != 101:
             raise ValueError(f"bands must reach 100: no band covers {_span(expected, 100)}")

@@ -41,7 +41,8 @@ class Stage(StrictModel):
 
     name: str
     when: str | None = Field(default=None, description="rule; the last stage has none and catches everyone else")
-    min_runs: int = Field(default=1, ge=1, le=100, description="runs in a row this must be the outcome before moving in")
+    min_runs: int = Field(default=1, ge=1, le=100,
+                          description="runs in a row this must be the outcome before moving in")
     description: str = ""
 
     _rule: Node | None = PrivateAttr(default=None)
@@ -154,7 +155,8 @@ class TagRule(StrictModel):
     description: str = ""
     when: str = Field(description="rule that puts the tag on")
     exit_when: str | None = Field(default=None, description="rule that takes it off again; default: not when")
-    min_runs: int = Field(default=1, ge=1, le=100, description="runs in a row the outcome must differ before it changes")
+    min_runs: int = Field(default=1, ge=1, le=100,
+                          description="runs in a row the outcome must differ before it changes")
     cooldown_days: int = Field(default=0, ge=0, description="days after the tag was last put on before it may be again")
 
     _rule: Node | None = PrivateAttr(default=None)
