@@ -1,0 +1,175 @@
+"""`connector sync` end to end against the sandbox: exact writes, settling, change propagation, lock, kill + rerun."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.errors import StateError
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+OWNED_PREFIX = "retention_"
+
+
+@pytest.fixture
+def sync_env(sandbox_factory, tmp_path, monkeypatch):
+    """A fresh small portal, an empty SQLite store and the default mapping pack, wired through env vars."""
+    sandbox = sandbox_factory(seed=11, size=300, profile="unlimited")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONNECTOR_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("CONNECTOR_TOKEN", sandbox.token)
+    monkeypatch.setenv("CONNECTOR_STATE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(ROOT / "mappings"))
+    return sandbox
+
+
+def sync_json(*args: str) -> dict:
+    result = runner.invoke(app, ["sync", "--output", "json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def batch_updates(portal) -> int:
+    return sum(1 for method, path in portal.calls if method == "POST" and path.endswith("/batch/update"))
+
+
+def owned_values(portal) -> dict[tuple[str, int, str], str | None]:
+    """Every connector-owned property value in the portal (what a sync leaves behind)."""
+    out = {}
+    for object_type in ("companies", "contacts", "deals"):
+        for record_id, record in portal.stores[object_type].records.items():
+            for name, value in record.props.items():
+                if name.startswith(OWNED_PREFIX):
+                    out[(object_type, record_id, name)] = value
+    return out
+
+
+def test_first_sync_writes_exactly_the_plan_and_an_unchanged_portal_settles(sync_env):
+    portal = sync_env.portal
+    first = sync_json()
+    changes = first["writeback"]["plan"]["changes"]
+    assert first["status"] == "ok" and first["failures"] == 0
+    assert first["values_written"] == len(changes) > 0
+    for change in changes:  # read back from the sandbox: exactly what was planned
+        record = portal.stores[change["object_type"]].records[int(change["record_id"])]
+        assert (record.props.get(change["property"]) or None) == (change["after"] or None), change
+
+    second = sync_json()
+    # Nothing changed in the portal; the only news is that health trends became known (a previous run exists).
+    assert {c["property"] for c in second["writeback"]["plan"]["changes"]} <= {"retention_health_trend"}
+
+    calls_before = batch_updates(portal)
+    third = sync_json()
+    assert third["values_changed"] == 0 and third["values_written"] == 0
+    assert batch_updates(portal) == calls_before  # zero write calls
+    assert third["enrollments"] == 0  # each entry enrolled once, on the first run
+
+
+def test_a_change_in_the_portal_reaches_exactly_the_affected_records(sync_env):
+    portal = sync_env.portal
+    sync_json()
+    sync_json()
+    companies = portal.stores["companies"].records
+    paying = [cid for cid, r in companies.items() if r.props.get("retention_health_score")]
+    target = paying[0]
+    portal.update("companies", str(target), {"support_open_tickets": "40", "seats_used": "0"})
+
+    after = sync_json()
+    changes = after["writeback"]["plan"]["changes"]
+    assert changes, "a worse support load and no seats in use must move the customer's health"
+    contacts_of_target = {
+        str(i) for i, r in portal.stores["contacts"].records.items() if r.props.get("associatedcompanyid") == str(target)
+    }
+    for change in changes:
+        if change["object_type"] == "companies":
+            assert change["record_id"] == str(target), change
+        elif change["object_type"] == "contacts":
+            assert change["record_id"] in contacts_of_target, change
+    assert any(c["property"] == "retention_health_score" for c in changes)
+
+
+def test_a_second_sync_on_a_locked_store_refuses_with_exit_4(sync_env, tmp_path):
+    from connector.state import StateStore
+
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        assert store.acquire_lock("sync", "other-host:42:run", stale_after_s=3600)
+        result = runner.invoke(app, ["sync"])
+        assert result.exit_code == StateError.exit_code
+        assert "another sync holds the state store lock" in result.output
+        assert "other-host:42:run" in result.output
+        store.release_lock("sync", "other-host:42:run")
+    assert runner.invoke(app, ["sync", "--output", "json"]).exit_code == 0  # once released, it runs
+
+
+def test_dry_run_pulls_and_plans_but_writes_nothing(sync_env):
+    portal = sync_env.portal
+    planned = sync_json("--dry-run")
+    assert planned["dry_run"] is True and planned["values_changed"] > 0 and planned["values_written"] == 0
+    assert batch_updates(portal) == 0
+    assert not owned_values(portal)
+    assert not any(name.startswith(OWNED_PREFIX) for name in portal.properties["companies"])
+
+
+class _DiesAfter:
+    """The real client, killed (as by SIGKILL mid-run) after ``batches`` batch updates."""
+
+    def __init__(self, client, batches: int):
+        self._client = client
+        self._left = batches
+
+    def batch_update(self, *args, **kwargs):
+        if self._left == 0:
+            raise KeyboardInterrupt("killed mid-apply")
+        self._left -= 1
+        return self._client.batch_update(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_sync_killed_mid_apply_and_rerun_ends_like_an_uninterrupted_one(sandbox_factory, tmp_path):
+    from pydantic import SecretStr
+
+    from connector import pipeline
+    from connector.hubspot import HubSpotClient
+    from connector.settings import Settings
+
+    now_ms = int(datetime(2026, 11, 20, 12, tzinfo=timezone.utc).timestamp() * 1000)
+    as_of = datetime(2026, 11, 20, 12, 30, tzinfo=timezone.utc)
+    final = []
+    for name, kill_after in (("whole", None), ("killed", 2)):
+        sandbox = sandbox_factory(seed=13, size=300, profile="unlimited", now=now_ms)
+        settings = Settings(_env_file=None, token=SecretStr(sandbox.token), base_url=sandbox.base_url,
+                            state_url=f"sqlite:///{tmp_path / name}.db", mappings_dir=ROOT / "mappings")
+        if kill_after is not None:
+            client = HubSpotClient.from_settings(settings)
+            with pytest.raises(KeyboardInterrupt):
+                pipeline.run_sync(settings, as_of=as_of, client=_DiesAfter(client, kill_after))
+            assert owned_values(sandbox.portal), "the killed run had written its first batches"
+        summary, _, _ = pipeline.run_sync(settings, as_of=as_of)  # the killed run's lock is its own: released
+        assert summary.failures == 0
+        final.append(owned_values(sandbox.portal))
+    whole, resumed = final
+    assert resumed == whole
+    assert Counter(k[2] for k in whole)["retention_health_score"] > 0
+
+
+def test_a_lock_left_by_a_dead_process_of_this_host_is_taken_over_at_once(sync_env, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from connector.state import StateStore
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    owner = f"{socket.gethostname()}:{int(dead.stdout)}:20261123T000000Z-dead"
+    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        assert store.acquire_lock("sync", owner, stale_after_s=3600)  # fresh heartbeat: not stale
+    assert runner.invoke(app, ["sync", "--output", "json"]).exit_code == 0
