@@ -119,11 +119,13 @@ def _midrank_percentiles(values: list[float]) -> dict[float, float]:
     return result
 
 
-def peer_percentiles(features: Mapping[str, Features], component: Component) -> dict[str, float]:
+def peer_percentiles(features: Mapping[str, Features], component: Component,
+                     members: set[str] | None = None) -> dict[str, float]:
     """customer_id -> percentile of the component's feature among peers (same ``peer`` value).
 
-    Customers without a peer value, and peer groups smaller than ``min_peers``, are ranked among everyone,
-    so a two-company industry does not hand out 0 and 100.
+    Only ``members`` are ranked (those the scorecard scores; default everyone). Customers without a peer
+    value, and peer groups smaller than ``min_peers``, are ranked among all members, so a two-company industry
+    does not hand out 0 and 100.
     """
     peer, min_peers, higher_is_better = component.percentile_settings()
     ids, (raw_values, peer_values) = feature_columns(features, [component.feature, peer or component.feature])
@@ -131,7 +133,7 @@ def peer_percentiles(features: Mapping[str, Features], component: Component) -> 
     groups: dict[Any, list[str]] = {}
     for customer_id, raw, peer_value in zip(ids, raw_values, peer_values):
         number = _number(raw)
-        if number is None:
+        if number is None or (members is not None and customer_id not in members):
             continue
         values[customer_id] = number
         key = peer_value if peer else None
@@ -278,9 +280,16 @@ def health_scores(
     """
     previous = previous or {}
     cards = [(card, compile_node(card.rule) if card.rule is not None else None) for card in config.scorecards]
+    # Percentiles rank a customer among the customers of its own scorecard (churned accounts with no logins
+    # must not lift everyone else's usage rank), so those scorecards are chosen in a first pass.
+    ranked = any(c.method == "percentile" for card in config.scorecards for c in card.components)
+    chosen: dict[str, Scorecard | None] = {}
+    if ranked:
+        chosen = {cid: select_scorecard(row, cards) for cid, row in iter_feature_rows(features)}
     plans: dict[str, tuple[list[_Part], float]] = {}
     for card in config.scorecards:
-        parts = [_Part(c, peer_percentiles(features, c) if c.method == "percentile" else None)
+        members = {cid for cid, c in chosen.items() if c is card} if ranked else None
+        parts = [_Part(c, peer_percentiles(features, c, members) if c.method == "percentile" else None)
                  for c in card.components]
         plans[card.name] = (parts, sum(p.weight for p in parts))
     coverage_min = config.coverage_min - _EPS
@@ -289,7 +298,7 @@ def health_scores(
     results: dict[str, dict[str, Any]] = {}
     shared: dict[float, float] = {}
     for customer_id, row in iter_feature_rows(features):
-        card = select_scorecard(row, cards)
+        card = chosen[customer_id] if ranked else select_scorecard(row, cards)
         coverage = 0.0
         score: int | None = None
         components: dict[str, list[Any]] = {}

@@ -501,3 +501,15 @@ def test_health_scores_band_margin_stops_flapping(margin, scores, bands):
         seen.append(result["c1"]["band"])
         previous = json.loads(json.dumps(result))
     assert seen == bands
+
+
+def test_health_scores_percentile_ranks_only_within_the_scorecard():
+    cfg = HealthConfig.model_validate({"scorecards": [
+        {"name": "paying", "when": "is_active", "components": [
+            {"name": "usage", "feature": "logins_30d", "method": "percentile", "weight": 1}]}]})
+    features = {"a": {"is_active": True, "logins_30d": 10}, "b": {"is_active": True, "logins_30d": 20},
+                "c": {"is_active": True, "logins_30d": 30},
+                "gone1": {"is_active": False, "logins_30d": 0}, "gone2": {"is_active": False, "logins_30d": 0}}
+    result = health_scores(features, cfg)
+    assert [result[c]["score"] for c in ("a", "b", "c")] == [0, 50, 100]  # churned zeros do not lift "a"
+    assert result["gone1"]["score"] is None
