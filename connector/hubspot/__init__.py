@@ -32,6 +32,12 @@ API (others code against exactly this)::
     client.stats -> ClientStats(calls by kind, rate_limited (429s), retries, token_refreshes, waited_s,
                                 burst_remaining/burst_max, daily_used/daily_max)
 
+Behaviour: every call is paced (rolling 10-s burst learnt from x-hubspot-ratelimit-* headers, 10 % left free once
+another process is seen on the same app; search at settings.search_per_second; a clean RateLimitedError "DAILY"
+before settings.daily_reserve), retried by one tenacity policy (429: wait for the window, bounded by
+settings.max_retry_seconds; 5xx/423/timeouts/resets: jittered exponential back-off, bounded by settings.max_retries
+and max_retry_seconds; 4xx never), and OAuth tokens are refreshed before expiry and once on a 401.
+
 Records are plain dicts: ``{"id": str, "properties": {name: str | None}, "history": {name: [{"value", "timestamp":
 datetime, "sourceType"}]}, "archived": bool, "created_at": datetime, "updated_at": datetime, "archived_at":
 datetime | None}`` — all datetimes aware UTC, converted here and nowhere else. Failures raise the classes of
