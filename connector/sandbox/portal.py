@@ -87,7 +87,7 @@ def iso(ms: int) -> str:
 def parse_ms(text: str) -> int | None:
     """Epoch ms (string of digits) or ISO-8601 / YYYY-MM-DD -> epoch ms; None if neither."""
     text = text.strip()
-    if re.fullmatch(r"-?\d+", text):
+    if text.lstrip("-").isdigit():
         return int(text)
     try:
         parsed = datetime.fromisoformat(text)
@@ -200,7 +200,7 @@ class PropDef:
 
 class Record:
     __slots__ = ("id", "id_str", "props", "created_ms", "updated_ms", "archived", "archived_ms", "history",
-                 "created_iso", "updated_iso")
+                 "created_iso", "updated_iso", "own_history")
 
     def __init__(self, id: int, props: dict[str, str], created_ms: int, updated_ms: int,
                  history: dict[str, list[tuple]] | None = None,
@@ -214,6 +214,7 @@ class Record:
         self.updated_ms = updated_ms
         self.updated_iso = updated_iso or iso(updated_ms)
         self.history = history or {}
+        self.own_history = history is None  # seeded history lists are shared with the generator until a write
         self.archived = archived
         self.archived_ms = archived_ms
 
@@ -407,8 +408,10 @@ class Portal:
                 created_name = schema.CREATED[object_type]
                 for s in seeds:
                     props = dict(s.properties)
-                    for key in [k for k, v in props.items() if v is None or v == ""]:
-                        del props[key]  # no value: absent, so it reads back as null
+                    values = props.values()
+                    if "" in values or None in values:  # no value: absent, so it reads back as null
+                        for key in [k for k, v in props.items() if v is None or v == ""]:
+                            del props[key]
                     if "hs_object_id" not in props:
                         props["hs_object_id"] = str(s.id)
                     if created_name not in props:
@@ -417,8 +420,9 @@ class Portal:
                     if updated is None:
                         updated = s.created_ms
                         props[last_modified] = iso(updated)
-                    # Seeded history stays (value, ms) pairs; writes append (value, ms, "INTEGRATION").
-                    history = {name: list(entries) for name, entries in s.history.items()}
+                    # Seeded history stays the generator's (value, ms) lists (copied on the first write, see
+                    # _apply); writes append (value, ms, "INTEGRATION").
+                    history = s.history
                     created_text, updated_text = props[created_name], props[last_modified]
                     rec = Record(s.id, props, s.created_ms, updated, history, s.archived, s.archived_ms,
                                  created_text if _is_iso_ms(created_text) and parse_ms(created_text) == s.created_ms
@@ -431,8 +435,27 @@ class Portal:
                     self._last_write_ms = max(self._last_write_ms, updated)
                 store.live_ids.sort()
                 store.archived_ids.sort()
-            for from_type, from_id, to_type, to_id, primary in generated.associations:
-                self._associate(from_type, from_id, to_type, to_id, primary)
+            self._ingest_associations(generated.associations)
+
+    def _ingest_associations(self, associations: Iterable[tuple[str, int, str, int, bool]]) -> None:
+        """Bulk form of ``_associate`` for seeded data (hundreds of thousands of pairs): the generator gives each
+        record at most one primary, so no demotion pass is needed."""
+        assoc = self.assoc
+        for a, a_id, b, b_id, primary in associations:
+            for key, frm, to, types in (((a, b), a_id, b_id, _ASSOC_IDS.get((a, b, primary), ())),
+                                        ((b, a), b_id, a_id, _ASSOC_IDS.get((b, a, primary), ()))):
+                by_from = assoc.get(key)
+                if by_from is None:
+                    by_from = assoc[key] = {}
+                targets = by_from.get(frm)
+                if targets is None:
+                    targets = by_from[frm] = {}
+                existing = targets.get(to)
+                if existing is None:
+                    targets[to] = list(types)
+                else:
+                    existing.extend(t for t in types if t not in existing)
+                    existing.sort()
 
     def _index_unique(self, object_type: str, rec: Record) -> None:
         for prop, index in self.stores[object_type].unique.items():
@@ -651,6 +674,9 @@ class Portal:
 
     def _apply(self, object_type: str, rec: Record, values: dict[str, str | None], ms: int) -> None:
         store = self.stores[object_type]
+        if not rec.own_history:
+            rec.history = {k: list(v) for k, v in rec.history.items()}
+            rec.own_history = True
         for name, value in values.items():
             old = rec.props.get(name)
             if name in store.unique and old:

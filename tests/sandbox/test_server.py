@@ -99,3 +99,17 @@ def test_garbage_gets_hubspot_errors_never_500(api: Api, method, path):
             error = response.json()
             assert error["status"] == "error" and error["message"], (body, error)
             assert error["correlationId"] == response.headers["x-hubspot-correlation-id"]
+
+
+def test_writes_do_not_touch_the_ingested_generator_output():
+    from connector.sandbox.portal import Portal
+    from tests.sandbox.tiny import tiny_portal
+
+    generated = tiny_portal()
+    portal = Portal()
+    portal.ingest(generated)
+    portal.update("companies", "2001", {"product_logins_30d": "41"})
+    seeded = next(r for r in generated.records["companies"] if r.id == 2001)
+    assert [v for v, _ in seeded.history["product_logins_30d"]] == ["10", "25", "40"]
+    assert [e[0] for e in portal.get("companies", 2001).history["product_logins_30d"]] == ["10", "25", "40", "41"]
+    assert seeded.properties["product_logins_30d"] == "40"
