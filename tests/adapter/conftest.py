@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,16 +94,13 @@ class Target:
 
 
 @pytest.fixture
-def target_factory(record_mode: str) -> Iterator[Any]:
-    """``make(size=..., profile=..., faults=...)`` → Target; starts a sandbox only when recording."""
-    with ExitStack() as stack:
+def target_factory(record_mode: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``make(size=..., profile=..., faults=...)`` → Target; starts a sandbox (``sandbox_factory``) only when recording."""
 
-        def make(**sandbox_kw: Any) -> Target:
-            if record_mode == "none":
-                return Target(REPLAY_BASE_URL, REPLAY_TOKEN, None)
-            from connector.sandbox.server import running_sandbox
+    def make(**sandbox_kw: Any) -> Target:
+        if record_mode == "none":
+            return Target(REPLAY_BASE_URL, REPLAY_TOKEN, None)
+        sandbox = request.getfixturevalue("sandbox_factory")(**sandbox_kw)
+        return Target(sandbox.base_url, sandbox.token, sandbox.portal, sandbox)
 
-            sandbox = stack.enter_context(running_sandbox(**sandbox_kw))
-            return Target(sandbox.base_url, sandbox.token, sandbox.portal, sandbox)
-
-        yield make
+    yield make

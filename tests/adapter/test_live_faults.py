@@ -11,13 +11,14 @@ from connector.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def sandbox():
+def faulty():
+    """A tiny portal of this module's own: its faults are scripted per test (the shared ``sandbox`` stays clean)."""
     with running_sandbox(seed=1, size=20) as sb:
         yield sb
 
 
-def _client(sandbox, **overrides) -> HubSpotClient:
-    values = {"token": sandbox.token, "base_url": sandbox.base_url, **overrides}
+def _client(faulty, **overrides) -> HubSpotClient:
+    values = {"token": faulty.token, "base_url": faulty.base_url, **overrides}
     return HubSpotClient(Settings(_env_file=None, **values), sleep=lambda s: None)
 
 
@@ -28,47 +29,47 @@ def _client(sandbox, **overrides) -> HubSpotClient:
         pytest.param("seq:reset,reset,200", "search", id="resets-on-search-post"),
     ],
 )
-def test_connection_reset_is_retried(sandbox, faults, kind):
+def test_connection_reset_is_retried(faulty, faults, kind):
     from datetime import UTC, datetime
 
-    client = _client(sandbox)
-    sandbox.portal.set_faults(faults)
+    client = _client(faulty)
+    faulty.portal.set_faults(faults)
     try:
         if kind == "list":
             records = next(iter(client.iter_pages("contacts", ["email"]))).records
         else:
             records = next(iter(client.iter_modified_since("contacts", datetime(2000, 1, 1, tzinfo=UTC), []))).records
     finally:
-        sandbox.portal.set_faults(None)
+        faulty.portal.set_faults(None)
     assert len(records) == 20
     assert client.stats.retries == faults.count("reset")
 
 
-def test_slow_answer_times_out_and_is_retried(sandbox):
-    client = _client(sandbox, request_timeout=0.3)
-    sandbox.portal.set_faults("seq:slow@1s,200")
+def test_slow_answer_times_out_and_is_retried(faulty):
+    client = _client(faulty, request_timeout=0.3)
+    faulty.portal.set_faults("seq:slow@1s,200")
     try:
         records = next(iter(client.iter_pages("contacts", ["email"]))).records
     finally:
-        sandbox.portal.set_faults(None)
+        faulty.portal.set_faults(None)
     assert len(records) == 20
     assert client.stats.retries == 1
 
 
-def test_retries_are_bounded(sandbox, caplog):
+def test_retries_are_bounded(faulty, caplog):
     caplog.set_level("WARNING", logger="connector.hubspot")
-    client = _client(sandbox, max_retries=3)
-    sandbox.portal.set_faults("seq:503,503,503,503,200")
+    client = _client(faulty, max_retries=3)
+    faulty.portal.set_faults("seq:503,503,503,503,200")
     try:
         with pytest.raises(RetryableError) as info:
             next(iter(client.iter_pages("contacts", ["email"])))
     finally:
-        sandbox.portal.set_faults(None)
+        faulty.portal.set_faults(None)
     assert info.value.status == 503
     assert client.stats.calls["list"] == 3
     # Each retry is logged for operators, without the token.
     assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 2
-    assert sandbox.token not in caplog.text
+    assert faulty.token not in caplog.text
 
 
 def test_oauth_refresh_survives_a_5xx_on_the_token_endpoint():
