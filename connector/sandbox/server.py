@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import threading
 import time
@@ -18,7 +17,6 @@ from connector.sandbox.portal import Portal, now_ms
 
 SIZES = {"small": 200, "medium": 10_000, "large": 100_000}
 START_TIMEOUT_S = 15.0
-log = logging.getLogger("connector.sandbox")
 
 
 class SandboxStartError(RuntimeError):
