@@ -265,3 +265,13 @@ def test_canonical_catalog_matches_model_fields(entity):
 def test_canonical_vocabularies_match_model():
     assert set(FREQUENCIES) == set(model.MONTHLY_FACTOR)
     assert model.LIVE_STATUSES <= set(SUBSCRIPTION_STATUSES)
+
+
+def test_build_portfolio_objects_equal_constructed_ones(portfolio):
+    """The builder's fast construction gives the same objects as the dataclasses' own __init__."""
+    for obj in (*portfolio.subscriptions, *portfolio.deals, *portfolio.line_items, *portfolio.feedback,
+                *portfolio.usage.values(), *portfolio.customers.values()):
+        again = type(obj)(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+        assert again == obj and hash(again) == hash(obj)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.id = "x"  # type: ignore[misc]
