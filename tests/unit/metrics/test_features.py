@@ -138,3 +138,9 @@ def test_items_iterates_the_fast_path_and_stays_a_mapping_view(table):
     assert len(items) == 3
     assert [cid for cid, _ in items] == ["k1", "k2", "k3"]
     assert dict(items)["k2"] == table["k2"]
+
+
+def test_iter_rows_can_limit_the_features(table):
+    rows = dict(table.iter_rows(names=["mrr", "nps_group"]))
+    assert rows["k1"] == {"mrr": 200.0, "nps_group": "promoter"}
+    assert rows["k3"] == {"mrr": 0.0, "nps_group": None}
