@@ -487,6 +487,10 @@ def compile_node(node: Node) -> Predicate:
         return lambda features: not inner(features)
     if isinstance(node, BoolOp):
         parts = [compile_node(o) for o in node.operands]
+        if len(parts) > 4:  # a long chain as a loop: nested closures would recurse once per operand
+            if node.op == "and":
+                return lambda features: all(p(features) for p in parts)
+            return lambda features: any(p(features) for p in parts)
         join = _both if node.op == "and" else _either
         predicate = parts[-1]
         for part in reversed(parts[:-1]):  # right fold keeps left-to-right short-circuiting

@@ -222,3 +222,12 @@ def test_parse_rule_random_text_fails_only_with_expression_error():
             assert predicate({"usage": 1, "overdue": True, "industry": "RETAIL", "band": "red"}) in (True, False)
             assert predicate({}) in (True, False)
     assert parsed >= 20  # the generator also produces valid rules
+
+
+@pytest.mark.parametrize("op, row, expected", [
+    pytest.param("and", {"usage": 0}, True, id="long-and"), pytest.param("and", {"usage": 5}, False, id="long-and-false"),
+    pytest.param("or", {"usage": 5}, False, id="long-or-false"), pytest.param("or", {"usage": 0}, True, id="long-or"),
+])
+def test_compile_rule_long_chains(op, row, expected):
+    text = f" {op} ".join(["usage < 1"] * 3000)
+    assert compile_rule(text, NAMES)(row) is expected
