@@ -390,3 +390,30 @@ def test_progress_display_renders_events(capsys):
         update(PullProgress("companies", "associations", "incremental", 7, 307, 5, 0, None, 4.0))
     out = capsys.readouterr().out
     assert "contacts" in out and "companies" in out and "calls" in out
+
+
+def test_incremental_pull_killed_mid_way_resumes(sandbox_factory, plan, tmp_path):
+    sb = sandbox_factory(seed=17, size=300, profile="unlimited")
+    client, store = make_client(sb), make_store(tmp_path)
+    client.search_cap = 60  # several search windows, so the kill lands between restarts
+    pull(client, store, plan)
+    portal = sb.portal
+    for cid in portal.stores["contacts"].live_ids[:250]:
+        portal.update("contacts", str(cid), {"lastname": f"Changed{cid}"})
+    # The sandbox stamps writes 1 ms apart, so a burst of writes runs ahead of the wall clock; the cursor caps
+    # at "now" and would (rightly) stay put. Let the clock catch up so the cursor can follow the records.
+    while time.time() * 1000 <= portal._last_write_ms + 5:
+        time.sleep(0.01)
+
+    def die(event):
+        if event.object_type == "contacts" and event.phase == "records" and event.records >= 100:
+            raise Killed
+
+    # margin 0: the sandbox's search has no index lag, so the cursor may follow the records right up to now.
+    with pytest.raises(Killed):
+        pull(client, store, plan, progress=die, margin=timedelta(0))
+    cursor = store.load_cursor("contacts")
+    assert cursor["phase"] == "incremental" and cursor["id"]  # advanced to the last committed page, not beyond
+    resumed = pull(client, store, plan, margin=timedelta(0))
+    assert 0 < resumed.objects["contacts"].records < 250 + 100  # continued near the cursor, did not start over
+    assert_same(store, portal, plan)
