@@ -353,6 +353,9 @@ def parse_datetime(raw: str | int) -> datetime:
             return datetime.fromtimestamp(int(raw) / 1000, _UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError("not a valid epoch-milliseconds time") from None
+    # HubSpot sends ISO 8601 with a zone ("…T…Z") or a plain date; a time without a zone is ambiguous: refused.
+    if len(raw) != 10 and ("T" not in raw or not (raw.endswith("Z") or "+" in raw[10:] or "-" in raw[10:])):
+        raise ValueError("not an ISO 8601 date-time with a time zone")
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
@@ -438,6 +441,15 @@ def _converter(spec: Any, kind: str, pack: Any) -> tuple[Callable[..., Any] | No
             return found
     else:  # string, or an enumeration passed through unchanged
         base = None
+    if spec.range is not None and base is not None:
+        low, high = Decimal(str(spec.range[0])), Decimal(str(spec.range[1]))
+        unchecked = base
+
+        def base(raw: str, props: dict | None = None) -> Any:
+            value = unchecked(raw, props) if needs_props else unchecked(raw)
+            if not low <= value <= high:
+                raise ValueError(f"out of range [{spec.range[0]:g}, {spec.range[1]:g}]")
+            return value
     # Bring the transform's value to the canonical field's type.
     inner = base if base is not None else (lambda raw: raw)
     if kind == "date" and transform == "datetime":

@@ -117,6 +117,7 @@ class FieldSpec(StrictModel):
     currency_property: str | None = None  # money: property of the same record holding its ISO currency code
     currency: str | None = None  # money: fixed ISO currency code of the amounts
     historical: bool = False  # pull propertiesWithHistory and keep the past as a Timeline
+    range: tuple[float, float] | None = None  # number/integer/money: [min, max]; a value outside is a data issue
 
     @field_validator("values", mode="before")
     @classmethod
@@ -147,6 +148,12 @@ class FieldSpec(StrictModel):
             for key in ("values", "default"):
                 if getattr(self, key) is not None:
                     problems.append(LocatedError(f'"{key}" only applies to transforms "enumeration" and "frequency"', (key,)))
+        if self.range is not None:
+            if self.transform not in ("number", "integer", "money"):
+                problems.append(LocatedError('"range" only applies to transforms number, integer and money', ("range",)))
+            elif self.range[0] > self.range[1]:
+                problems.append(LocatedError(f"range minimum {self.range[0]} is above its maximum {self.range[1]}",
+                                             ("range",)))
         if self.historical and self.constant is not None:
             problems.append(LocatedError("a constant has no history", ("historical",)))
         if problems:

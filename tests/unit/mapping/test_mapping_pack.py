@@ -129,6 +129,8 @@ BROKEN = [
                  id="missing-key"),
     pytest.param("sources.yaml", "    channel: {property: hs_survey_channel}", "    channel: {property: hs_survey_channel",
                  "associations:", ["YAML syntax"], id="yaml-syntax"),
+    pytest.param("sources.yaml", "transform: integer, range: [0, 10]}", "transform: integer, range: [10, 0]}",
+                 "range: [10, 0]", ["range minimum 10.0 is above its maximum 0.0"], id="range-inverted"),
     pytest.param("sources.yaml", "    name: {property: hs_name}", "    name: {constant: x, property: hs_name}",
                  "constant: x", ['exactly one of "property" or "constant"'], id="property-and-constant"),
 ]
