@@ -244,7 +244,8 @@ def pull(
         full_pass = _pull_records(run, obj, spec, properties, full=full, lookback=lookback, margin=margin)
         _pull_archived(run, obj, spec, properties)
         if spec.associations:
-            _pull_associations(run, obj, spec, full_refresh=full or full_pass, every=association_refresh_every)
+            _pull_associations(run, obj, spec, full_refresh=full or full_pass, flagged=full_pass,
+                               every=association_refresh_every)
         obj.cursor = store.load_cursor(object_type)
     return run.finish()
 
@@ -354,15 +355,20 @@ def _pull_archived(run: _Run, obj: ObjectSummary, spec: PullSpecLike, properties
         store.save_cursor(object_type, {"phase": "done", "at": _iso(run.now())}, "archived")
 
 
-def _pull_associations(run: _Run, obj: ObjectSummary, spec: PullSpecLike, *, full_refresh: bool, every: int) -> None:
-    """Step 4: refresh the associations of flagged records, 1,000 ids per batch, per to-type."""
+def _pull_associations(
+    run: _Run, obj: ObjectSummary, spec: PullSpecLike, *, full_refresh: bool, flagged: bool, every: int
+) -> None:
+    """Step 4: refresh the associations of flagged records, 1,000 ids per batch, per to-type.
+
+    ``flagged``: a full pass just completed, so every live record is already flagged (no UPDATE of them all).
+    """
     store, object_type = run.store, spec.object_type
     state = store.load_cursor(object_type, "associations") or {}
     runs_since = int(state.get("runs_since_full", 0))
     pending_full = bool(state.get("full_pending"))
     if full_refresh or pending_full or runs_since + 1 >= max(every, 1):
         obj.associations_full_refresh = True
-        if not pending_full:
+        if not pending_full and not flagged:
             # Flag everything and note it first: if killed, the next run finishes this refresh, not another.
             store.mark_associations_stale(object_type)
             store.save_cursor(object_type, {"runs_since_full": runs_since, "full_pending": True}, "associations")
