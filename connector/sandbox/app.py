@@ -208,8 +208,10 @@ async def objects_collection(request: Request) -> Response:
         history = portal.resolve_names(object_type, multi(request, "propertiesWithHistory")) \
             if multi(request, "propertiesWithHistory") else None
         assoc = [t for t in (schema.canonical_type(a) for a in multi(request, "associations")) if t]
-        if history:
-            limit = min(limit, MAX_BATCH_WITH_HISTORY)
+        if history and limit > MAX_BATCH_WITH_HISTORY:
+            # Real HubSpot answers 400 here (hubspot-api-python #143); its get_all pages by 50 with history.
+            raise bad_request(f"limit must be at most {MAX_BATCH_WITH_HISTORY} when propertiesWithHistory is "
+                              f"requested, got {limit}", context={"limit": [str(limit)]})
         with portal.lock:
             records, nxt = portal.page(object_type, after, limit, archived)
             body: dict[str, Any] = {"results": [render(portal, object_type, r, names, history, assoc) for r in records]}

@@ -94,6 +94,12 @@ def test_read_by_id_and_by_unique_id_property(api: Api):
     assert body["context"] == {"id": ["99"]}
 
 
+def test_list_with_history_pages_by_50_at_most(api: Api):
+    assert api.get("/crm/v3/objects/contacts", params={"propertiesWithHistory": "email", "limit": 50}).status_code == 200
+    response = api.get("/crm/v3/objects/contacts", params={"propertiesWithHistory": "email", "limit": 100})
+    assert "at most 50" in _error(response, 400)["message"]
+
+
 def test_history_newest_first_and_associations_on_list(api: Api):
     body = check("objects-v3", api.get("/crm/v3/objects/companies", params={
         "propertiesWithHistory": "product_logins_30d,industry", "associations": "contacts", "limit": 1}))
