@@ -166,6 +166,25 @@ def _format_raw(value: Any) -> str:
     return f"{number:.2f}".rstrip("0").rstrip(".")
 
 
+def format_age(days: Any) -> str:
+    """A day count as a coarse age ("2 weeks", "3 months"): an explanation that names it changes weekly at most,
+    not every day, so the CRM property is not rewritten daily while nothing else moved."""
+    number = _number(days)
+    if number is None:
+        return "n/a"
+    whole = int(number)
+    if whole < 7:
+        return "under a week"
+    if whole < 30:
+        weeks = whole // 7
+        return f"{weeks} week{'s' if weeks > 1 else ''}"
+    if whole < 365:
+        months = whole // 30
+        return f"{months} month{'s' if months > 1 else ''}"
+    years = whole // 365
+    return f"{years} year{'s' if years > 1 else ''}"
+
+
 def _fit(pieces: Iterable[str], max_length: int, separator: str = ", ") -> str:
     """Join pieces while the whole stays within max_length; a first piece too long is cut with an ellipsis."""
     text = ""
@@ -192,7 +211,7 @@ class _Part:
         self.normalise = _normaliser(component)
         self.percentiles = percentiles
         self.template = explain_template(component)
-        self.placeholders = [p for p in ("{name}", "{raw}", "{score}", "{s}") if p in self.template]
+        self.placeholders = [p for p in ("{name}", "{raw}", "{score}", "{s}", "{age}") if p in self.template]
 
     def render(self, raw: Any, score: float) -> str:
         # Only the documented placeholders, substituted literally: no str.format on admin text.
@@ -204,6 +223,8 @@ class _Part:
                 value = _format_raw(raw)
             elif placeholder == "{score}":
                 value = str(round_half_up(score))
+            elif placeholder == "{age}":
+                value = format_age(raw)
             else:
                 value = "" if _number(raw) == 1 else "s"
             text = text.replace(placeholder, value)

@@ -18,7 +18,7 @@ HEALTH_OUTPUT_FEATURES = ("health_score", "health_band", "health_change", "healt
 INPUT_KINDS: dict[str, str] = {name: kind for name, (kind, _) in FEATURES.items() if name not in HEALTH_OUTPUT_FEATURES}
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-PLACEHOLDERS = ("name", "raw", "score", "s")  # {s}: "s" unless raw is 1, for plurals
+PLACEHOLDERS = ("name", "raw", "score", "s", "age")  # {s}: "s" unless raw is 1; {age}: a day count, coarsely
 
 
 def _check_id(value: str, what: str) -> str:

@@ -513,3 +513,37 @@ def test_health_scores_percentile_ranks_only_within_the_scorecard():
     result = health_scores(features, cfg)
     assert [result[c]["score"] for c in ("a", "b", "c")] == [0, 50, 100]  # churned zeros do not lift "a"
     assert result["gone1"]["score"] is None
+
+
+@pytest.mark.parametrize(
+    ("days", "text"),
+    [
+        pytest.param(0, "under a week", id="today"),
+        pytest.param(6, "under a week", id="six-days"),
+        pytest.param(7, "1 week", id="one-week"),
+        pytest.param(29, "4 weeks", id="four-weeks"),
+        pytest.param(30, "1 month", id="one-month"),
+        pytest.param(95, "3 months", id="three-months"),
+        pytest.param(800, "2 years", id="two-years"),
+        pytest.param(None, "n/a", id="unknown"),
+    ],
+)
+def test_format_age_buckets_day_counts(days, text):
+    from connector.health import format_age
+
+    assert format_age(days) == text
+
+
+def test_explanation_with_age_is_stable_from_day_to_day():
+    """A day count in an explanation must not rewrite the CRM property every day."""
+    from connector.health import health_scores
+    from connector.mapping.health import HealthConfig
+
+    config = HealthConfig.model_validate({
+        "scorecards": [{"name": "all", "components": [
+            {"name": "engagement", "feature": "days_since_last_engagement", "method": "linear_decay", "days": 90,
+             "weight": 1, "explain": "no touch in {age}"},
+        ]}],
+    })
+    texts = {health_scores({"c": {"days_since_last_engagement": d}}, config)["c"]["explanation"] for d in range(31, 38)}
+    assert texts == {"no touch in 1 month"}
