@@ -186,6 +186,7 @@ def test_archive_answers_204_without_body_and_hides_the_record(sandbox_factory):
     api = Api(sb)
     response = api("DELETE", "/crm/v3/objects/contacts/1005")
     assert response.status_code == 204 and response.content == b"" and "content-type" not in response.headers
+    assert response.headers["x-hubspot-correlation-id"] and response.headers["x-hubspot-ratelimit-max"]
     assert api.get("/crm/v3/objects/contacts/1005").status_code == 404
     assert api.get("/crm/v3/objects/contacts/1005", params={"archived": "true"}).json()["archived"] is True
 

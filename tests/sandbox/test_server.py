@@ -113,3 +113,12 @@ def test_writes_do_not_touch_the_ingested_generator_output():
     assert [v for v, _ in seeded.history["product_logins_30d"]] == ["10", "25", "40"]
     assert [e[0] for e in portal.get("companies", 2001).history["product_logins_30d"]] == ["10", "25", "40", "41"]
     assert seeded.properties["product_logins_30d"] == "40"
+
+
+def test_running_sandbox_takes_profile_and_faults():
+    with running_sandbox(size=0, profile="professional", faults="seq:503,200") as sb:
+        api = Api(sb)
+        first, second = api.get("/crm/v3/objects/contacts"), api.get("/crm/v3/objects/contacts")
+    assert (first.status_code, second.status_code) == (503, 200)
+    assert second.headers["x-hubspot-ratelimit-max"] == "190"
+    assert second.json() == {"results": []}
