@@ -22,13 +22,14 @@ from connector.mapping.sources import CANONICAL_FIELDS, FREQUENCY_ALIASES as _FR
 
 # A property's past: (effective_at, value) pairs in ascending time order.
 Timeline = tuple[tuple[datetime, Any], ...]
+_first = itemgetter(0)
 
 
 def value_at(timeline: Timeline, at: datetime, default: Any = None) -> Any:
     """Value in effect at instant ``at`` (the last change at or before it), else ``default``."""
     if not timeline:
         return default
-    index = bisect_right([t for t, _ in timeline], at)
+    index = bisect_right(timeline, at, key=_first)  # O(log n), no list of times built per call
     return timeline[index - 1][1] if index else default
 
 
@@ -127,7 +128,7 @@ class Subscription:
 
     def _overdue_since(self, at: datetime) -> datetime | None:
         """Start of the unbroken past_due/unpaid run that contains ``at`` (None without a status history)."""
-        index = bisect_right([t for t, _ in self.status_history], at) - 1
+        index = bisect_right(self.status_history, at, key=_first) - 1
         since = None
         while index >= 0 and self.status_history[index][1] in OVERDUE_STATUSES:
             since = self.status_history[index][0]
@@ -489,7 +490,6 @@ def _memo(parse: Callable[[str], Any], limit: int = 8192) -> Callable[[str], Any
             cache[raw] = value
         return value
     return run
-_first = itemgetter(0)
 
 
 def _field(attr: str, spec: Any, kind: str, pack: Any) -> tuple[str, str | None, Callable[..., Any] | None]:
