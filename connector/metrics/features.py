@@ -6,8 +6,8 @@ import math
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, eq, is_not, itemgetter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -265,6 +265,16 @@ def _timeline_values_at(timelines: list[Any], at: float, defaults: list[Any]) ->
     return out
 
 
+def _ordinals(days: list[date | None]) -> np.ndarray:
+    """Proleptic ordinals of dates, NaN for None (C loops)."""
+    present = np.fromiter(map(is_not, days, repeat(None)), dtype=bool, count=len(days))
+    out = np.full(len(days), NAN)
+    count = int(present.sum())
+    if count:
+        out[present] = np.fromiter(map(date.toordinal, compress(days, present.tolist())), dtype=np.float64, count=count)
+    return out
+
+
 def _subscription_features(
     portfolio: Portfolio, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
 ) -> None:
@@ -288,10 +298,11 @@ def _subscription_features(
     live = np.fromiter(map(live_of.__getitem__, status), dtype=bool, count=len(status))
     for i in np.flatnonzero(np.fromiter(map(is_not, lives, repeat(common)), dtype=bool, count=len(lives))).tolist():
         live[i] = status[i] in lives[i]
-    overdue = np.fromiter((st in OVERDUE_STATUSES for st in status), dtype=bool, count=len(status))
-    overdue |= np.fromiter((p == "failed" for p in map(attrgetter("last_payment_status"), subs)), dtype=bool,
+    overdue_of = {st: st in OVERDUE_STATUSES for st in live_of}
+    overdue = np.fromiter(map(overdue_of.__getitem__, status), dtype=bool, count=len(status))
+    overdue |= np.fromiter(map(eq, map(attrgetter("last_payment_status"), subs), repeat("failed")), dtype=bool,
                            count=len(subs))
-    due = _floats([None if d is None else d.toordinal() for d in map(attrgetter("next_payment_due"), subs)])
+    due = _ordinals(list(map(attrgetter("next_payment_due"), subs)))
     with np.errstate(invalid="ignore"):
         requested = epochs_or_nan(list(map(attrgetter("cancel_requested_at"), subs))) <= now  # NaN: False
     today_ordinal = today.toordinal()
@@ -320,8 +331,8 @@ def _subscription_features(
 def _usage_features(portfolio, ids, customers, as_of: datetime, options: FeatureOptions, columns: dict[str, Any]) -> None:
     empty = Usage(customer_id="")
     get = portfolio.usage.get
-    rows = [get(cid, empty) for cid in ids]
-    known = np.fromiter((u is not empty for u in rows), dtype=bool, count=len(rows))
+    rows = list(map(get, ids, repeat(empty)))
+    known = np.fromiter(map(is_not, rows, repeat(empty)), dtype=bool, count=len(rows))
     now = as_of.timestamp()
     month_ago = as_of - timedelta(days=30)
 
@@ -357,7 +368,8 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
     columns["seats_used"] = used
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["seat_utilisation"] = np.where(bought > 0, used / bought, NAN)
-    done_a = np.fromiter((len(u.onboarding_milestones_done) for u in rows), dtype=np.float64, count=len(rows))
+    done_a = np.fromiter(map(len, map(attrgetter("onboarding_milestones_done"), rows)), dtype=np.float64,
+                         count=len(rows))
     planned_a = field("onboarding_milestones_total")
     with np.errstate(divide="ignore", invalid="ignore"):
         progress = np.where(planned_a > 0, np.minimum(done_a / planned_a, 1.0), NAN)
@@ -365,19 +377,28 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
     columns["onboarding_progress"] = progress
     columns["onboarding_complete"] = _bool_array(progress >= 1.0, ~np.isnan(progress))
     zone = ZoneInfo(options.tz)
-    since_ts = _floats([None if d is None else datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()
-                        for d in columns["customer_since"]])
-    columns["days_to_first_value"] = _whole_days(stamps("first_value_at") - since_ts)
+    first_value = stamps("first_value_at")
+    since = columns["customer_since"]
+    since_ts = np.full(len(rows), NAN)
+    for i in np.flatnonzero(~np.isnan(first_value)).tolist():  # only where there is a first-value date
+        d = since[i]
+        if d is not None:
+            since_ts[i] = datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()
+    columns["days_to_first_value"] = _whole_days(first_value - since_ts)
     columns["open_tickets"] = field("open_tickets")
     columns["tickets_90d"] = field("tickets_90d")
     columns["days_since_last_engagement"] = _whole_days(now - stamps("last_engagement_at"))
 
 
 def epochs_or_nan(values: list[datetime | None]) -> np.ndarray:
-    try:
-        return np.fromiter(map(datetime.timestamp, values), dtype=np.float64, count=len(values))
-    except TypeError:
-        return np.fromiter((NAN if v is None else v.timestamp() for v in values), dtype=np.float64, count=len(values))
+    """Epoch seconds of aware datetimes, NaN for None; every loop runs in C (map, compress)."""
+    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    out = np.full(len(values), NAN)
+    count = int(present.sum())
+    if count:
+        out[present] = np.fromiter(map(datetime.timestamp, compress(values, present.tolist())), dtype=np.float64,
+                                   count=count)
+    return out
 
 
 def _last_two(owner: np.ndarray, t: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -398,14 +419,15 @@ def _last_two(owner: np.ndarray, t: np.ndarray, values: np.ndarray, n: int) -> t
 def _survey_features(portfolio, index: dict[str, int], as_of: datetime, options: FeatureOptions,
                      columns: dict[str, Any], n: int) -> None:
     now = as_of.timestamp()
-    rows = [r for r in portfolio.feedback if r.value is not None and r.submitted_at is not None]
-    owner = np.fromiter((index.get(r.customer_id, -1) for r in rows), dtype=np.int64, count=len(rows))
-    t = epochs_or_nan([r.submitted_at for r in rows])
-    value = np.fromiter((r.value for r in rows), dtype=np.float64, count=len(rows))
-    kinds = [r.survey_type.upper() for r in rows]
-    kind = np.fromiter((1 if k == "NPS" else 2 if k == "CSAT" else 3 if k == "CES" else 0 for k in kinds),
-                       dtype=np.int8, count=len(rows))
-    keep = (owner >= 0) & (t <= now)
+    rows = portfolio.feedback
+    owner = np.fromiter(map(index.get, map(attrgetter("customer_id"), rows), repeat(-1)), dtype=np.int64,
+                        count=len(rows))
+    t = epochs_or_nan(list(map(attrgetter("submitted_at"), rows)))
+    value = _floats(list(map(attrgetter("value"), rows)))
+    types = list(map(attrgetter("survey_type"), rows))
+    code_of = {k: {"NPS": 1, "CSAT": 2, "CES": 3}.get(k.upper(), 0) for k in set(types)}
+    kind = np.fromiter(map(code_of.__getitem__, types), dtype=np.int8, count=len(rows))
+    keep = (owner >= 0) & (t <= now) & ~np.isnan(value)  # NaN times compare False: dropped too
     owner, t, value, kind = owner[keep], t[keep], value[keep], kind[keep]
     last_survey = np.full(n, -np.inf)
     np.maximum.at(last_survey, owner, t)
@@ -437,11 +459,13 @@ def _survey_features(portfolio, index: dict[str, int], as_of: datetime, options:
 def _deal_features(portfolio, index: dict[str, int], as_of: datetime, options: FeatureOptions,
                    columns: dict[str, Any], n: int) -> None:
     now = as_of.timestamp()
-    won = [d for d in portfolio.deals if d.is_won and d.close_date is not None]
-    owner = np.fromiter((index.get(d.customer_id, -1) for d in won), dtype=np.int64, count=len(won))
-    t = epochs_or_nan([d.close_date for d in won])
-    amount = np.fromiter((float(d.amount or 0) for d in won), dtype=np.float64, count=len(won))
-    keep = (owner >= 0) & (t <= now)
+    deals = portfolio.deals
+    owner = np.fromiter(map(index.get, map(attrgetter("customer_id"), deals), repeat(-1)), dtype=np.int64,
+                        count=len(deals))
+    won = np.fromiter(map(attrgetter("is_won"), deals), dtype=bool, count=len(deals))
+    t = epochs_or_nan(list(map(attrgetter("close_date"), deals)))
+    amount = np.nan_to_num(_floats(list(map(attrgetter("amount"), deals))))  # Decimal or None → float, None → 0
+    keep = won & (owner >= 0) & (t <= now)
     owner, t, amount = owner[keep], t[keep], amount[keep]
     last = np.full(n, -np.inf)
     np.maximum.at(last, owner, t)
