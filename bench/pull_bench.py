@@ -54,18 +54,20 @@ def _pull_child(base_url: str, token: str, state_url: str, objects: list[str] | 
     summary = pull(client, store, plan)
     wall = time.perf_counter() - started
     stats = client.stats
-    queue.put({
-        "wall_s": wall,
-        "calls_by_kind": dict(stats.calls),
-        "rate_limited": stats.rate_limited,
-        "retries": stats.retries,
-        "burst_max": stats.burst_max,
-        "records": summary.records,
-        "archived": summary.archived,
-        "associations": summary.associations,
-        "peak_rss_mb": peak_rss_mb(),
-        "stored": {t: store.count_records(t, include_archived=True) for t in plan},
-    })
+    queue.put(
+        {
+            "wall_s": wall,
+            "calls_by_kind": dict(stats.calls),
+            "rate_limited": stats.rate_limited,
+            "retries": stats.retries,
+            "burst_max": stats.burst_max,
+            "records": summary.records,
+            "archived": summary.archived,
+            "associations": summary.associations,
+            "peak_rss_mb": peak_rss_mb(),
+            "stored": {t: store.count_records(t, include_archived=True) for t in plan},
+        }
+    )
     store.close()
 
 
@@ -73,7 +75,9 @@ def run_pull(sb, objects: list[str] | None = None) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = ctx.Process(target=_pull_child, args=(sb.base_url, sb.token, f"sqlite:///{tmp}/state.db", objects, queue))
+        proc = ctx.Process(
+            target=_pull_child, args=(sb.base_url, sb.token, f"sqlite:///{tmp}/state.db", objects, queue)
+        )
         proc.start()
         result = queue.get()
         proc.join()
@@ -118,14 +122,22 @@ def bench_portal(size: str, profile: str) -> None:
     print(f"\n== {size} portal, profile {profile} (generated in {gen_s:.1f} s) ==")
     print(f"records: {r['records']:,} live + {r['archived']:,} archived, {r['associations']:,} associations")
     print(f"API calls: {total:,} {dict(sorted(calls.items()))}")
-    print(f"floor: {floor_total:,} {floor} -> calls / floor = {total / floor_total:.3f} "
-          f"(list+associations only: {(total - calls.get('batch_read', 0)) / floor_no_history:.3f})")
+    print(
+        f"floor: {floor_total:,} {floor} -> calls / floor = {total / floor_total:.3f} "
+        f"(list+associations only: {(total - calls.get('batch_read', 0)) / floor_no_history:.3f})"
+    )
     print(f"429s received: {r['rate_limited']}, retries: {r['retries']}")
-    print(f"requests per 10 s: {achieved:.1f} achieved vs {burst} allowed = {100 * achieved / burst:.1f} %" if burst else
-          "requests per 10 s: no burst limit learnt")
-    print(f"wall time: {r['wall_s']:.1f} s vs {steady_s:.1f} s imposed by the rate limit alone at {burst}/10 s "
-          f"({limit_s:.1f} s if the first burst went at once); wall / limit = {r['wall_s'] / steady_s:.2f}"
-          if burst else f"wall time: {r['wall_s']:.1f} s")
+    print(
+        f"requests per 10 s: {achieved:.1f} achieved vs {burst} allowed = {100 * achieved / burst:.1f} %"
+        if burst
+        else "requests per 10 s: no burst limit learnt"
+    )
+    print(
+        f"wall time: {r['wall_s']:.1f} s vs {steady_s:.1f} s imposed by the rate limit alone at {burst}/10 s "
+        f"({limit_s:.1f} s if the first burst went at once); wall / limit = {r['wall_s'] / steady_s:.2f}"
+        if burst
+        else f"wall time: {r['wall_s']:.1f} s"
+    )
     print(f"peak RSS of the pull process: {r['peak_rss_mb']:.0f} MB")
 
 
@@ -138,11 +150,21 @@ def _contacts_only_portal(contacts: int):
     records = []
     for i in range(1, contacts + 1):
         created = now - (i % 700) * 86_400_000
-        records.append(SeedRecord("contacts", i, created, {
-            "firstname": f"First{i}", "lastname": f"Last{i}", "email": f"c{i}@example.com",
-            "lastmodifieddate": iso(created + 3_600_000), "date_of_birth": "1980-01-01",
-            "hs_analytics_source": "ORGANIC_SEARCH",
-        }))
+        records.append(
+            SeedRecord(
+                "contacts",
+                i,
+                created,
+                {
+                    "firstname": f"First{i}",
+                    "lastname": f"Last{i}",
+                    "email": f"c{i}@example.com",
+                    "lastmodifieddate": iso(created + 3_600_000),
+                    "date_of_birth": "1980-01-01",
+                    "hs_analytics_source": "ORGANIC_SEARCH",
+                },
+            )
+        )
     portal = Portal(seed=1, profile="unlimited")
     portal.ingest(GeneratedPortal(records={"contacts": records}, associations=[], now_ms=now))
     return portal
@@ -156,8 +178,10 @@ def bench_rss(sizes: list[int]) -> None:
         portal = _contacts_only_portal(n)
         with running_sandbox(portal=portal) as sb:
             r = run_pull(sb, objects=["contacts"])
-        print(f"{n:>9,} contacts: peak RSS {r['peak_rss_mb']:.0f} MB, stored {r['stored']['contacts']:,}, "
-              f"{sum(r['calls_by_kind'].values()):,} calls, {r['wall_s']:.0f} s ({n / r['wall_s']:,.0f} records/s)")
+        print(
+            f"{n:>9,} contacts: peak RSS {r['peak_rss_mb']:.0f} MB, stored {r['stored']['contacts']:,}, "
+            f"{sum(r['calls_by_kind'].values()):,} calls, {r['wall_s']:.0f} s ({n / r['wall_s']:,.0f} records/s)"
+        )
         del portal
 
 

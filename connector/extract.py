@@ -7,8 +7,9 @@ How one object type is pulled (each step resumable: everything it needs to conti
    one transaction, so a killed run resumes from the last committed page. When the last page is saved the
    cursor becomes incremental, starting at the time the full pass *began* (records changed during a long
    backfill are re-read), and stored records the pass did not see (hard-deleted in HubSpot, so in neither
-   the live nor the archived list) are flagged archived in the same transaction. Otherwise: search for records modified since ``cursor − lookback`` (at least once:
-   the window is re-read and records are upserted on id); each page is saved with the cursor
+   the live nor the archived list) are flagged archived in the same transaction. Otherwise: search for
+   records modified since ``cursor − lookback`` (at least once: the window is re-read and records are
+   upserted on id); each page is saved with the cursor
    ``(max last-modified seen, its id)``, never later than ``pass start − margin`` because search indexes
    lag behind writes (API-NOTES §7).
 2. History. For the properties the plan marks historical, ``fetch_with_history`` (50 ids per call) for the
@@ -155,7 +156,13 @@ def client_stats(client: Any) -> dict[str, Any]:
 class _Run:
     """State of one pull across object types: counters, clock and the progress callback."""
 
-    def __init__(self, client: Any, store: StateStore, progress: Callable[[PullProgress], None] | None, now: Callable[[], datetime]):
+    def __init__(
+        self,
+        client: Any,
+        store: StateStore,
+        progress: Callable[[PullProgress], None] | None,
+        now: Callable[[], datetime],
+    ):
         self.client = client
         self.store = store
         self.progress = progress
@@ -244,8 +251,9 @@ def pull(
         full_pass = _pull_records(run, obj, spec, properties, full=full, lookback=lookback, margin=margin)
         _pull_archived(run, obj, spec, properties)
         if spec.associations:
-            _pull_associations(run, obj, spec, full_refresh=full or full_pass, flagged=full_pass,
-                               every=association_refresh_every)
+            _pull_associations(
+                run, obj, spec, full_refresh=full or full_pass, flagged=full_pass, every=association_refresh_every
+            )
         obj.cursor = store.load_cursor(object_type)
     return run.finish()
 
@@ -257,7 +265,9 @@ def _with_history(run: _Run, spec: PullSpecLike, properties: list[str], records:
     ids = [str(r["id"]) for r in records]
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), HISTORY_BATCH):
-        for rec in run.client.fetch_with_history(spec.object_type, ids[start : start + HISTORY_BATCH], properties, list(spec.historical)):
+        for rec in run.client.fetch_with_history(
+            spec.object_type, ids[start : start + HISTORY_BATCH], properties, list(spec.historical)
+        ):
             found[str(rec["id"])] = rec
     for record in records:
         fetched = found.get(str(record["id"]))
@@ -293,13 +303,18 @@ def _pull_records(
         for page in client.iter_pages(object_type, properties, archived=False, after=after):
             obj.with_history += _with_history(run, spec, properties, page.records)
             if page.next_after:
-                next_cursor = {"phase": "full", "after": str(page.next_after), "started_at": _iso(started),
-                               "seen_since": _iso(seen_since)}
+                next_cursor = {
+                    "phase": "full",
+                    "after": str(page.next_after),
+                    "started_at": _iso(started),
+                    "seen_since": _iso(seen_since),
+                }
                 store.save_page(object_type, page.records, next_cursor, associations_stale=stale)
             else:
                 finished = True
-                store.save_page(object_type, page.records, done_cursor, associations_stale=stale,
-                                archive_unseen_before=seen_since)
+                store.save_page(
+                    object_type, page.records, done_cursor, associations_stale=stale, archive_unseen_before=seen_since
+                )
             _count(run, obj, page.records)
             run.report(obj, "records")
         if not finished:  # no page at all: nothing is live
@@ -321,7 +336,12 @@ def _pull_records(
                 best = (updated, str(record["id"]))
         # Never later than the cap, never earlier than where we started.
         when, rid = best if best[0] <= cap else (max(cap, since), None)
-        store.save_page(object_type, page.records, {"phase": "incremental", "since": _iso(when), "id": rid}, associations_stale=stale)
+        store.save_page(
+            object_type,
+            page.records,
+            {"phase": "incremental", "since": _iso(when), "id": rid},
+            associations_stale=stale,
+        )
         _count(run, obj, page.records)
         run.report(obj, "records")
     return False

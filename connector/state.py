@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.types import JSON, TypeDecorator
 
 from connector.errors import StateError
@@ -320,7 +321,9 @@ class StateStore:
         try:
             engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise StateError(f"cannot open the state store ({make_url(url).render_as_string(hide_password=True)}): {exc}") from None
+            raise StateError(
+                f"cannot open the state store ({make_url(url).render_as_string(hide_password=True)}): {exc}"
+            ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
@@ -332,7 +335,8 @@ class StateStore:
         except SQLAlchemyError as exc:
             engine.dispose()
             safe = make_url(url).render_as_string(hide_password=True)
-            raise StateError(f"cannot open the state store ({safe}): {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+            reason = getattr(exc, "orig", None) or exc
+            raise StateError(f"cannot open the state store ({safe}): {exc.__class__.__name__}: {reason}") from None
         return store
 
     def close(self) -> None:
@@ -344,8 +348,25 @@ class StateStore:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction; a database failure (locked, disk full, connection lost, corrupt) becomes a StateError."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise _state_error(exc) from exc
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise _state_error(exc) from exc
+
     def schema_version(self) -> int:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return self._version(conn)
 
     def _version(self, conn: Connection) -> int:
@@ -355,7 +376,7 @@ class StateStore:
         return int(value or 0)
 
     def _migrate(self, target: int) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             schema_version.create(conn, checkfirst=True)
             current = self._version(conn)
             if current > SCHEMA_VERSION:
@@ -364,7 +385,7 @@ class StateStore:
                     f"({SCHEMA_VERSION}): upgrade the connector or point CONNECTOR_STATE_URL elsewhere"
                 )
         for version in range(current, target):
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 if self._version(conn) != version:  # another process migrated meanwhile
                     continue
                 MIGRATIONS[version](conn)
@@ -373,7 +394,9 @@ class StateStore:
 
     def _upsert(self, table: Table, keys: Sequence[str], updates: dict[str, Any]) -> Any:
         stmt = self._insert(table)
-        return stmt.on_conflict_do_update(index_elements=list(keys), set_={k: v(stmt.excluded) if callable(v) else v for k, v in updates.items()})
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={k: v(stmt.excluded) if callable(v) else v for k, v in updates.items()}
+        )
 
     # ------------------------------------------------------------ records and cursors
 
@@ -426,7 +449,7 @@ class StateStore:
             },
         )
         archived = [row["id"] for row in rows if row["archived"]]
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if rows:
                 conn.execute(stmt, rows)
             # The store keeps associations of live records only: an archived record's go with it.
@@ -438,18 +461,20 @@ class StateStore:
 
     def save_cursor(self, object_type: str, cursor: dict[str, Any] | None, name: str = "default") -> None:
         """Set (or with None, delete) a cursor on its own."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if cursor is None:
                 conn.execute(delete(cursors).where(cursors.c.object_type == object_type, cursors.c.name == name))
             else:
                 self._save_cursor(conn, object_type, name, cursor)
 
     def _save_cursor(self, conn: Connection, object_type: str, name: str, value: dict[str, Any]) -> None:
-        stmt = self._upsert(cursors, ["object_type", "name"], {"value": lambda ex: ex.value, "updated_at": lambda ex: ex.updated_at})
+        stmt = self._upsert(
+            cursors, ["object_type", "name"], {"value": lambda ex: ex.value, "updated_at": lambda ex: ex.updated_at}
+        )
         conn.execute(stmt, {"object_type": object_type, "name": name, "value": value, "updated_at": _now()})
 
     def load_cursor(self, object_type: str, name: str = "default") -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(
                 select(cursors.c.value).where(cursors.c.object_type == object_type, cursors.c.name == name)
             ).scalar()
@@ -465,10 +490,14 @@ class StateStore:
             updated_at=row.updated_at,
         )
 
-    def iter_records(self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK) -> Iterator[StoredRecord]:
+    def iter_records(
+        self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK
+    ) -> Iterator[StoredRecord]:
         """Stream records ordered by id (as text), in keyset pages: memory stays flat and no transaction is held."""
         last: str | None = None
-        cols = [records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")]
+        cols = [
+            records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")
+        ]
         while True:
             query = select(*cols).where(records.c.object_type == object_type)
             if not include_archived:
@@ -476,7 +505,7 @@ class StateStore:
             if last is not None:
                 query = query.where(records.c.id > last)
             query = query.order_by(records.c.id).limit(batch_size)
-            with self.engine.connect() as conn:
+            with self._connect() as conn:
                 batch = conn.execute(query).all()
             if not batch:
                 return
@@ -488,9 +517,11 @@ class StateStore:
         """The stored records among ``ids`` (archived included), by id."""
         ids = [str(i) for i in ids]
         out: dict[str, StoredRecord] = {}
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             for chunk in _chunks(ids):
-                for row in conn.execute(select(records).where(records.c.object_type == object_type, records.c.id.in_(chunk))):
+                for row in conn.execute(
+                    select(records).where(records.c.object_type == object_type, records.c.id.in_(chunk))
+                ):
                     out[row.id] = self._record(row)
         return out
 
@@ -500,14 +531,14 @@ class StateStore:
             query = query.where(records.c.object_type == object_type)
         if not include_archived:
             query = query.where(records.c.archived.is_(False))
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def mark_archived(self, object_type: str, ids: Iterable[str], at: datetime | None) -> int:
         """Flag stored records as archived (deleted in HubSpot); returns how many rows changed."""
         ids, at = [str(i) for i in ids], _as_datetime(at)
         changed = 0
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for chunk in _chunks(ids):
                 result = conn.execute(
                     update(records)
@@ -520,7 +551,7 @@ class StateStore:
 
     def archive_unseen(self, object_type: str, before: datetime) -> int:
         """Flag archived the live records of a type not saved since ``before`` (see ``save_page``)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             return self._archive_unseen(conn, object_type, before)
 
     def _archive_unseen(self, conn: Connection, object_type: str, before: datetime) -> int:
@@ -528,17 +559,21 @@ class StateStore:
         unseen = and_(records.c.object_type == object_type, records.c.archived.is_(False), records.c.pulled_at < before)
         ids = list(conn.execute(select(records.c.id).where(unseen)).scalars())
         if ids:
-            conn.execute(update(records).where(unseen).values(archived=True, archived_at=_now(), associations_stale=False))
+            conn.execute(
+                update(records).where(unseen).values(archived=True, archived_at=_now(), associations_stale=False)
+            )
             self._drop_associations(conn, object_type, ids)
         return len(ids)
 
     def _drop_associations(self, conn: Connection, object_type: str, ids: Sequence[str]) -> None:
         for chunk in _chunks(ids):
-            conn.execute(delete(associations).where(associations.c.from_type == object_type, associations.c.from_id.in_(chunk)))
+            conn.execute(
+                delete(associations).where(associations.c.from_type == object_type, associations.c.from_id.in_(chunk))
+            )
 
     def mark_associations_stale(self, object_type: str) -> int:
         """Flag every live record of a type for an association refresh (the periodic full refresh)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(
                 update(records)
                 .where(records.c.object_type == object_type, records.c.archived.is_(False))
@@ -557,7 +592,7 @@ class StateStore:
             )
             if last is not None:
                 query = query.where(records.c.id > last)
-            with self.engine.connect() as conn:
+            with self._connect() as conn:
                 ids = list(conn.execute(query.order_by(records.c.id).limit(batch_size)).scalars())
             if not ids:
                 return
@@ -565,10 +600,16 @@ class StateStore:
             last = ids[-1]
 
     def count_stale(self, object_type: str) -> int:
-        query = select(func.count()).select_from(records).where(
-            records.c.object_type == object_type, records.c.associations_stale.is_(True), records.c.archived.is_(False)
+        query = (
+            select(func.count())
+            .select_from(records)
+            .where(
+                records.c.object_type == object_type,
+                records.c.associations_stale.is_(True),
+                records.c.archived.is_(False),
+            )
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     # ------------------------------------------------------------ associations
@@ -594,8 +635,16 @@ class StateStore:
                 key = (str(to_id), None if type_id is None else int(type_id))
                 if key not in seen:
                     seen.add(key)
-                    rows.append({"from_type": from_type, "from_id": str(from_id), "to_type": to_type, "to_id": key[0], "type_id": key[1]})
-        with self.engine.begin() as conn:
+                    rows.append(
+                        {
+                            "from_type": from_type,
+                            "from_id": str(from_id),
+                            "to_type": to_type,
+                            "to_id": key[0],
+                            "type_id": key[1],
+                        }
+                    )
+        with self._begin() as conn:
             for chunk in _chunks(ids):
                 conn.execute(
                     delete(associations).where(
@@ -617,10 +666,12 @@ class StateStore:
 
     def clear_stale(self, object_type: str, ids: Iterable[str]) -> None:
         ids = [str(i) for i in ids]
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for chunk in _chunks(ids):
                 conn.execute(
-                    update(records).where(records.c.object_type == object_type, records.c.id.in_(chunk)).values(associations_stale=False)
+                    update(records)
+                    .where(records.c.object_type == object_type, records.c.id.in_(chunk))
+                    .values(associations_stale=False)
                 )
 
     def iter_associations(
@@ -634,7 +685,7 @@ class StateStore:
                 query = query.where(associations.c.from_type == from_type)
             if to_type is not None:
                 query = query.where(associations.c.to_type == to_type)
-            with self.engine.connect() as conn:
+            with self._connect() as conn:
                 rows = conn.execute(query.order_by(associations.c.seq).limit(batch_size)).all()
             if not rows:
                 return
@@ -648,7 +699,7 @@ class StateStore:
             query = query.where(associations.c.from_type == from_type)
         if to_type is not None:
             query = query.where(associations.c.to_type == to_type)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     # ------------------------------------------------------------ runs
@@ -656,7 +707,7 @@ class StateStore:
     def start_run(self, kind: str) -> str:
         """A new run id, sortable by start time ("20261123T041500Z-ab12") and strictly after every earlier one."""
         now = _now().replace(microsecond=0)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             newest = conn.execute(select(func.max(runs.c.id))).scalar()
             if newest is not None:
                 # Two runs in the same second (or a clock step back) would not sort: step past the newest.
@@ -668,7 +719,7 @@ class StateStore:
         return run_id
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(
                 update(runs).where(runs.c.id == run_id).values(status=status, finished_at=_now(), summary=summary or {})
             )
@@ -686,7 +737,7 @@ class StateStore:
         }
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
         return self._run(row) if row else None
 
@@ -694,7 +745,7 @@ class StateStore:
         query = select(runs).where(runs.c.kind == kind)
         if status is not None:
             query = query.where(runs.c.status == status)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(query.order_by(runs.c.id.desc()).limit(1)).first()
         return self._run(row) if row else None
 
@@ -702,7 +753,7 @@ class StateStore:
         query = select(runs)
         if kind is not None:
             query = query.where(runs.c.kind == kind)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [self._run(r) for r in conn.execute(query.order_by(runs.c.id.desc()).limit(limit))]
 
     # ------------------------------------------------------------ locks
@@ -711,7 +762,7 @@ class StateStore:
         """Take the named lock; True if ``owner`` now holds it. A lock whose heartbeat is older than
         ``stale_after_s`` belonged to a process that died: it is taken over (compare-and-swap on the heartbeat)."""
         now = _now()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             row = conn.execute(select(locks).where(locks.c.name == name)).first()
             if row is None:
                 # ON CONFLICT DO NOTHING: if another process inserted it first, no row is written and we lose.
@@ -732,17 +783,19 @@ class StateStore:
 
     def heartbeat(self, name: str, owner: str) -> None:
         """Prove the holder is alive; StateError if the lock was lost (taken over as stale)."""
-        with self.engine.begin() as conn:
-            result = conn.execute(update(locks).where(locks.c.name == name, locks.c.owner == owner).values(heartbeat_at=_now()))
+        with self._begin() as conn:
+            result = conn.execute(
+                update(locks).where(locks.c.name == name, locks.c.owner == owner).values(heartbeat_at=_now())
+            )
         if not result.rowcount:
             raise StateError(f"lock {name!r} is no longer held by this run (taken over after a stale heartbeat)")
 
     def release_lock(self, name: str, owner: str) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == owner))
 
     def lock_holder(self, name: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(select(locks).where(locks.c.name == name)).first()
         return dict(row._mapping) if row else None
 
@@ -751,8 +804,11 @@ class StateStore:
     def save_snapshots(self, run_id: str, kind: str, as_of: datetime, rows: dict[str, dict[str, Any]]) -> None:
         """Store one row per customer for this run and kind (replacing an earlier save of the same pair)."""
         as_of = _as_datetime(as_of)
-        values = [{"run_id": run_id, "kind": kind, "customer_id": str(cid), "as_of": as_of, "data": data} for cid, data in rows.items()]
-        with self.engine.begin() as conn:
+        values = [
+            {"run_id": run_id, "kind": kind, "customer_id": str(cid), "as_of": as_of, "data": data}
+            for cid, data in rows.items()
+        ]
+        with self._begin() as conn:
             conn.execute(delete(snapshots).where(snapshots.c.run_id == run_id, snapshots.c.kind == kind))
             for chunk in _chunks(values, 5 * CHUNK):
                 conn.execute(insert(snapshots), list(chunk))
@@ -762,12 +818,14 @@ class StateStore:
         latest = select(func.max(snapshots.c.run_id)).where(snapshots.c.kind == kind)
         if before_run_id is not None:
             latest = latest.where(snapshots.c.run_id < before_run_id)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             run_id = conn.execute(latest).scalar()
             if run_id is None:
                 return {}
             rows = conn.execute(
-                select(snapshots.c.customer_id, snapshots.c.data).where(snapshots.c.kind == kind, snapshots.c.run_id == run_id)
+                select(snapshots.c.customer_id, snapshots.c.data).where(
+                    snapshots.c.kind == kind, snapshots.c.run_id == run_id
+                )
             )
             return {r.customer_id: r.data for r in rows}
 
@@ -779,12 +837,14 @@ class StateStore:
             .group_by(snapshots.c.run_id)
             .order_by(snapshots.c.run_id)
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query)]
 
     def save_metrics(self, run_id: str, period_key: str, data: dict[str, Any]) -> None:
-        stmt = self._upsert(metrics, ["run_id", "period_key"], {"data": lambda ex: ex.data, "saved_at": lambda ex: ex.saved_at})
-        with self.engine.begin() as conn:
+        stmt = self._upsert(
+            metrics, ["run_id", "period_key"], {"data": lambda ex: ex.data, "saved_at": lambda ex: ex.saved_at}
+        )
+        with self._begin() as conn:
             conn.execute(stmt, {"run_id": run_id, "period_key": period_key, "data": data, "saved_at": _now()})
 
     def load_metrics(self, period_key: str | None = None) -> list[dict[str, Any]]:
@@ -792,7 +852,7 @@ class StateStore:
         query = select(metrics)
         if period_key is not None:
             query = query.where(metrics.c.period_key == period_key)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query.order_by(metrics.c.run_id, metrics.c.period_key))]
 
     # ------------------------------------------------------------ write ledger
@@ -814,13 +874,13 @@ class StateStore:
             }
             for r in rows
         ]
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for chunk in _chunks(values, 5 * CHUNK):
                 conn.execute(insert(ledger), list(chunk))
 
     def _ledger_rows(self, query: Any) -> list[dict[str, Any]]:
         cols = ("run_id", "object_type", "record_id", "property", "before", "after", "status", "message", "updated_at")
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [{c: getattr(r, c) for c in cols} for r in conn.execute(query.order_by(ledger.c.seq))]
 
     def pending_changes(self, run_id: str) -> list[dict[str, Any]]:
@@ -830,7 +890,7 @@ class StateStore:
         """Set each change's status and message, all in ONE transaction (a batch's outcome is never half-saved)."""
         allowed = {"written", "failed", "skipped", "planned", "rolled_back"}
         now = _now()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for o in outcomes:
                 if o["status"] not in allowed:
                     raise StateError(f"unknown ledger status {o['status']!r}; expected one of {sorted(allowed)}")
@@ -853,15 +913,17 @@ class StateStore:
         return self._ledger_rows(select(ledger).where(ledger.c.run_id == run_id))
 
     def unfinished_apply_runs(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return list(
-                conn.execute(select(ledger.c.run_id).where(ledger.c.status == "planned").distinct().order_by(ledger.c.run_id)).scalars()
+                conn.execute(
+                    select(ledger.c.run_id).where(ledger.c.status == "planned").distinct().order_by(ledger.c.run_id)
+                ).scalars()
             )
 
     # ------------------------------------------------------------ enrollments
 
     def enrollments(self, kind: str, target: str) -> set[str]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return set(
                 conn.execute(
                     select(enrollments_current.c.record_id).where(
@@ -885,10 +947,17 @@ class StateStore:
             raise StateError(f"bad enrollment event action={action!r} status={status!r}")
         now = _now()
         target, record_id = str(target), str(record_id)
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 insert(enrollment_events).values(
-                    run_id=run_id, kind=kind, target=target, record_id=record_id, action=action, status=status, message=message, at=now
+                    run_id=run_id,
+                    kind=kind,
+                    target=target,
+                    record_id=record_id,
+                    action=action,
+                    status=status,
+                    message=message,
+                    at=now,
                 )
             )
             if status != "done":
@@ -901,15 +970,23 @@ class StateStore:
             if action == "unenroll":
                 conn.execute(delete(enrollments_current).where(*key))
             else:
-                stmt = self._insert(enrollments_current).on_conflict_do_nothing(index_elements=["kind", "target", "record_id"])
+                stmt = self._insert(enrollments_current).on_conflict_do_nothing(
+                    index_elements=["kind", "target", "record_id"]
+                )
                 conn.execute(stmt.values(kind=kind, target=target, record_id=record_id, since=now, run_id=run_id))
 
     def enrollment_log(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = select(enrollment_events)
         if run_id is not None:
             query = query.where(enrollment_events.c.run_id == run_id)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query.order_by(enrollment_events.c.seq))]
+
+
+def _state_error(exc: DBAPIError) -> StateError:
+    # The driver's own words (never the SQL or its parameters: they may hold record values).
+    reason = str(exc.orig).splitlines()[0] if exc.orig is not None else exc.__class__.__name__
+    return StateError(f"state store failure: {exc.orig.__class__.__name__}: {reason}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -91,8 +91,9 @@ def assert_same(store, portal, plan) -> None:
 
 
 def test_pull_under_faults_holds_exactly_the_sandbox(sandbox_factory, plan, tmp_path):
-    sb = sandbox_factory(seed=11, size=400, profile="unlimited",
-                         faults="503:0.04,429:0.03,reset:0.02,502:0.02,slow:0.01@50ms")
+    sb = sandbox_factory(
+        seed=11, size=400, profile="unlimited", faults="503:0.04,429:0.03,reset:0.02,502:0.02,slow:0.01@50ms"
+    )
     client = make_client(sb, max_retries=12)
     client.search_cap = 40  # exercise the search window restart (10,000 in production) inside incremental pulls
     store = make_store(tmp_path)
@@ -130,7 +131,9 @@ def test_association_change_without_modification_is_caught_by_the_periodic_refre
     pull(client, store, plan, association_refresh_every=2)
     portal = sb.portal
     deal = portal.stores["deals"].live_ids[0]
-    contact = next(c for c in portal.stores["contacts"].live_ids if c not in portal.associated_ids("deals", deal, "contacts"))
+    contact = next(
+        c for c in portal.stores["contacts"].live_ids if c not in portal.associated_ids("deals", deal, "contacts")
+    )
     before = portal.stores["deals"].records[deal].updated_ms
     portal.associate_default("deals", deal, "contacts", contact)  # HubSpot leaves lastmodifieddate alone
     assert portal.stores["deals"].records[deal].updated_ms == before
@@ -170,6 +173,7 @@ def test_records_changed_during_a_pull_are_picked_up_by_the_next(sandbox_factory
     first_values = store.load_records("contacts", [str(changed[0])])
     assert first_values[str(changed[0])].properties["firstname"] != "Evangelist"  # committed before the edit
 
+    time.sleep(portal.search_lag_ms / 1000)  # edits become searchable only after the index lag
     second = pull(client, store, plan)
     assert second.objects["contacts"].mode == "incremental"
     for cid in changed:
@@ -255,7 +259,7 @@ def test_pull_killed_again_and_again_loses_nothing(sandbox, plan, tmp_path):
     while True:
         count = {"n": 0}
 
-        def die(event, limit=kills + 2):
+        def die(event, limit=kills + 2, count=count):
             count["n"] += 1
             if count["n"] == limit:
                 raise Killed

@@ -88,7 +88,9 @@ def test_save_page_upserts_idempotently(store):
 
 
 def test_stored_record_round_trips_types(store):
-    history = {"lifecyclestage": [{"value": "customer", "timestamp": "2026-10-01T00:00:00.000Z", "sourceType": "CRM_UI"}]}
+    history = {
+        "lifecyclestage": [{"value": "customer", "timestamp": "2026-10-01T00:00:00.000Z", "sourceType": "CRM_UI"}]
+    }
     r = rec(7, lifecyclestage="customer", empty=None)
     r["history"] = history
     store.save_page("contacts", [r], None)
@@ -114,7 +116,7 @@ def test_save_page_without_history_keeps_stored_history(store):
 def test_page_and_cursor_are_atomic(store):
     store.save_page("contacts", [rec(1)], {"after": "2"})
     bad = [rec(2), {"id": "3", "properties": {}, "created_at": "not a date"}]
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         store.save_page("contacts", bad, {"after": "4"})
     assert store.count_records("contacts") == 1
     assert store.load_cursor("contacts") == {"after": "2"}
@@ -122,7 +124,7 @@ def test_page_and_cursor_are_atomic(store):
 
 def test_cursor_failure_rolls_back_the_page(store):
     # A cursor that cannot be serialised fails after the records were sent: neither may stay.
-    with pytest.raises(Exception):
+    with pytest.raises((sa.exc.StatementError, TypeError)):  # SQLite wraps it, psycopg does not
         store.save_page("contacts", [rec(1), rec(2)], {"after": object()})
     assert store.count_records("contacts") == 0
     assert store.load_cursor("contacts") is None
@@ -227,8 +229,10 @@ def test_lock_is_exclusive_until_released(store):
 def test_stale_lock_is_recovered_and_old_owner_loses_it(store):
     assert store.acquire_lock("pull", "dead", stale_after_s=600)
     with store.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE locks SET heartbeat_at = :t WHERE name = 'pull'"),
-                     {"t": (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None)})
+        conn.execute(
+            sa.text("UPDATE locks SET heartbeat_at = :t WHERE name = 'pull'"),
+            {"t": (datetime.now(UTC) - timedelta(hours=1)).replace(tzinfo=None)},
+        )
     assert not store.acquire_lock("pull", "alive", stale_after_s=7200)
     assert store.acquire_lock("pull", "alive", stale_after_s=60)
     assert store.lock_holder("pull")["owner"] == "alive"
@@ -276,29 +280,65 @@ def test_ledger_plan_outcomes_and_unfinished(store):
     ]
     store.save_plan("run-a", plan)
     assert [(p["record_id"], p["property"]) for p in store.pending_changes("run-a")] == [
-        ("1", "health_score"), ("2", "health_score"), ("1", "churn_risk")]
+        ("1", "health_score"),
+        ("2", "health_score"),
+        ("1", "churn_risk"),
+    ]
     assert store.unfinished_apply_runs() == ["run-a"]
-    store.record_outcomes("run-a", [
-        {"object_type": "companies", "record_id": "1", "property": "health_score", "status": "written", "message": None},
-        {"object_type": "companies", "record_id": "2", "property": "health_score", "status": "failed", "message": "INVALID"},
-    ])
+    store.record_outcomes(
+        "run-a",
+        [
+            {
+                "object_type": "companies",
+                "record_id": "1",
+                "property": "health_score",
+                "status": "written",
+                "message": None,
+            },
+            {
+                "object_type": "companies",
+                "record_id": "2",
+                "property": "health_score",
+                "status": "failed",
+                "message": "INVALID",
+            },
+        ],
+    )
     assert [p["property"] for p in store.pending_changes("run-a")] == ["churn_risk"]
     rows = store.ledger("run-a")
     assert [(r["status"], r["message"], r["before"], r["after"]) for r in rows] == [
-        ("written", None, None, "71"), ("failed", "INVALID", "40", "45"), ("planned", None, "low", "high")]
+        ("written", None, None, "71"),
+        ("failed", "INVALID", "40", "45"),
+        ("planned", None, "low", "high"),
+    ]
     assert rows[0]["updated_at"].tzinfo is not None
-    store.record_outcomes("run-a", [{"object_type": "companies", "record_id": "1", "property": "churn_risk",
-                                     "status": "skipped", "message": "unchanged"}])
+    store.record_outcomes(
+        "run-a",
+        [
+            {
+                "object_type": "companies",
+                "record_id": "1",
+                "property": "churn_risk",
+                "status": "skipped",
+                "message": "unchanged",
+            }
+        ],
+    )
     assert store.unfinished_apply_runs() == []
 
 
 def test_record_outcomes_is_one_transaction(store):
-    store.save_plan("run-b", [{"object_type": "deals", "record_id": "1", "property": "p", "before": None, "after": "x"}])
+    store.save_plan(
+        "run-b", [{"object_type": "deals", "record_id": "1", "property": "p", "before": None, "after": "x"}]
+    )
     with pytest.raises(StateError):
-        store.record_outcomes("run-b", [
-            {"object_type": "deals", "record_id": "1", "property": "p", "status": "written", "message": None},
-            {"object_type": "deals", "record_id": "404", "property": "p", "status": "written", "message": None},
-        ])
+        store.record_outcomes(
+            "run-b",
+            [
+                {"object_type": "deals", "record_id": "1", "property": "p", "status": "written", "message": None},
+                {"object_type": "deals", "record_id": "404", "property": "p", "status": "written", "message": None},
+            ],
+        )
     assert store.ledger("run-b")[0]["status"] == "planned"
 
 
@@ -358,16 +398,20 @@ def test_naive_datetime_is_refused(store):
 
 def test_history_timestamps_become_iso_newest_first(store):
     r = rec(1)
-    r["history"] = {"hs_status": [
-        {"value": "active", "timestamp": T0, "sourceType": "API"},
-        {"value": "canceled", "timestamp": T0 + timedelta(days=3), "sourceType": "CRM_UI"},
-    ]}
+    r["history"] = {
+        "hs_status": [
+            {"value": "active", "timestamp": T0, "sourceType": "API"},
+            {"value": "canceled", "timestamp": T0 + timedelta(days=3), "sourceType": "CRM_UI"},
+        ]
+    }
     store.save_page("subscriptions", [r], None)
     (got,) = list(store.iter_records("subscriptions"))
-    assert got.history == {"hs_status": [
-        {"value": "canceled", "timestamp": "2026-11-04T12:00:00.000Z", "sourceType": "CRM_UI"},
-        {"value": "active", "timestamp": "2026-11-01T12:00:00.000Z", "sourceType": "API"},
-    ]}
+    assert got.history == {
+        "hs_status": [
+            {"value": "canceled", "timestamp": "2026-11-04T12:00:00.000Z", "sourceType": "CRM_UI"},
+            {"value": "active", "timestamp": "2026-11-01T12:00:00.000Z", "sourceType": "API"},
+        ]
+    }
 
 
 def test_archiving_drops_the_records_associations(store):
@@ -390,3 +434,18 @@ def test_last_page_of_a_full_pass_archives_unseen_records(store):
     assert store.load_records("contacts", ["2"])["2"].archived
     assert store.count_associations("contacts") == 0
     assert store.archive_unseen("contacts", cut) == 0  # idempotent
+
+
+def test_corrupt_sqlite_file_is_a_state_error(tmp_path):
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database" * 200)
+    with pytest.raises(StateError, match="not a database"):
+        StateStore.open(f"sqlite:///{path}")
+
+
+def test_database_failure_mid_run_is_a_state_error(store):
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE cursors"))
+    with pytest.raises(StateError, match="state store failure"):
+        store.save_page("contacts", [rec(1)], {"after": "2"})
+    assert store.count_records("contacts") == 0  # the page went with the failed cursor
