@@ -617,7 +617,8 @@ async def list_memberships(request: Request) -> Response:
         lst = portal.get_list(request.path_params["listId"])
         members = sorted(lst.members.items())
         chunk = members[offset:offset + limit]
-        body: dict[str, Any] = {"results": [{"recordId": str(rid), "membershipTimestamp": iso(ms)} for rid, ms in chunk],
+        results = [{"recordId": str(rid), "membershipTimestamp": iso(ms)} for rid, ms in chunk]
+        body: dict[str, Any] = {"results": results,
                                 "total": len(members)}
     if offset + limit < len(members):
         body["paging"] = {"next": {"after": str(offset + limit)}}

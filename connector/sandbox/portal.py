@@ -79,9 +79,14 @@ _TOKEN_SPLIT = re.compile(r"[^\w@.*-]+")
 # ---------------------------------------------------------------- time
 
 
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
 def iso(ms: int) -> str:
-    """Epoch ms -> ISO-8601 UTC with milliseconds and Z, HubSpot's datetime form."""
-    return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Epoch ms -> ISO-8601 UTC with milliseconds and Z, HubSpot's datetime form (writes share seconds: cached)."""
+    return f"{_iso_second(ms // 1000)}{ms % 1000:03d}Z"
 
 
 @lru_cache(maxsize=1 << 18)  # search parses the same stored values page after page
@@ -219,9 +224,9 @@ class Record:
         self.archived = archived
         self.archived_ms = archived_ms
 
-    def touch(self, ms: int) -> None:
+    def touch(self, ms: int, stamp: str | None = None) -> None:
         self.updated_ms = ms
-        self.updated_iso = iso(ms)
+        self.updated_iso = stamp or iso(ms)
 
 
 class TypeStore:
@@ -266,7 +271,6 @@ class HubList:
             "updatedAt": iso(self.updated_ms), "filtersUpdatedAt": iso(self.created_ms), "createdById": "1",
             "updatedById": "1",
         }
-
 
     def to_search_json(self) -> dict[str, Any]:
         """Search hits carry sizes as string ``additionalProperties`` instead of ``size`` (lists spec example)."""
@@ -575,6 +579,8 @@ class Portal:
              archived: bool = False) -> Record | None:
         """A record by id or by a unique property (``idProperty``); archived ones only when asked."""
         store = self.stores[object_type]
+        if id_property is not None and not isinstance(id_property, str):
+            raise bad_request("idProperty must be a property name")
         if id_property and id_property != "hs_object_id":
             defn = self.properties[object_type].get(id_property)
             if defn is None or not defn.unique:
@@ -703,9 +709,9 @@ class Portal:
                 if name in store.unique:
                     store.unique[name][_norm_unique(name, value)] = rec.id
             rec.history.setdefault(name, []).append((value or "", ms, "INTEGRATION"))
-        last_modified = schema.LAST_MODIFIED[object_type]
-        rec.props[last_modified] = iso(ms)
-        rec.touch(ms)
+        stamp = iso(ms)
+        rec.props[schema.LAST_MODIFIED[object_type]] = stamp
+        rec.touch(ms, stamp)
 
     def create(self, object_type: str, properties: Any, associations: Any = None) -> Record:
         with self.lock:
@@ -909,6 +915,8 @@ class Portal:
         """Requested names that exist (unknown ones are silently absent, like HubSpot) or the default set."""
         if not requested:
             return list(DEFAULT_PROPERTIES[object_type])
+        if not isinstance(requested, list) or not all(isinstance(n, str) for n in requested):
+            raise bad_request("properties must be an array of property names")
         defs = self.properties[object_type]
         out, seen = [], set()
         for name in requested:
@@ -1018,7 +1026,10 @@ class Portal:
             raise bad_request(f"Paging past {SEARCH_MAX_RESULTS} results is not supported: "
                               f"after={offset} limit={limit}.", context={"after": [str(offset)]})
         compiled = [[self._compile_filter(object_type, f) for f in ((g or {}).get("filters") or [])] for g in groups]
-        query = (body.get("query") or "").strip().lower()
+        query = body.get("query") or ""
+        if not isinstance(query, str):
+            raise bad_request("query must be a string")
+        query = query.strip().lower()
         with self.lock:
             store = self.stores[object_type]
             horizon = now_ms() - self.search_lag_ms if self.search_lag_ms else None
@@ -1044,7 +1055,7 @@ class Portal:
     def _sorted(self, object_type: str, records: list[Record], sort: Any) -> list[Record]:
         if isinstance(sort, str):  # the SDK types sorts as strings; "-prop" / "prop"
             name, descending = sort.lstrip("-"), sort.startswith("-")
-        elif isinstance(sort, dict):
+        elif isinstance(sort, dict) and isinstance(sort.get("propertyName", ""), str):
             name = sort.get("propertyName", "")
             descending = str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
         else:
@@ -1189,10 +1200,12 @@ class Portal:
             raise bad_request("Invalid JSON input: a request body was expected, but none found")
         missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
         if missing:
-            raise bad_request(f"Missing required fields: {', '.join(missing)}", context={k: ["required"] for k in missing})
+            raise bad_request(f"Missing required fields: {', '.join(missing)}",
+                              context={k: ["required"] for k in missing})
         wrong = [k for k in ("name", "label", "type", "fieldType", "groupName") if not isinstance(body[k], str)]
         if wrong:
-            raise bad_request(f"These fields must be strings: {', '.join(wrong)}", context={k: ["string"] for k in wrong})
+            raise bad_request(f"These fields must be strings: {', '.join(wrong)}",
+                              context={k: ["string"] for k in wrong})
         name, kind, field_type = body["name"], body["type"], body["fieldType"]
         if not _NAME_RE.match(name):
             raise bad_request(f"Property name '{name}' must start with a letter and hold only lower-case letters, "
@@ -1211,8 +1224,9 @@ class Portal:
         if unique and sum(d.unique for d in self.properties[object_type].values()) >= 10:
             raise bad_request("An object can have at most 10 unique-value properties.")
         ms = now_ms()
+        order = _int_param(body.get("displayOrder"), -1, "displayOrder")
         return PropDef(name, body["label"], kind, field_type, body["groupName"], options, False, False, unique,
-                       str(body.get("description", "")), _int_param(body.get("displayOrder"), -1, "displayOrder"), ms, ms,
+                       str(body.get("description", "")), order, ms, ms,
                        hidden=bool(body.get("hidden", False)), form_field=bool(body.get("formField", False)))
 
     @staticmethod
@@ -1222,14 +1236,16 @@ class Portal:
         if kind == "bool" and not raw:
             raw = [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
         if not isinstance(raw, list) or not raw:
-            raise bad_request("Enumeration properties need options [{label, value}].", context={"options": ["required"]})
+            raise bad_request("Enumeration properties need options [{label, value}].",
+                              context={"options": ["required"]})
         options = []
         for i, o in enumerate(raw):
             if not isinstance(o, dict) or "label" not in o or "value" not in o:
                 raise bad_request("Each option needs label and value.", context={"options": [str(i)]})
             options.append({"label": str(o["label"]), "value": str(o["value"]),
-                            "displayOrder": _int_param(o.get("displayOrder"), i, "displayOrder"), "hidden": bool(o.get("hidden", False)),
-                            **({"description": o["description"]} if o.get("description") else {})})
+                            "displayOrder": _int_param(o.get("displayOrder"), i, "displayOrder"),
+                            "hidden": bool(o.get("hidden", False)),
+                            **({"description": str(o["description"])} if o.get("description") else {})})
         return options
 
     def update_property(self, object_type: str, name: str, body: Any) -> PropDef:
@@ -1240,6 +1256,10 @@ class Portal:
                                                context={"name": [name]}))
             if not isinstance(body, dict):
                 raise bad_request("Invalid JSON input: a request body was expected, but none found")
+            wrong = [k for k in ("type", "fieldType", "groupName", "label", "description")
+                     if k in body and not isinstance(body[k], str)]
+            if wrong:
+                raise bad_request(f"These fields must be strings: {', '.join(wrong)}")
             kind = body.get("type", defn.type)
             field_type = body.get("fieldType", defn.field_type)
             if kind not in FIELD_TYPES or field_type not in FIELD_TYPES[kind]:
@@ -1274,11 +1294,11 @@ class Portal:
         with self.lock:
             if not isinstance(body, dict) or not body.get("name") or not body.get("label"):
                 raise bad_request("Property groups need name and label.")
+            if not isinstance(body["name"], str) or not isinstance(body["label"], str):
+                raise bad_request("Property group name and label must be strings.")
             if body["name"] in self.groups[object_type]:
                 raise ApiError(409, error_body(f"A property group named '{body['name']}' already exists.",
                                                "OBJECT_ALREADY_EXISTS", context={"name": [body["name"]]}))
-            if not isinstance(body["name"], str) or not isinstance(body["label"], str):
-                raise bad_request("Property group name and label must be strings.")
             group = {"name": body["name"], "label": body["label"],
                      "displayOrder": _int_param(body.get("displayOrder"), -1, "displayOrder"), "archived": False}
             self.groups[object_type][body["name"]] = group

@@ -59,7 +59,8 @@ def _relax(name: str, spec: dict) -> dict:
 def spec(name: str) -> OpenAPI:
     path = SPECS / f"{name}.json"
     if not path.exists():
-        pytest.skip(f"HubSpot's OpenAPI specs are not at {SPECS} (set CONNECTOR_HUBSPOT_SPECS): conformance not checked")
+        pytest.skip(f"HubSpot's OpenAPI specs are not at {SPECS} (set CONNECTOR_HUBSPOT_SPECS): "
+                    "conformance not checked")
     raw = json.loads(path.read_text())
     return OpenAPI.from_dict(_relax(name, copy.deepcopy(raw)))
 

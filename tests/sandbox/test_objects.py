@@ -95,7 +95,8 @@ def test_read_by_id_and_by_unique_id_property(api: Api):
 
 
 def test_list_with_history_pages_by_50_at_most(api: Api):
-    assert api.get("/crm/v3/objects/contacts", params={"propertiesWithHistory": "email", "limit": 50}).status_code == 200
+    ok = api.get("/crm/v3/objects/contacts", params={"propertiesWithHistory": "email", "limit": 50})
+    assert ok.status_code == 200
     response = api.get("/crm/v3/objects/contacts", params={"propertiesWithHistory": "email", "limit": 100})
     assert "at most 50" in _error(response, 400)["message"]
 

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, PublicObjectSearchRequest, SimplePublicObjectId
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
@@ -60,9 +62,9 @@ def test_sdk_search(sdk):
 
 def test_sdk_batch_read_and_update(sdk):
     client, sb = sdk
-    read = client.crm.contacts.batch_api.read(batch_read_input_simple_public_object_id=BatchReadInputSimplePublicObjectId(
-        properties=["email"], properties_with_history=[], inputs=[SimplePublicObjectId(id="1001"),
-                                                                  SimplePublicObjectId(id="404404")]))
+    request = BatchReadInputSimplePublicObjectId(properties=["email"], properties_with_history=[], inputs=[
+        SimplePublicObjectId(id="1001"), SimplePublicObjectId(id="404404")])
+    read = client.crm.contacts.batch_api.read(batch_read_input_simple_public_object_id=request)
     assert [r.id for r in read.results] == ["1001"] and read.num_errors == 1
     assert read.errors[0].category == "OBJECT_NOT_FOUND" and read.errors[0].context == {"ids": ["404404"]}
     updated = client.crm.companies.batch_api.update(

@@ -75,7 +75,16 @@ GARBAGE = [b"", b"null", b"[]", b'"text"', b"42", b"{}", b'{"inputs": "x"}', b'{
            b'"processingType": "MANUAL", "label": 2, "type": "string", "fieldType": "text", "groupName": 3}',
            b'{"recordIdsToAdd": "x", "recordIdsToRemove": 5}', b'{"options": "x", "displayOrder": "y"}',
            b'{"name": "ok_name", "label": "L", "type": "number", "fieldType": "number", '
-           b'"groupName": "contactinformation", "displayOrder": "first"}']
+           b'"groupName": "contactinformation", "displayOrder": "first"}',
+           b'{"name": [1], "label": {"a": 1}, "type": [], "fieldType": {}, "groupName": [], "objectTypeId": "0-1", '
+           b'"processingType": []}',
+           b'{"sorts": [{"propertyName": ["x"], "direction": 5}], "properties": [["a"], {"b": 1}, 3], '
+           b'"query": ["q"]}',
+           b'{"idProperty": ["email"], "inputs": [{"id": "1", "idProperty": {"x": 1}}], "properties": [[1]], '
+           b'"propertiesWithHistory": [{}]}',
+           b'{"inputs": [{"name": ["x"]}, {"name": {"y": 1}}], "archived": "yes"}',
+           b'{"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": [[1], {"a": 2}]},'
+           b' {"propertyName": "createdate", "operator": "BETWEEN", "value": [], "highValue": {}}]}]}']
 PATHS = [
     ("POST", "/crm/v3/objects/contacts"), ("PATCH", "/crm/v3/objects/contacts/1001"),
     ("POST", "/crm/v3/objects/contacts/search"), ("POST", "/crm/v3/objects/contacts/batch/read"),
@@ -84,7 +93,8 @@ PATHS = [
     ("POST", "/crm/v3/properties/contacts"), ("PATCH", "/crm/v3/properties/contacts/firstname"),
     ("POST", "/crm/v3/properties/contacts/batch/create"), ("POST", "/crm/v3/properties/contacts/batch/read"),
     ("POST", "/crm/v3/properties/contacts/groups"), ("POST", "/crm/v4/associations/contacts/companies/batch/read"),
-    ("POST", "/crm/v3/lists"), ("PUT", "/crm/v3/lists/1/memberships/add"),
+    ("POST", "/crm/v3/lists"), ("PUT", "/crm/v3/lists/1/memberships/add"), ("POST", "/crm/v3/lists/search"),
+    ("PUT", "/crm/v4/objects/contacts/1001/associations/default/companies/2001"),
     ("PUT", "/crm/v3/lists/1/memberships/add-and-remove"), ("POST", "/oauth/v1/token"),
 ]
 

@@ -23,7 +23,8 @@ def _rec(object_type: str, rid: int, created: int, props: dict[str, str], modifi
     created_name = "hs_createdate" if object_type in ("subscriptions", "feedback_submissions") else "createdate"
     modified_name = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
     full = {"hs_object_id": str(rid), created_name: iso(created), modified_name: iso(modified or created), **props}
-    return SeedRecord(object_type, rid, created, full, history or {}, archived, (modified or created) if archived else None)
+    archived_ms = (modified or created) if archived else None
+    return SeedRecord(object_type, rid, created, full, history or {}, archived, archived_ms)
 
 
 def tiny_portal() -> GeneratedPortal:
@@ -31,8 +32,8 @@ def tiny_portal() -> GeneratedPortal:
         _rec("companies", 2001, T0, {"name": "Acme", "domain": "acme.example", "industry": "RETAIL",
                                      "numberofemployees": "120", "product_logins_30d": "40"}, T0 + 300 * DAY,
              {"product_logins_30d": [("10", T0 + DAY), ("25", T0 + 100 * DAY), ("40", T0 + 300 * DAY)]}),
-        _rec("companies", 2002, T0 + DAY, {"name": "Globex", "domain": "globex.example", "industry": "EDUCATION_MANAGEMENT",
-                                           "numberofemployees": "15"}),
+        _rec("companies", 2002, T0 + DAY, {"name": "Globex", "domain": "globex.example",
+                                           "industry": "EDUCATION_MANAGEMENT", "numberofemployees": "15"}),
         _rec("companies", 2003, T0 + 2 * DAY, {"name": "Initech", "domain": "initech.example"}),
     ]
     contacts = [
