@@ -359,6 +359,8 @@ class Portal:
         self.ground_truth: list[dict] = []
         self._rng = random.Random(seed)
         self._last_write_ms = 0
+        self.version = 0  # bumped by every change of records or associations (search cache key)
+        self._search_cache: dict[bytes, tuple[int, list[Record]]] = {}
         self._next_id: dict[str, int] = {}
         self.stores: dict[str, TypeStore] = {t: TypeStore() for t in schema.OBJECT_TYPES}
         self.properties: dict[str, dict[str, PropDef]] = {}
@@ -419,6 +421,7 @@ class Portal:
 
     def _ingest(self, generated: Any) -> None:
         with self.lock:
+            self.version += 1
             self.now_ms = generated.now_ms
             self.ground_truth = list(generated.ground_truth)
             for object_type, seeds in generated.records.items():
@@ -694,6 +697,7 @@ class Portal:
                               "create, update and archive are not supported for it.")
 
     def _apply(self, object_type: str, rec: Record, values: dict[str, str | None], ms: int) -> None:
+        self.version += 1
         store = self.stores[object_type]
         if not rec.own_history:
             rec.history = {k: list(v) for k, v in rec.history.items()}
@@ -775,6 +779,7 @@ class Portal:
             if rec is None:
                 return False
             store = self.stores[object_type]
+            self.version += 1
             ms = self.next_write_ms()
             rec.archived, rec.archived_ms = True, ms
             rec.touch(ms)
@@ -946,6 +951,7 @@ class Portal:
 
     def _link(self, a: str, a_id: int, b: str, b_id: int, a_to_b_types: list[int]) -> None:
         """Store one association in both directions (the reverse type ids are the matching ones of the schema)."""
+        self.version += 1
         primary = any(_ASSOC_LABEL.get((a, b, t)) == "Primary" for t in a_to_b_types)
         forward = self.assoc.setdefault((a, b), {}).setdefault(a_id, {}).setdefault(b_id, [])
         for t in a_to_b_types + association_type_ids(a, b, False):
@@ -989,6 +995,7 @@ class Portal:
 
     def disassociate(self, a: str, a_id: int, b: str, b_id: int) -> None:
         with self.lock:
+            self.version += 1
             self.assoc.get((a, b), {}).get(a_id, {}).pop(b_id, None)
             self.assoc.get((b, a), {}).get(b_id, {}).pop(a_id, None)
 
@@ -1031,6 +1038,15 @@ class Portal:
             raise bad_request("query must be a string")
         query = query.strip().lower()
         with self.lock:
+            # Paging re-runs the same query with another offset: keep its sorted matches until the data changes
+            # (not with an index lag, whose horizon moves with the clock).
+            key = orjson.dumps([object_type, groups, sorts, query], default=str)
+            cached = self._search_cache.get(key)
+            if cached is not None and cached[0] == self.version and not self.search_lag_ms:
+                matches = cached[1]
+                total = len(matches)
+                nxt = offset + limit if offset + limit < total else None
+                return total, matches[offset:offset + limit], nxt
             store = self.stores[object_type]
             horizon = now_ms() - self.search_lag_ms if self.search_lag_ms else None
             matches = []
@@ -1047,6 +1063,10 @@ class Portal:
                 matches = self._sorted(object_type, matches, sorts[0])
             else:
                 matches.sort(key=lambda r: (r.created_ms, r.id))  # default: creation date, oldest first
+            if not self.search_lag_ms:
+                if len(self._search_cache) >= 32:
+                    self._search_cache.pop(next(iter(self._search_cache)))
+                self._search_cache[key] = (self.version, matches)
             total = len(matches)
             chunk = matches[offset:offset + limit]
             nxt = offset + limit if offset + limit < total else None

@@ -411,3 +411,16 @@ def test_search_index_lag_hides_fresh_writes(sandbox_factory):
 def test_bad_requests_get_hubspot_error_shapes(api: Api, method, path, kwargs, status, category, fragment):
     response = api(method, path, **kwargs)
     assert fragment in _error(response, status, category)["message"]
+
+
+def test_search_sees_writes_made_between_pages(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    body = {"sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], "limit": 2,
+            "filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}]}]}
+    first = _search(api, "contacts", body)
+    oldest = first["results"][0]["id"]
+    api("PATCH", f"/crm/v3/objects/contacts/{oldest}", json={"properties": {"jobtitle": "Moved"}})
+    again = _search(api, "contacts", body)
+    assert oldest not in [r["id"] for r in again["results"]]
+    last = _search(api, "contacts", {**body, "after": "4"})
+    assert [r["id"] for r in last["results"]] == [oldest]
