@@ -20,7 +20,10 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPECS = Path(os.environ.get("CONNECTOR_HUBSPOT_SPECS", "/work/shared/hubspot/specs"))
+# ../shared/hubspot/specs beside the checkout (CI clones with shared/ beside it), else the workplace's copy.
+_CANDIDATES = [Path(__file__).resolve().parents[3] / "shared" / "hubspot" / "specs", Path("/work/shared/hubspot/specs")]
+SPECS = Path(os.environ["CONNECTOR_HUBSPOT_SPECS"]) if os.environ.get("CONNECTOR_HUBSPOT_SPECS") else next(
+    (c for c in _CANDIDATES if c.is_dir()), _CANDIDATES[0])
 SPEC_HOST = "https://api.hubapi.com"
 
 
