@@ -103,8 +103,14 @@ def test_rate_headers_on_ordinary_calls_count_down(sandbox_factory, profile, bur
     assert int(second.headers["x-hubspot-ratelimit-daily-remaining"]) == int(daily) - 2
 
 
+def _stopped_clock(api: Api) -> None:
+    """All calls happen at one instant: budgets decide as if the burst were immediate, whatever the load."""
+    api.sandbox.portal.budget.clock = lambda: 1_000.0
+
+
 def test_burst_limit_429_after_the_burst(sandbox_factory):
     api = Api(sandbox_factory(portal=make_tiny_portal(profile=RateProfile("test", burst=5, daily=1000))))
+    _stopped_clock(api)
     statuses = [api.get("/crm/v3/objects/contacts").status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
     refused = api.get("/crm/v3/objects/contacts")
@@ -128,6 +134,7 @@ def test_daily_limit_429(sandbox_factory):
 
 def test_search_secondly_limit(sandbox_factory):
     api = Api(sandbox_factory(portal=make_tiny_portal(profile="free")))
+    _stopped_clock(api)
     responses = [api.post("/crm/v3/objects/contacts/search", json={}) for _ in range(6)]
     assert [r.status_code for r in responses[:5]] == [200] * 5
     refused = responses[5]
@@ -238,3 +245,14 @@ def test_slow_answer_is_delayed_then_normal(api: Api):
     finally:
         portal.set_faults(None)
     assert portal.faults.injected[-1][1] == Fault("slow", delay_s=0.3)
+
+
+def test_burst_window_rolls(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal(profile=RateProfile("test", burst=2, daily=1000))))
+    now = [1_000.0]
+    api.sandbox.portal.budget.clock = lambda: now[0]
+    assert [api.get("/crm/v3/objects/contacts").status_code for _ in range(3)] == [200, 200, 429]
+    now[0] += 9.9
+    assert api.get("/crm/v3/objects/contacts").status_code == 429
+    now[0] += 0.2  # the first two calls leave the rolling 10-second window
+    assert api.get("/crm/v3/objects/contacts").status_code == 200
