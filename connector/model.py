@@ -10,6 +10,7 @@ core sees. ``build_portfolio`` turns stored records into a ``Portfolio``. Times 
 from __future__ import annotations
 
 import gc
+import sys
 from bisect import bisect_right
 from operator import itemgetter
 from dataclasses import MISSING, dataclass, field, fields as dataclass_fields
@@ -405,15 +406,22 @@ def _converter(spec: Any, kind: str, pack: Any) -> tuple[Callable[..., Any] | No
         rates: dict[str | None, Decimal] = {**currency.rates, currency.reporting: Decimal(1), None: Decimal(1), "": Decimal(1)}
         one = Decimal(1)
 
-        parse_amount = _memo(parse_decimal)
+        converted: dict[tuple[str, str | None], Decimal] = {}  # amounts repeat (plan prices): share the result
 
         def base(raw: str, props: dict | None = None) -> Any:
-            amount = parse_amount(raw)
             code = fixed or (props.get(currency_prop) if currency_prop and props else None)
-            rate = rates.get(code)
-            if rate is None:
-                raise ValueError(f'no FX rate for currency "{code}" in portal.yaml')
-            return amount if rate == one else amount * rate
+            key = (raw, code)
+            value = converted.get(key)
+            if value is None:
+                rate = rates.get(code)
+                if rate is None:
+                    raise ValueError(f'no FX rate for currency "{code}" in portal.yaml')
+                amount = parse_decimal(raw)
+                value = amount if rate == one else amount * rate
+                if len(converted) >= 8192:
+                    converted.clear()
+                converted[key] = value
+            return value
     elif transform in _PARSERS:
         base = _memo(_PARSERS[transform]) if transform in _MEMO else _PARSERS[transform]
     elif transform == "multi_select":
@@ -440,7 +448,9 @@ def _converter(spec: Any, kind: str, pack: Any) -> tuple[Callable[..., Any] | No
             if found is None:
                 raise ValueError("unknown enumeration value")
             return found
-    else:  # string, or an enumeration passed through unchanged
+    elif transform == "enumeration":  # passed through unchanged: few distinct values, one string object each
+        base = sys.intern
+    else:  # string
         base = None
     if spec.range is not None and base is not None:
         low, high = Decimal(str(spec.range[0])), Decimal(str(spec.range[1]))
