@@ -426,7 +426,7 @@ def _converter(spec: Any, kind: str, pack: Any) -> tuple[Callable[..., Any] | No
         base = _memo(_PARSERS[transform]) if transform in _MEMO else _PARSERS[transform]
     elif transform == "multi_select":
         def base(raw: str) -> Any:
-            return tuple(filter(None, raw.split(";")))
+            return tuple(map(sys.intern, filter(None, raw.split(";"))))  # option names repeat: one object each
     elif transform == "frequency":
         mapping = dict(spec.values or {})
         aliases = {**_FREQUENCY_ALIASES, **{k.lower(): v for k, v in pack.sources.frequency_aliases.items()}}
