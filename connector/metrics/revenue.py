@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -413,25 +413,6 @@ class MrrLedger:
         return out
 
 
-def _forward_fill(keys_k: np.ndarray, keys_t: np.ndarray, at_k: np.ndarray, at_t: np.ndarray) -> np.ndarray:
-    """For each query (at_k, at_t), the index of the last key row with the same k and t <= at_t (-1 if none)."""
-    nk = keys_k.size
-    k = np.concatenate((keys_k, at_k))
-    t = np.concatenate((keys_t, at_t))
-    tag = np.concatenate((np.zeros(nk, dtype=np.int8), np.ones(at_k.size, dtype=np.int8)))
-    order = np.lexsort((tag, t, k))  # a key row sorts before a query at the same instant (value_at is <=)
-    is_key = order < nk
-    last = np.maximum.accumulate(np.where(is_key, np.arange(order.size), -1))
-    found = last >= 0
-    same = np.zeros(order.size, dtype=bool)
-    same[found] = k[order[last[found]]] == k[order[found]]
-    result_sorted = np.where(same, order[np.maximum(last, 0)], -1)
-    out = np.empty(at_k.size, dtype=np.int64)
-    queries = ~is_key
-    out[order[queries] - nk] = result_sorted[queries]
-    return out
-
-
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
     """Each customer's summed MRR steps, from one Python pass over the subscriptions and numpy for the rest.
 
@@ -487,9 +468,9 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
 
     def flatten(timelines: list[Timeline]) -> tuple[np.ndarray, list[Any], list[Any], np.ndarray]:
         counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
-        pairs = list(chain.from_iterable(timelines))
         owners = np.repeat(np.arange(len(timelines), dtype=np.int64), counts)
-        return owners, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs)), np.flatnonzero(counts == 0)
+        columns = list(zip(*chain.from_iterable(timelines))) or [(), ()]  # one C pass: times, values
+        return owners, list(columns[0]), list(columns[1]), np.flatnonzero(counts == 0)
 
     s_sub, s_times, status_values, s_empty = flatten(list(map(attrgetter("status_history"), rsubs)))
     # Without a status history a subscription has had its status since it was created (None: always).
@@ -508,24 +489,29 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     micro_of = {value: to_micro(value, None) for value in set(mrr_values)}
     m_micro = np.fromiter(map(micro_of.__getitem__, mrr_values), dtype=np.int64, count=len(mrr_values))
     del status_values, mrr_values
-    def epoch(values: list[Any]) -> np.ndarray:
-        return epochs(values)
 
-    sk, st, sl = s_sub, epoch(s_times), s_live
-    mk, mt, mv = m_sub, epoch(m_times), m_micro
+    # One sort of status and MRR changes together by (subscription, instant); forward-filling both along it
+    # gives, at the last change of each instant, the status and the MRR in effect (value_at is "at or before").
+    n_status = s_sub.size
+    ck = np.concatenate((s_sub, m_sub))
+    ct = np.concatenate((epochs(s_times), epochs(m_times)))
     del s_times, m_times
-    # Candidate instants of each subscription: every status or MRR change (deduplicated).
-    ck = np.concatenate((sk, mk))
-    ct = np.concatenate((st, mt))
     order = np.lexsort((ct, ck))
     ck, ct = ck[order], ct[order]
-    keep = np.ones(ck.size, dtype=bool)
-    keep[1:] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
-    ck, ct = ck[keep], ct[keep]
-    status_row = _forward_fill(sk, st, ck, ct)
-    mrr_row = _forward_fill(mk, mt, ck, ct)
-    live_now = np.where(status_row >= 0, sl[np.maximum(status_row, 0)] if sl.size else False, False)
-    value = np.where(live_now & (mrr_row >= 0), mv[np.maximum(mrr_row, 0)] if mv.size else 0, 0)
+    is_status = order < n_status
+    position = np.arange(order.size)
+    last_status = np.maximum.accumulate(np.where(is_status, position, -1))
+    last_mrr = np.maximum.accumulate(np.where(is_status, -1, position))
+    has_status = (last_status >= 0) & (ck[np.maximum(last_status, 0)] == ck)
+    has_mrr = (last_mrr >= 0) & (ck[np.maximum(last_mrr, 0)] == ck)
+    live_now = has_status & s_live[np.minimum(order[np.maximum(last_status, 0)], max(n_status - 1, 0))] \
+        if n_status else np.zeros(order.size, dtype=bool)
+    mrr_index = np.maximum(order[np.maximum(last_mrr, 0)] - n_status, 0)
+    value = np.where(live_now & has_mrr, m_micro[mrr_index] if m_micro.size else 0, 0)
+    last_of_instant = np.ones(order.size, dtype=bool)
+    last_of_instant[:-1] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
+    ck, ct, value = ck[last_of_instant], ct[last_of_instant], value[last_of_instant]
+    del order, is_status, position, last_status, last_mrr, has_status, has_mrr, live_now, mrr_index
     # Resolved subscriptions join here (already one value per change instant), each under its own id.
     if r_sub:
         r_time_a = np.asarray(r_time, dtype=np.float64)
