@@ -2,7 +2,8 @@
 
 How one object type is pulled (each step resumable: everything it needs to continue is in the store):
 
-1. Records. With no cursor (first run), with ``full=True``, or while an interrupted full pass is pending:
+1. Records. With no cursor (first run), with ``full=True``, while an interrupted full pass is pending, or
+   when the mappings now need a property (or a history) the earlier pulls of the type did not fetch:
    the list endpoint, 100 per page, no 10,000 cap; each page is saved with the ``after`` of the next page in
    one transaction, so a killed run resumes from the last committed page. When the last page is saved the
    cursor becomes incremental, starting at the time the full pass *began* (records changed during a long
@@ -76,6 +77,8 @@ class ObjectSummary:
     object_type: str
     mode: str = "incremental"
     resumed: bool = False
+    # Why a full pass: "first pull" | "--full" | "resumed" | "new properties: a, b" (None when incremental).
+    full_reason: str | None = None
     records: int = 0  # live records saved (new or changed)
     archived: int = 0  # archived records saved
     pages: int = 0
@@ -124,7 +127,10 @@ class PullSummary:
 
     def line(self) -> str:
         """The one summary line printed when stdout is not a terminal."""
-        modes = ", ".join(f"{o.object_type} {o.mode} {o.records}" for o in self.objects.values())
+        modes = ", ".join(
+            f"{o.object_type} {o.mode}{f' ({o.full_reason})' if o.full_reason else ''} {o.records}"
+            for o in self.objects.values()
+        )
         return (
             f"pull ok: {self.records} records, {self.archived} archived, {self.associations} associations "
             f"({modes}); {self.calls} API calls, {self.rate_limited} rate-limited, {self.elapsed_s:.1f}s"
@@ -290,15 +296,28 @@ def _pull_records(
     store, client, object_type = run.store, run.client, spec.object_type
     stale = bool(spec.associations)
     cursor = store.load_cursor(object_type)
-    resuming_full = bool(cursor and cursor.get("phase") == "full")
-    if full or cursor is None or resuming_full:
+    # What the stored records hold: a property (or history) the mappings newly need is missing from every record
+    # pulled before, and no incremental read would ever fill it in; a full pass does.
+    pulled = {"properties": sorted(properties), "historical": sorted(spec.historical)}
+    missing = _not_covered(cursor, pulled)
+    resuming_full = bool(cursor and cursor.get("phase") == "full" and not missing)
+    if full or cursor is None or resuming_full or missing:
         obj.mode = "full"
         obj.resumed = resuming_full
+        obj.full_reason = (
+            "resumed"
+            if resuming_full
+            else "--full"
+            if full
+            else "first pull"
+            if cursor is None
+            else f"new properties: {', '.join(missing)}"
+        )
         started = _parse(cursor["started_at"]) if resuming_full else run.now()
         # Wall clock of this machine, the store's own: records not saved since are gone from HubSpot.
         seen_since = _parse(cursor["seen_since"]) if resuming_full and cursor.get("seen_since") else datetime.now(UTC)
         after = cursor.get("after") if resuming_full else None
-        done_cursor = {"phase": "incremental", "since": _iso(started - margin), "id": None}
+        done_cursor = {"phase": "incremental", "since": _iso(started - margin), "id": None, **pulled}
         finished = False
         for page in client.iter_pages(object_type, properties, archived=False, after=after):
             obj.with_history += _with_history(run, spec, properties, page.records)
@@ -308,6 +327,7 @@ def _pull_records(
                     "after": str(page.next_after),
                     "started_at": _iso(started),
                     "seen_since": _iso(seen_since),
+                    **pulled,
                 }
                 store.save_page(object_type, page.records, next_cursor, associations_stale=stale)
             else:
@@ -339,12 +359,23 @@ def _pull_records(
         store.save_page(
             object_type,
             page.records,
-            {"phase": "incremental", "since": _iso(when), "id": rid},
+            {"phase": "incremental", "since": _iso(when), "id": rid, **pulled},
             associations_stale=stale,
         )
         _count(run, obj, page.records)
         run.report(obj, "records")
     return False
+
+
+def _not_covered(cursor: dict[str, Any] | None, pulled: dict[str, list[str]]) -> list[str]:
+    """Properties (``name`` or ``name (history)``) the plan needs that the cursor's pulls did not fetch."""
+    if not cursor:
+        return []
+    had = set(cursor.get("properties") or ())
+    had_history = set(cursor.get("historical") or ())
+    missing = [p for p in pulled["properties"] if p not in had]
+    missing += [f"{p} (history)" for p in pulled["historical"] if p not in had_history]
+    return missing
 
 
 def _count(run: _Run, obj: ObjectSummary, records: list[dict[str, Any]]) -> None:

@@ -421,3 +421,23 @@ def test_incremental_pull_killed_mid_way_resumes(sandbox_factory, plan, tmp_path
     resumed = pull(client, store, plan, margin=timedelta(0))
     assert 0 < resumed.objects["contacts"].records < 250 + 100  # continued near the cursor, did not start over
     assert_same(store, portal, plan)
+
+
+def test_a_property_newly_mapped_triggers_a_full_pass_of_its_type_only(sandbox_factory, plan, tmp_path):
+    sb = sandbox_factory(seed=18, size=120, profile="unlimited")
+    client, store = make_client(sb), make_store(tmp_path)
+    pull(client, store, plan)
+    assert all(r.properties.get("jobtitle") is None for r in store.iter_records("contacts"))
+
+    summary = pull(client, store, plan, extra_properties={"contacts": ["jobtitle"]})
+    contacts = summary.objects["contacts"]
+    assert contacts.mode == "full" and contacts.full_reason == "new properties: jobtitle"
+    assert {o.mode for name, o in summary.objects.items() if name != "contacts"} == {"incremental"}
+    portal = sb.portal
+    for rec in store.iter_records("contacts"):
+        assert rec.properties["jobtitle"] == portal.stores["contacts"].records[int(rec.id)].props.get("jobtitle")
+    assert any(r.properties["jobtitle"] for r in store.iter_records("contacts"))
+
+    # Dropping it again needs no full pass: the stored records still hold every property still mapped.
+    again = pull(client, store, plan)
+    assert again.objects["contacts"].mode == "incremental"
