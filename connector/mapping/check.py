@@ -23,6 +23,7 @@ TRANSFORM_TYPES: dict[str, frozenset[str]] = {
     "frequency": frozenset({"enumeration", "string"}),
 }
 CURRENCY_TYPES = frozenset({"enumeration", "string"})
+_BOOL_WORDS = frozenset({"true", "false", "1", "0", "yes", "no", "y", "n", "on", "off"})  # what model.parse_bool reads
 
 
 def check_against_portal(pack: Any, properties_by_type: dict[str, list[dict]]) -> list[MappingError]:
@@ -89,6 +90,12 @@ def _check_property(pack: Any, at: tuple, label: str, object_type: str, prop: st
                 problems.append(pack.error("sources.yaml", at + ("values",),
                                            f"{label}.values: options of {object_type}.{prop} not mapped (they would "
                                            f"be reported as data issues): {', '.join(unmapped)}; map them or set a default"))
+    if spec.transform == "bool" and kind == "enumeration" and options:
+        odd = [o for o in options if o.strip().lower() not in _BOOL_WORDS]
+        if odd:
+            problems.append(pack.error("sources.yaml", at + ("transform",),
+                                       f"{label}: options of {object_type}.{prop} that are not true/false: "
+                                       f"{', '.join(odd)}; use transform enumeration with values"))
     if spec.transform == "frequency" and options:
         unknown = [o for o in options if o not in (spec.values or {}) and not _frequency_known(o, pack)]
         if unknown:

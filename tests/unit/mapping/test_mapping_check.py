@@ -74,6 +74,8 @@ def test_check_against_portal_finds_missing_incompatible_and_unknown_values_at_o
                  ['companies.modified_property: companies has no property "hs_lastmodifieddate"'], id="timestamp-property"),
     pytest.param("deals", "hs_is_closed_won", lambda p: p.update(type="string"), "is_won:",
                  ['which transform "bool" cannot read'], id="bool-from-string"),
+    pytest.param("deals", "hs_is_closed_won", lambda p: p.update(type="enumeration", options=[{"value": "won"}]),
+                 "is_won:", ["options of deals.hs_is_closed_won that are not true/false: won"], id="bool-odd-options"),
 ])
 def test_check_against_portal_problem_table(pack, object_type, name, change, marker, expected):
     props = copy.deepcopy(sandbox_properties())
