@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import chain, repeat
-from operator import attrgetter, is_not
+from operator import attrgetter, is_not, itemgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -469,8 +469,8 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     def flatten(timelines: list[Timeline]) -> tuple[np.ndarray, list[Any], list[Any], np.ndarray]:
         counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
         owners = np.repeat(np.arange(len(timelines), dtype=np.int64), counts)
-        columns = list(zip(*chain.from_iterable(timelines))) or [(), ()]  # one C pass: times, values
-        return owners, list(columns[0]), list(columns[1]), np.flatnonzero(counts == 0)
+        pairs = list(chain.from_iterable(timelines))
+        return owners, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs)), np.flatnonzero(counts == 0)
 
     s_sub, s_times, status_values, s_empty = flatten(list(map(attrgetter("status_history"), rsubs)))
     # Without a status history a subscription has had its status since it was created (None: always).
