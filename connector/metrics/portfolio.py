@@ -13,10 +13,10 @@ import numpy as np
 from connector.metrics.features import FeatureOptions, FeatureTable, customer_features
 from connector.metrics.periods import Period
 from connector.metrics.retention import CohortRow, CustomerCounts, cohort_retention, customer_counts, retention_by_source
-from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, revenue_figures
+from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, epochs, revenue_figures
 from connector.metrics.satisfaction import PerContact, SurveySummary, survey_summary
 from connector.metrics.value import saas_clv
-from connector.model import Portfolio
+from connector.model import FeedbackResponse, Portfolio
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,29 @@ def engagement_summary(features: FeatureTable) -> EngagementSummary:
     )
 
 
+class _FeedbackByTime:
+    """Feedback sorted by submission time once, so each period reads only its own slice."""
+
+    def __init__(self, feedback: tuple[FeedbackResponse, ...]):
+        dated = [r for r in feedback if r.submitted_at is not None]
+        times = epochs([r.submitted_at for r in dated])
+        order = np.argsort(times, kind="stable")
+        self.times = times[order]
+        self.responses = [dated[i] for i in order.tolist()]
+
+    def within(self, period: Period) -> list[FeedbackResponse]:
+        lo = int(np.searchsorted(self.times, period.start_ts, side="left"))
+        hi = int(np.searchsorted(self.times, period.end_ts, side="left"))
+        return self.responses[lo:hi]
+
+
+def _feedback_in(portfolio: Portfolio, ledger: MrrLedger, period: Period) -> list[FeedbackResponse]:
+    cached = ledger.cache.get("feedback_by_time")
+    if cached is None or cached[0] is not portfolio.feedback:
+        cached = ledger.cache["feedback_by_time"] = (portfolio.feedback, _FeedbackByTime(portfolio.feedback))
+    return cached[1].within(period)
+
+
 def portfolio_metrics(
     portfolio: Portfolio,
     period: Period,
@@ -134,7 +157,7 @@ def portfolio_metrics(
         arpa=revenue.arpa_end,
         clv=saas_clv(revenue.arpa_start, options.gross_margin, churn, cap=options.clv_cap_months)
         if revenue.arpa_start is not None else None,
-        surveys=survey_summary(portfolio.feedback, window, per_contact=options.per_contact,
+        surveys=survey_summary(_feedback_in(portfolio, ledger, window), window, per_contact=options.per_contact,
                                csat_scale=options.features.csat_scale),
         engagement=engagement_summary(features),
         by_source=retention_by_source(ledger, portfolio, window),

@@ -348,6 +348,8 @@ class MrrLedger:
         self.times = times
         self.micro = micro
         self.mrr = micro / MICRO
+        # Derived per-portfolio data that several periods reuse (e.g. the feedback time index), by name.
+        self.cache: dict[Any, Any] = {}
         counts = np.bincount(owner, minlength=n) if owner.size else np.zeros(n, dtype=np.int64)
         self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=self.offsets[1:])

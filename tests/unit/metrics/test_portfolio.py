@@ -72,3 +72,21 @@ def test_surveys_engagement_and_to_dict():
     assert json.loads(json.dumps(data)) == data
     assert data["revenue"]["end_mrr"] == "1010" and data["customers"]["start"] == 4
     assert data["cohorts"] and data["by_source"]["organic"]["start"] == 4
+
+
+def test_periods_sharing_a_ledger_read_only_their_own_answers():
+    from connector.metrics.revenue import build_mrr_ledger
+
+    feedback = tuple(
+        FeedbackResponse(id=f"r{i}", customer_id="A", contact_id=f"p{i}", survey_type="NPS", value=v,
+                         response_group=None, submitted_at=when)
+        for i, (v, when) in enumerate([(10, at(1, 1)), (0, at(1, 31)), (9, FEB_1), (3, at(2, 20))])
+    )
+    portfolio = replace(e3_portfolio(), feedback=feedback)
+    ledger = build_mrr_ledger(portfolio)
+    as_of = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    january = portfolio_metrics(portfolio, JANUARY, as_of, ledger=ledger)
+    february = portfolio_metrics(portfolio, periods.month(2026, 2), as_of, ledger=ledger)
+    assert (january.surveys.nps, january.surveys.nps_responses) == (0.0, 2)  # 00:00 on Feb 1 is February's
+    assert (february.surveys.nps, february.surveys.nps_responses) == (0.0, 2)
+    assert january.surveys == portfolio_metrics(portfolio, JANUARY, as_of).surveys
