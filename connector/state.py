@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -327,8 +329,16 @@ class StateStore:
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
+        target = SCHEMA_VERSION if upgrade_to is None else upgrade_to
         try:
-            store._migrate(SCHEMA_VERSION if upgrade_to is None else upgrade_to)
+            try:
+                store._migrate(target)
+            except StateError as exc:
+                if not isinstance(exc.__cause__, DBAPIError):
+                    raise
+                # Two processes creating the same fresh store race on CREATE TABLE; the loser finds it done.
+                time.sleep(0.2)
+                store._migrate(target)
         except StateError:
             engine.dispose()
             raise
@@ -375,8 +385,15 @@ class StateStore:
         value = conn.execute(select(func.max(schema_version.c.version))).scalar()
         return int(value or 0)
 
+    def _serialize_migrations(self, conn: Connection) -> None:
+        """On PostgreSQL, one migrating process per schema at a time (DDL there races; SQLite's writer lock and
+        the retry in ``open`` cover it)."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('connector-migrate:' || current_schema()))"))
+
     def _migrate(self, target: int) -> None:
         with self._begin() as conn:
+            self._serialize_migrations(conn)
             schema_version.create(conn, checkfirst=True)
             current = self._version(conn)
             if current > SCHEMA_VERSION:
@@ -386,6 +403,7 @@ class StateStore:
                 )
         for version in range(current, target):
             with self._begin() as conn:
+                self._serialize_migrations(conn)
                 if self._version(conn) != version:  # another process migrated meanwhile
                     continue
                 MIGRATIONS[version](conn)

@@ -449,3 +449,17 @@ def test_database_failure_mid_run_is_a_state_error(store):
     with pytest.raises(StateError, match="state store failure"):
         store.save_page("contacts", [rec(1)], {"after": "2"})
     assert store.count_records("contacts") == 0  # the page went with the failed cursor
+
+
+def test_concurrent_opens_of_a_fresh_store_all_succeed(store_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_one(_):
+        s = StateStore.open(store_url)
+        try:
+            return s.schema_version()
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_one, range(4))) == [SCHEMA_VERSION] * 4
