@@ -669,6 +669,10 @@ class ProvisionPlan:
     group_name: str
     group_label: str
     defs: dict[str, tuple[dict, ...]]
+    # Object types whose portal has nothing of ours to add: no group, property or option missing. A run on a
+    # provisioned portal makes no write call at all.
+    settled: frozenset[str] = frozenset()
+    groups_present: frozenset[str] = frozenset()
 
     def property_count(self) -> int:
         return sum(len(d) for d in self.defs.values())
@@ -754,13 +758,32 @@ def plan_provisioning(
         defs[output.object].append(property_definition(output, group, extra.get(key, ())))
     if problems:
         raise ConfigError("write-back cannot start:\n  " + "\n  ".join(problems))
-    return ProvisionPlan(group, config.group.label, {k: tuple(v) for k, v in sorted(defs.items())})
+    settled, groups = set(), set()
+    for object_type, wanted in defs.items():
+        found = {p.get("name"): p for p in portal_properties.get(object_type, ())}
+        if any(p.get("groupName") == group for p in found.values()):
+            groups.add(object_type)
+        if all(_provisioned(found.get(d["name"]), d) for d in wanted):
+            settled.add(object_type)
+    return ProvisionPlan(group, config.group.label, {k: tuple(v) for k, v in sorted(defs.items())},
+                         settled=frozenset(settled), groups_present=frozenset(groups))
+
+
+def _provisioned(there: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:
+    """The portal's property already has what we would ensure (it exists with every option we need)."""
+    if there is None:
+        return False
+    have = {o.get("value") for o in there.get("options") or ()}
+    return all(o["value"] in have for o in wanted.get("options") or ())
 
 
 def apply_provisioning(plan: ProvisionPlan, writer: CrmWriter) -> None:
     """Create our group and properties where missing; the adapter treats 409 as done and adds new options."""
     for object_type, defs in plan.defs.items():
-        writer.ensure_property_group(object_type, plan.group_name, plan.group_label)
+        if object_type in plan.settled:
+            continue
+        if object_type not in plan.groups_present:
+            writer.ensure_property_group(object_type, plan.group_name, plan.group_label)
         writer.ensure_properties(object_type, list(defs))
 
 

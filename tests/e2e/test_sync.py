@@ -40,6 +40,10 @@ def batch_updates(portal) -> int:
     return sum(1 for method, path in portal.calls if method == "POST" and path.endswith("/batch/update"))
 
 
+def definition_writes(portal) -> int:
+    return sum(1 for method, path in portal.calls if method in ("POST", "PATCH") and path.startswith("/crm/v3/properties"))
+
+
 def owned_values(portal) -> dict[tuple[str, int, str], str | None]:
     """Every connector-owned property value in the portal (what a sync leaves behind)."""
     out = {}
@@ -65,10 +69,11 @@ def test_first_sync_writes_exactly_the_plan_and_an_unchanged_portal_settles(sync
     # Nothing changed in the portal; the only news is that health trends became known (a previous run exists).
     assert {c["property"] for c in second["writeback"]["plan"]["changes"]} <= {"retention_health_trend"}
 
-    calls_before = batch_updates(portal)
+    calls_before, definitions_before = batch_updates(portal), definition_writes(portal)
     third = sync_json()
     assert third["values_changed"] == 0 and third["values_written"] == 0
     assert batch_updates(portal) == calls_before  # zero write calls
+    assert definition_writes(portal) == definitions_before  # provisioned once: no group or property re-sent
     assert third["enrollments"] == 0  # each entry enrolled once, on the first run
 
 
