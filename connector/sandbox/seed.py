@@ -290,6 +290,11 @@ class _Generator:
         # NPS goes out every quarter; the survey month is the one ending at that month's first-day sync.
         self.nps_steps = frozenset(self.cal.start(i) for i in range(1, 25)
                                    if self.cal.start(i) <= self.today and (self.cal.m0 + i - 1) % 12 + 1 in _NPS_MONTHS)
+        # Today's sync is not one instant: integrations write usage properties all day, so each record gets its
+        # own millisecond in the last 24 hours. A separate stream keeps every other draw (and so the rest of the
+        # portal) as it was; ``_sync_used`` keeps those milliseconds distinct across records.
+        self.sync_rng = random.Random(f"sync-{seed}")
+        self._sync_used: set[int] = set()
         self.records: dict[str, list[SeedRecord]] = {t: [] for t in schema.OBJECT_TYPES}
         self.assoc: list[tuple] = []  # (from_type, from_rec, to_type, to_rec, primary), resolved to ids at the end
         self.truth: list[dict] = []
@@ -306,14 +311,15 @@ class _Generator:
         self.records[object_type].append(rec)
         return rec
 
-    def _set(self, rec: SeedRecord, name: str, value: str, ms: int, every: bool = False) -> None:
+    def _set(self, rec: SeedRecord, name: str, value: str, ms: int, every: bool = False, share: bool = True) -> None:
         """Set a historical property: append to its history (on change, or ``every`` write) and make it current.
 
         ``every`` marks the monthly usage sync: its (value, time) pairs repeat across thousands of companies,
-        so they are shared tuples (a third of the memory at a million contacts otherwise).
+        so they are shared tuples (a third of the memory at a million contacts otherwise); not ``share`` when the
+        time is the record's own (today's sync), which no other record repeats.
         """
         pair = (value, ms)
-        if every:
+        if every and share:
             pair = self._pairs.setdefault(pair, pair)
         hist = rec.history.get(name)
         if hist is None:
@@ -323,6 +329,24 @@ class _Generator:
         rec.properties[name] = value
         if ms > rec.properties["_lm"]:
             rec.properties["_lm"] = ms
+
+    def _sync_time(self, floor: int) -> int:
+        """A distinct millisecond in the last 24 hours (and not before ``floor``) for one record's share of today's
+        usage sync."""
+        now, rng, used = self.now, self.sync_rng, self._sync_used
+        low = max(floor, now - DAY + 1)
+        span = now - low + 1
+        ms = low + int(rng.random() * span)
+        for _ in range(min(span, 64)):  # a taken millisecond: walk to the next free one (wrapping inside the span)
+            if ms not in used:
+                break
+            ms = low + (ms - low + 1) % span
+        used.add(ms)
+        return ms
+
+    def _sync_write(self, b: int, floor: int) -> int:
+        """When the sync of step ``b`` writes a record: the step itself, except today's spread-out sync."""
+        return self._sync_time(floor) if b == self.today else b
 
     @staticmethod
     def _touch(rec: SeedRecord, ms: int) -> None:
@@ -617,7 +641,7 @@ class _Generator:
             prev = b
             if state == "churned":
                 if not zeroed:
-                    self._usage_zero(company, b)
+                    self._usage_zero(company, self._sync_write(b, max(company.created_ms, churned_ms)))
                     zeroed = True
                 # Win-back: churned accounts come back now and then, payment failures more often than quitters.
                 p_back = (0.08 if reason == "involuntary" else 0.025) if b - churned_ms < 450 * DAY else 0.0
@@ -750,7 +774,7 @@ class _Generator:
                 requested = True
             if state == "churned":
                 if churned_ms <= b:
-                    self._usage_zero(company, b)
+                    self._usage_zero(company, self._sync_write(b, max(company.created_ms, churned_ms)))
                     zeroed = True
                 continue
 
@@ -852,10 +876,12 @@ class _Generator:
         open_tickets = sum(1 for _ in range(new_tickets) if rng.random() < 0.15 + 0.35 * (1 - h))
         cp = company.properties
         # The usage sync writes every month even when a value did not move, so each sync is a history point.
-        self._set(company, "product_active_days_30d", _num(active_days), b, every=True)
-        self._set(company, "product_logins_30d", _num(logins), b, every=True)
-        self._set(company, "seats_used", _num(seats_used), b, every=True)
-        self._set(company, "support_open_tickets", _num(open_tickets), b, every=True)
+        w = self._sync_write(b, company.created_ms)
+        shared = w == b
+        self._set(company, "product_active_days_30d", _num(active_days), w, every=True, share=shared)
+        self._set(company, "product_logins_30d", _num(logins), w, every=True, share=shared)
+        self._set(company, "seats_used", _num(seats_used), w, every=True, share=shared)
+        self._set(company, "support_open_tickets", _num(open_tickets), w, every=True, share=shared)
         cp["product_active_users_30d"] = _num(mau)
         cp["product_avg_dau_30d"] = f"{dau:.1f}"
         cp["seats_purchased"] = _num(seats)
@@ -943,7 +969,7 @@ class _Generator:
             if sim is None or sim["state"] == "scheduled":
                 continue
             pp = p.properties
-            self._touch(p, max(created, self.today))  # the nightly usage sync writes the login fields
+            self._touch(p, self._sync_time(hist[-1][1]))  # today's usage sync writes the login fields
             if per_user and rng.random() < share * 0.9 + 0.1 and last_login_company:
                 n = max(1, round(per_user * (0.4 + 1.2 * rng.random())))
                 pp["logins_last_30_days"] = _num(n)
@@ -977,6 +1003,7 @@ class _Generator:
                 props[lm_name] = props[created_name] if lm == rec.created_ms else iso_ms(lm)
                 props.pop("_nps_ms", None)
                 props.pop("_since", None)
+        self._sync_used = set()
         associations, self.assoc = self.assoc, []
         for i, (ft, a, tt, b, primary) in enumerate(associations):  # in place: at 1M contacts a copy costs GBs
             associations[i] = (ft, a.id, tt, b.id, primary)

@@ -185,6 +185,30 @@ def test_usage_history_has_monthly_points(portal):
     assert max(gaps) <= 31 * DAY
 
 
+def test_todays_sync_is_spread_over_the_last_day_one_millisecond_per_record(portal):
+    contacts = portal.records["contacts"]
+    # Before: two thirds of the contacts shared one lastmodifieddate (today's midnight) and incremental sync
+    # could not page through them.
+    shared = Counter(r.properties["lastmodifieddate"] for r in contacts).most_common(1)[0][1]
+    assert shared <= len(contacts) // 100, shared
+    synced = [ms_of(r.properties["lastmodifieddate"]) for r in contacts
+              if ms_of(r.properties["lastmodifieddate"]) > NOW - DAY
+              and ms_of(r.properties["lastmodifieddate"]) != r.history["lifecyclestage"][-1][1]]
+    assert len(synced) > len(contacts) // 2  # most contacts belong to customers the sync writes
+    assert len(set(synced)) == len(synced)
+    assert max(synced) <= NOW and max(synced) - min(synced) > 20 * 3_600_000  # spread over the day
+    # Companies: the last usage point is the company's own sync time, consistent with its lastmodifieddate.
+    last_points = []
+    for c in portal.records["companies"]:
+        hist = c.history.get("product_logins_30d")
+        if hist and hist[-1][1] > NOW - DAY:
+            assert all(c.history[n][-1][1] == hist[-1][1] for n in ("product_active_days_30d", "seats_used"))
+            assert ms_of(c.properties["hs_lastmodifieddate"]) >= hist[-1][1]
+            last_points.append(hist[-1][1])
+    assert len(last_points) > 50 and len(set(last_points)) == len(last_points)
+    assert max(last_points) <= NOW
+
+
 def test_associations_reference_existing_records_with_known_types(portal, by_id, links):
     for ft, fid, tt, tid, primary in portal.associations:
         assert (ft, tt) in schema.ASSOCIATION_TYPES, (ft, tt)
