@@ -128,6 +128,13 @@ def _cross_check(pack: MappingPack) -> list[MappingError]:
                                            f"portal.yaml currency.rates (has: {', '.join(sorted(rates)) or 'none'})"))
     if customer_source is not None:
         problems.extend(_needed_associations(pack, customer_source.object))
+    # Names one file gives and another uses: health bands in segment rules, segment tags in enrollment rules.
+    if pack.health is not None and pack.segments is not None:
+        for path, reason in pack.segments.check_health([band.label for band in pack.health.bands]):
+            problems.append(pack.error("segments.yaml", path, reason))
+    if pack.segments is not None and pack.writeback is not None:
+        for path, reason in pack.writeback.check_tags([tag.name for tag in pack.segments.tags()]):
+            problems.append(pack.error("writeback.yaml", path, reason))
     return problems
 
 

@@ -197,3 +197,25 @@ def test_load_pack_loads_other_stages_files_when_present(tmp_path, pack):
         with pytest.raises(MappingError) as caught:
             load_pack(folder)
         assert any(Path(p.file).name == "writeback.yaml" and p.line == 1 for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "file, old, new, marker, expected",
+    [
+        pytest.param("writeback.yaml", "  - tag: referral_candidate", "  - tag: referal_candidate", "tag: referal_candidate",
+                     ['unknown tag "referal_candidate"', 'did you mean "referral_candidate"'], id="enrollment-tag-typo"),
+        pytest.param("segments.yaml", "    when: \"nps_group == 'promoter' and health_band == 'green'\"",
+                     "    when: \"nps_group == 'promoter' and health_band == 'gren'\"", "health_band == 'gren'",
+                     ['"gren"', 'did you mean "green"'], id="segment-rule-health-band-typo"),
+    ],
+)
+def test_load_pack_cross_file_names_are_checked(tmp_path, file, old, new, marker, expected):
+    """A tag or band one file uses must be defined by the file that owns it, with file:line and did-you-mean."""
+    folder = tmp_path / "pack"
+    shutil.copytree(MAPPINGS, folder, ignore=shutil.ignore_patterns("*.md"))
+    _edit(folder, file, old, new)
+    with pytest.raises(MappingError) as caught:
+        load_pack(folder)
+    matching = [p for p in caught.value.problems if all(text in p.reason for text in expected)]
+    assert matching, "\n".join(f"{p.file}:{p.line}: {p.reason}" for p in caught.value.problems)
+    assert Path(matching[0].file).name == file and matching[0].line == _line_of(folder, file, marker)
