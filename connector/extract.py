@@ -10,7 +10,8 @@ How one object type is pulled (each step resumable: everything it needs to conti
    backfill are re-read), and stored records the pass did not see (hard-deleted in HubSpot, so in neither
    the live nor the archived list) are flagged archived in the same transaction. Otherwise: search for
    records modified since ``cursor − lookback`` (at least once: the window is re-read and records are
-   upserted on id); each page is saved with the cursor
+   upserted on id), paged by last-modified time rather than by offset (an edit during the search would
+   shift records past an offset); each page is saved with the cursor
    ``(max last-modified seen, its id)``, never later than ``pass start − margin`` because search indexes
    lag behind writes (API-NOTES §7).
 2. History. For the properties the plan marks historical, ``fetch_with_history`` (50 ids per call) for the
@@ -43,6 +44,7 @@ from connector.state import StateStore
 UTC = timezone.utc
 ASSOCIATION_BATCH = 1000  # ids per v4 batch read (API-NOTES §3)
 HISTORY_BATCH = 50  # ids per batch read with propertiesWithHistory (API-NOTES §1)
+SEARCH_PAGE = 200  # search's maximum page (API-NOTES §1)
 DEFAULT_LOOKBACK = timedelta(minutes=5)
 DEFAULT_MARGIN = timedelta(seconds=60)
 DEFAULT_ASSOCIATION_REFRESH_EVERY = 24
@@ -346,24 +348,35 @@ def _pull_records(
     since = _parse(cursor["since"])
     best: tuple[datetime, str] = (since, str(cursor.get("id") or ""))
     cap = run.now() - margin  # search index lag: never trust "nothing changed" closer to now than this
-    for page in client.iter_modified_since(object_type, since - lookback, properties):
-        obj.with_history += _with_history(run, spec, properties, page.records)
-        for record in page.records:
-            updated = record.get("updated_at")
-            if isinstance(updated, str):
-                updated = _parse(updated)
-            if updated is not None and (updated, str(record["id"])) > best:
-                best = (updated, str(record["id"]))
-        # Never later than the cap, never earlier than where we started.
-        when, rid = best if best[0] <= cap else (max(cap, since), None)
-        store.save_page(
-            object_type,
-            page.records,
-            {"phase": "incremental", "since": _iso(when), "id": rid, **pulled},
-            associations_stale=stale,
-        )
-        _count(run, obj, page.records)
-        run.report(obj, "records")
+    # Keyset paging: restart the search after every page from the last modified time read (GTE, boundary ids
+    # dropped) instead of paging by offset. An edit made during the search moves a record from before the offset
+    # to the end, shifting the next record out of the offset's reach: with offsets it would be skipped, and lost
+    # once the cursor passed it. The restart costs no extra call (``search_cap`` is the adapter's window size).
+    saved_cap = getattr(client, "search_cap", None)
+    if saved_cap is not None:
+        client.search_cap = SEARCH_PAGE
+    try:
+        for page in client.iter_modified_since(object_type, since - lookback, properties, page_size=SEARCH_PAGE):
+            obj.with_history += _with_history(run, spec, properties, page.records)
+            for record in page.records:
+                updated = record.get("updated_at")
+                if isinstance(updated, str):
+                    updated = _parse(updated)
+                if updated is not None and (updated, str(record["id"])) > best:
+                    best = (updated, str(record["id"]))
+            # Never later than the cap, never earlier than where we started.
+            when, rid = best if best[0] <= cap else (max(cap, since), None)
+            store.save_page(
+                object_type,
+                page.records,
+                {"phase": "incremental", "since": _iso(when), "id": rid, **pulled},
+                associations_stale=stale,
+            )
+            _count(run, obj, page.records)
+            run.report(obj, "records")
+    finally:
+        if saved_cap is not None:
+            client.search_cap = saved_cap
     return False
 
 

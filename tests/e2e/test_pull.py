@@ -95,7 +95,6 @@ def test_pull_under_faults_holds_exactly_the_sandbox(sandbox_factory, plan, tmp_
         seed=11, size=400, profile="unlimited", faults="503:0.04,429:0.03,reset:0.02,502:0.02,slow:0.01@50ms"
     )
     client = make_client(sb, max_retries=12)
-    client.search_cap = 40  # exercise the search window restart (10,000 in production) inside incremental pulls
     store = make_store(tmp_path)
 
     first = pull(client, store, plan)
@@ -399,7 +398,6 @@ def test_progress_display_renders_events(capsys):
 def test_incremental_pull_killed_mid_way_resumes(sandbox_factory, plan, tmp_path):
     sb = sandbox_factory(seed=17, size=300, profile="unlimited")
     client, store = make_client(sb), make_store(tmp_path)
-    client.search_cap = 60  # several search windows, so the kill lands between restarts
     pull(client, store, plan)
     portal = sb.portal
     for cid in portal.stores["contacts"].live_ids[:250]:
@@ -441,3 +439,35 @@ def test_a_property_newly_mapped_triggers_a_full_pass_of_its_type_only(sandbox_f
     # Dropping it again needs no full pass: the stored records still hold every property still mapped.
     again = pull(client, store, plan)
     assert again.objects["contacts"].mode == "incremental"
+
+
+def test_edits_during_a_paged_search_do_not_shift_records_out_of_it(sandbox_factory, plan, tmp_path):
+    """Offset paging skips a record for every earlier one edited mid-search (it moves to the end); the pull pages
+    by last-modified instead, so with no look-back at all nothing is lost."""
+    sb = sandbox_factory(seed=19, size=600, profile="unlimited")
+    portal = sb.portal
+    client, store = make_client(sb), make_store(tmp_path)
+    no_slack = {"lookback": timedelta(0), "margin": timedelta(0)}
+    pull(client, store, plan, **no_slack)
+    ids = portal.stores["contacts"].live_ids[:450]
+    for cid in ids:
+        portal.update("contacts", str(cid), {"lastname": f"First{cid}"})
+    while time.time() * 1000 <= portal._last_write_ms + 5:  # see test_incremental_pull_killed_mid_way_resumes
+        time.sleep(0.01)
+    edited: list[int] = []
+
+    def edit_first_page(event):
+        if event.object_type == "contacts" and event.phase == "records" and not edited:
+            for cid in ids[:50]:  # on the page just read: each edit moves one record from before the offset
+                portal.update("contacts", str(cid), {"lastname": f"Second{cid}"})
+                edited.append(cid)
+
+    pull(client, store, plan, progress=edit_first_page, **no_slack)
+    assert edited
+    for cid in ids[50:]:
+        assert store.load_records("contacts", [str(cid)])[str(cid)].properties["lastname"] == f"First{cid}"
+    assert client.search_cap == 10_000  # the adapter's setting is restored after the pull
+    while time.time() * 1000 <= portal._last_write_ms + 5:
+        time.sleep(0.01)
+    pull(client, store, plan, **no_slack)
+    assert_same(store, portal, plan)
