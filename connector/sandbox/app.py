@@ -20,8 +20,8 @@ from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
 from connector.sandbox.portal import (
-    MAX_ASSOCIATION_BATCH, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS, SINGULAR_OF, ApiError, Portal,
-    Record, Token, bad_request, error_body, iso, not_found, now_ms,
+    MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
+    SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
 )
 
 log = logging.getLogger("connector.sandbox")
@@ -197,6 +197,7 @@ async def objects_collection(request: Request) -> Response:
     object_type = portal.object_type(request.path_params["type"])
     if request.method == "GET":
         portal.require(token, *read_scopes(object_type))
+        # Capped at 100, not refused: API-NOTES §1 and the spec give a maximum but no 400 for more (UNVERIFIED).
         limit = int_query(request, "limit", 10, 100)
         after_raw = request.query_params.get("after")
         try:
@@ -457,10 +458,29 @@ async def associations_batch_read(request: Request) -> Response:
                                            "fromObjectType": [SINGULAR_OF[from_type]],
                                            "toObjectType": [SINGULAR_OF[to_type]]}})
                 continue
-            results.append({"from": {"id": id_text}, "to": [
+            # At most 500 associations per input and response; the rest by that input's own cursor, which the
+            # client sends back as {"id", "after"} (API-NOTES §3). The cursor is an offset, opaque to clients.
+            after = item.get("after")
+            offset = _association_offset(after)
+            ordered = sorted(linked.items())
+            chunk = ordered[offset:offset + MAX_ASSOCIATIONS_PER_INPUT]
+            result: dict[str, Any] = {"from": {"id": id_text}, "to": [
                 {"toObjectId": to_id, "associationTypes": portal.association_json(from_type, to_type, types)}
-                for to_id, types in sorted(linked.items())]})
+                for to_id, types in chunk]}
+            if offset + MAX_ASSOCIATIONS_PER_INPUT < len(ordered):
+                result["paging"] = {"next": {"after": str(offset + MAX_ASSOCIATIONS_PER_INPUT)}}
+            results.append(result)
     return batch_result(results, errors, started)
+
+
+def _association_offset(after: Any) -> int:
+    if after is None or after == "":
+        return 0
+    text = str(after)
+    if not text.isdigit():
+        raise bad_request(f"after must be the cursor returned in paging.next.after, got {text!r}",
+                          context={"after": [text]})
+    return int(text)
 
 
 async def record_associations(request: Request) -> Response:
@@ -741,6 +761,7 @@ class SandboxApp:
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
         portal.calls.append((scope["method"], path))
+        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
 
         fault = portal.faults.decide(path)
         if fault is not None:
@@ -750,7 +771,7 @@ class SandboxApp:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay_s)
             else:
-                await _fault_response(fault, cid)(scope, receive, _with_cid(send, cid))
+                await _fault_response(fault, cid, portal.portal_id, is_search)(scope, receive, _with_cid(send, cid))
                 return
 
         if path not in UNAUTHENTICATED:
@@ -762,7 +783,6 @@ class SandboxApp:
                 await response(scope, receive, _with_cid(send, cid))
                 return
             scope["sandbox.token"] = token
-            is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
             if is_search:
                 refusal, rate_headers = portal.budget.spend_search(), {}
             else:
@@ -775,10 +795,14 @@ class SandboxApp:
         await self.router(scope, receive, _with_cid(send, cid))
 
 
-def _fault_response(fault: Fault, cid: str) -> Response:
+def _fault_response(fault: Fault, cid: str, portal_id: int, is_search: bool) -> Response:
+    """An injected error answers as HubSpot's own would (no rate headers: _with_cid adds none to errors)."""
     if fault.status == 429:
-        refusal = Refusal("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.",
-                          "publicapi:private_app-api-calls-ten-secondly:injected")
+        # Search has its own per-second policy and message (§11), so an injected search 429 says so too.
+        refusal = (Refusal("SECONDLY", "You have reached your secondly limit.",
+                           f"publicapi:search-api-calls-secondly:{portal_id}") if is_search else
+                   Refusal("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.",
+                           "publicapi:private_app-api-calls-ten-secondly:injected"))
         return error_json(429, rate_limit_body(refusal), cid)
     return error_json(fault.status, FAULT_BODIES[fault.status], cid)
 

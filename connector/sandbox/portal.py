@@ -33,6 +33,7 @@ DAY_MS = 86_400_000
 MAX_BATCH = 100
 MAX_BATCH_WITH_HISTORY = 50
 MAX_ASSOCIATION_BATCH = 1_000
+MAX_ASSOCIATIONS_PER_INPUT = 500  # v4 batch read: per input and response, then that input's paging.next.after
 SEARCH_MAX_LIMIT = 200
 SEARCH_MAX_RESULTS = 10_000
 SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS_PER_GROUP, SEARCH_MAX_FILTERS = 5, 6, 18
@@ -314,6 +315,20 @@ def _association_lookup() -> dict[tuple[str, int], str]:
 
 _ASSOC_TARGET = _association_lookup()
 _ASSOC_LABEL = {(a, b, t): label for (a, b), types in schema.ASSOCIATION_TYPES.items() for t, label in types}
+_ROLLUP_PAIR = {"contacts", "companies"}  # the pair whose associations drive associatedcompanyid and the count
+_CONTACT_PRIMARY = {t for t, label in schema.ASSOCIATION_TYPES[("contacts", "companies")] if label == "Primary"}
+
+
+def _primary_owner(a: str, a_id: int, b: str, b_id: int) -> tuple[str, int] | None:
+    """The record that has a primary company in an a<->b association (contacts, deals), or None."""
+    if b == "companies" and a != "companies" and (a, b) in schema.ASSOCIATION_TYPES:
+        owner = (a, a_id)
+    elif a == "companies" and b != "companies" and (b, a) in schema.ASSOCIATION_TYPES:
+        owner = (b, b_id)
+    else:
+        return None
+    return owner if any(label == "Primary" for _, label in schema.ASSOCIATION_TYPES[(owner[0], "companies")]) \
+        else None
 
 
 def association_type_ids(a: str, b: str, primary: bool) -> list[int]:
@@ -458,6 +473,22 @@ class Portal:
                 store.live_ids.sort()
                 store.archived_ids.sort()
             self._ingest_associations(generated.associations)
+            self._ingest_rollups()
+
+    def _ingest_rollups(self) -> None:
+        """Fill associatedcompanyid / num_associated_contacts where a seeded portal leaves them out (the generator
+        sets both; hand-written portals need not), so they agree with the associations from the start."""
+        contacts, companies = self.stores["contacts"].records, self.stores["companies"].records
+        for contact_id, targets in self.assoc.get(("contacts", "companies"), {}).items():
+            rec = contacts.get(contact_id)
+            if rec is not None and "associatedcompanyid" not in rec.props:
+                primary = next((k for k, types in sorted(targets.items()) if _CONTACT_PRIMARY & set(types)), None)
+                if primary is not None:
+                    rec.props["associatedcompanyid"] = str(primary)
+        for company_id, targets in self.assoc.get(("companies", "contacts"), {}).items():
+            rec = companies.get(company_id)
+            if rec is not None and "num_associated_contacts" not in rec.props:
+                rec.props["num_associated_contacts"] = str(len(targets))
 
     def _ingest_associations(self, associations: Iterable[tuple[str, int, str, int, bool]]) -> None:
         """Bulk form of ``_associate`` for seeded data (hundreds of thousands of pairs): the generator gives each
@@ -659,8 +690,8 @@ class Portal:
             return None, PropertyProblem(name, "INVALID_STRING", "Property values must be 65,536 characters or fewer.")
         return text, None
 
-    def validate(self, object_type: str, properties: Any) -> dict[str, str | None]:
-        """All written values or one 400 ApiError naming every invalid property."""
+    def check_values(self, object_type: str, properties: Any) -> tuple[dict[str, str | None], list[PropertyProblem]]:
+        """The written values that are valid and the problems of those that are not (a non-object is a 400)."""
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):
@@ -673,9 +704,24 @@ class Portal:
                 problems.append(problem)
             else:
                 clean[name] = value
+        return clean, problems
+
+    def validate(self, object_type: str, properties: Any) -> dict[str, str | None]:
+        """All written values or one 400 ApiError naming every invalid property."""
+        clean, problems = self.check_values(object_type, properties)
         if problems:
             raise ApiError(400, property_error(problems, self.portal_id))
         return clean
+
+    def validate_batch(self, object_type: str, properties_of_inputs: Iterable[Any]) -> None:
+        """HubSpot checks every input's values before writing any: one bad value refuses the whole batch with one
+        400 VALIDATION_ERROR listing every problem, and nothing is written (the issue's "a 400 for one bad value";
+        unknown ids and create conflicts stay per-input 207 errors)."""
+        problems: list[PropertyProblem] = []
+        for properties in properties_of_inputs:
+            problems.extend(self.check_values(object_type, properties)[1])
+        if problems:
+            raise ApiError(400, property_error(problems, self.portal_id))
 
     def _conflict(self, object_type: str, values: dict[str, str | None], own_id: int | None) -> ApiError | None:
         store = self.stores[object_type]
@@ -733,6 +779,10 @@ class Portal:
             self.stores[object_type].live_ids.append(rid)  # new ids are the highest: the array stays sorted
             self._apply(object_type, rec, {k: v for k, v in values.items() if v is not None}, ms)
             for to_type, to_id, type_id in links:
+                if _ASSOC_LABEL.get((object_type, to_type, type_id)) == "Primary":
+                    owner = _primary_owner(object_type, rid, to_type, to_id)
+                    if owner is not None:  # one primary company per record: the new one demotes the old
+                        self._demote_primary(owner[0], owner[1], "companies")
                 self._link(object_type, rid, to_type, to_id, [type_id])
             return rec
 
@@ -844,22 +894,28 @@ class Portal:
         with self.lock:
             self.check_writable(object_type)
             results, errors, missing = [], [], []
+            targets: list[tuple[str, Record]] = []
             for item in inputs:
                 id_text = str(item.get("id", ""))
                 id_property = item.get("idProperty")
                 if object_type == "contacts" and id_property == "email":
                     # Observed: HubSpot refuses e-mail as idProperty in batch update (§11).
                     raise bad_request("Unable to perform update/upsert by non-unique 0-1 property")
-                try:
-                    rec = self.find(object_type, id_text, id_property)
-                    if rec is None:
-                        missing.append(id_text)
-                        continue
-                    results.append(self.update(object_type, id_text, item.get("properties"), id_property))
-                except ApiError as exc:
-                    if exc.status == 400 and "non-unique" in exc.body.get("message", ""):
-                        raise
-                    errors.append(self.batch_entry_error(exc, {"ids": [id_text]}))
+                rec = self.find(object_type, id_text, id_property)  # a bad idProperty is the whole batch's 400
+                if rec is None:
+                    missing.append(id_text)
+                else:
+                    targets.append((id_text, rec))
+            self.validate_batch(object_type, (item.get("properties") for item in inputs))
+            by_text = {str(item.get("id", "")): item for item in inputs}
+            for id_text, rec in targets:
+                values = self.validate(object_type, by_text[id_text].get("properties"))
+                conflict = self._conflict(object_type, values, rec.id)
+                if conflict:  # a unique value another record holds: this input only
+                    errors.append(self.batch_entry_error(conflict, {"ids": [id_text]}))
+                    continue
+                self._apply(object_type, rec, values, self.next_write_ms())
+                results.append(rec)
             if missing:
                 errors.insert(0, self.missing_error(object_type, missing))
             return results, errors
@@ -869,6 +925,7 @@ class Portal:
         """Create each input; return (record, its input) pairs and the per-input errors."""
         with self.lock:
             self.check_writable(object_type)
+            self.validate_batch(object_type, (item.get("properties") for item in inputs))
             results, errors = [], []
             for item in inputs:
                 trace = item.get("objectWriteTraceId")
@@ -884,6 +941,7 @@ class Portal:
                      ) -> tuple[list[tuple[Record, bool]], list[dict]]:
         with self.lock:
             self.check_writable(object_type)
+            self.validate_batch(object_type, (item.get("properties") for item in inputs))
             results, errors = [], []
             for item in inputs:
                 id_text = str(item.get("id", ""))
@@ -963,6 +1021,30 @@ class Portal:
                 backward.append(t)
         forward.sort()
         backward.sort()
+        if {a, b} == _ROLLUP_PAIR:
+            self._refresh_rollups(a, a_id, b_id)
+
+    def _refresh_rollups(self, a: str, a_id: int, b_id: int) -> None:
+        """Keep the association-driven properties in step after a contact<->company change: a contact's
+        ``associatedcompanyid`` is its primary company, a company's ``num_associated_contacts`` counts its contacts.
+
+        Like HubSpot's calculated properties they change without a write to the record: lastmodifieddate, updatedAt
+        and history stay as they were. API-NOTES is silent on whether HubSpot bumps them here; the sandbox keeps
+        them unchanged (the default associations PUT already leaves updatedAt alone).
+        """
+        contact_id, company_id = (a_id, b_id) if a == "contacts" else (b_id, a_id)
+        contact = self.stores["contacts"].records.get(contact_id)
+        if contact is not None:
+            primary = next((k for k, types in sorted(self.associated_ids("contacts", contact_id, "companies").items())
+                            if _CONTACT_PRIMARY & set(types)), None)
+            if primary is None:
+                contact.props.pop("associatedcompanyid", None)
+            else:
+                contact.props["associatedcompanyid"] = str(primary)
+        company = self.stores["companies"].records.get(company_id)
+        if company is not None:
+            company.props["num_associated_contacts"] = str(len(self.associated_ids("companies", company_id,
+                                                                                   "contacts")))
 
     def _associate(self, a: str, a_id: int, b: str, b_id: int, primary: bool) -> None:
         if primary:
@@ -981,7 +1063,8 @@ class Portal:
                     reverse[:] = [t for t in reverse if t not in back_labeled]
 
     def associate_default(self, a: str, a_id: int, b: str, b_id: int) -> list[tuple[str, int, str, int, int]]:
-        """PUT …/associations/default/…: the unlabelled type both ways; records' updatedAt is untouched."""
+        """PUT …/associations/default/…: the unlabelled type both ways, and the Primary one too when the contact (or
+        deal) has no primary company yet, as HubSpot's first company becomes the primary; updatedAt is untouched."""
         with self.lock:
             if self.find(a, str(a_id)) is None:
                 raise not_found(str(a_id))
@@ -990,14 +1073,24 @@ class Portal:
             types = association_type_ids(a, b, False)
             if not types:
                 raise bad_request(f"No association type exists between {a} and {b}.")
-            self._link(a, a_id, b, b_id, types)
-            return [(a, a_id, b, b_id, types[0]), (b, b_id, a, a_id, association_type_ids(b, a, False)[0])]
+            owner = _primary_owner(a, a_id, b, b_id)
+            primary = owner is not None and not any(
+                _ASSOC_LABEL.get((owner[0], "companies", t)) == "Primary"
+                for linked in self.associated_ids(owner[0], owner[1], "companies").values() for t in linked)
+            self._link(a, a_id, b, b_id, association_type_ids(a, b, True) if primary else types)
+            made = [(a, a_id, b, b_id, types[0]), (b, b_id, a, a_id, association_type_ids(b, a, False)[0])]
+            if primary:
+                made += [(a, a_id, b, b_id, association_type_ids(a, b, True)[0]),
+                         (b, b_id, a, a_id, association_type_ids(b, a, True)[0])]
+            return made
 
     def disassociate(self, a: str, a_id: int, b: str, b_id: int) -> None:
         with self.lock:
             self.version += 1
             self.assoc.get((a, b), {}).get(a_id, {}).pop(b_id, None)
             self.assoc.get((b, a), {}).get(b_id, {}).pop(a_id, None)
+            if {a, b} == _ROLLUP_PAIR:
+                self._refresh_rollups(a, a_id, b_id)
 
     def association_json(self, a: str, b: str, types: list[int]) -> list[dict[str, Any]]:
         return [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": _ASSOC_LABEL.get((a, b, t))} for t in types]

@@ -210,6 +210,25 @@ def test_injected_error_bodies_keep_hubspot_shapes(api: Api):
     assert unavailable.headers["content-type"] == "application/json;charset=utf-8"
 
 
+def test_injected_429_on_search_says_secondly_without_rate_headers(api: Api):
+    portal = api.sandbox.portal
+    portal.set_faults("seq:429,429")
+    try:
+        searched = api.post("/crm/v3/objects/contacts/search", json={})
+        listed = api.get("/crm/v3/objects/contacts")
+    finally:
+        portal.set_faults(None)
+    assert searched.status_code == 429 and listed.status_code == 429
+    body = searched.json()
+    assert body["policyName"] == "SECONDLY" and body["message"] == "You have reached your secondly limit."
+    assert body["errorType"] == "RATE_LIMIT" and "category" not in body
+    assert body["groupName"].startswith("publicapi:search-api-calls-secondly")
+    assert listed.json()["policyName"] == "TEN_SECONDLY_ROLLING"  # other paths keep the burst policy
+    for response in (searched, listed):
+        assert not any(h.startswith("x-hubspot-ratelimit") for h in response.headers)
+        assert response.json()["correlationId"] == response.headers["x-hubspot-correlation-id"]
+
+
 def test_faults_restricted_to_a_path_prefix(api: Api):
     portal = api.sandbox.portal
     portal.set_faults("path=/crm/v3/objects/deals,503:1")

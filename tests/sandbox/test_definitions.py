@@ -135,6 +135,36 @@ def test_v4_batch_read_207_for_records_without_associations_and_1000_cap(api: Ap
     assert too_many.status_code == 400
 
 
+def test_v4_batch_read_pages_each_input_by_500(sandbox_factory):
+    portal = make_tiny_portal()
+    many = [portal.create("contacts", {"email": f"p{i}@acme.example"}).id for i in range(1_203)]
+    for contact_id in many:
+        portal.associate_default("companies", 2001, "contacts", contact_id)
+    api = Api(sandbox_factory(portal=portal))
+    expected = sorted([1001, 1002, *many])
+    seen: list[int] = []
+    inputs = [{"id": "2001"}, {"id": "2002"}]
+    pages = 0
+    while inputs:
+        response = api.post("/crm/v4/associations/companies/contacts/batch/read", json={"inputs": inputs})
+        body = check("associations-v4", response)
+        assert response.status_code == 200
+        inputs = []
+        for result in body["results"]:
+            assert len(result["to"]) <= 500
+            if result["from"]["id"] == "2001":
+                seen += [to["toObjectId"] for to in result["to"]]
+                pages += 1
+            elif pages == 0:  # the small input is complete on the first page, without paging
+                assert "paging" not in result
+            if "paging" in result:
+                inputs.append({"id": result["from"]["id"], "after": result["paging"]["next"]["after"]})
+    assert pages == 3 and seen == expected
+    garbage = api.post("/crm/v4/associations/companies/contacts/batch/read",
+                       json={"inputs": [{"id": "2001", "after": "not-a-cursor"}]})
+    assert garbage.status_code == 400 and garbage.json()["category"] == "VALIDATION_ERROR"
+
+
 def test_v4_record_associations_both_directions(api: Api):
     body = check("associations-v4", api.get("/crm/v4/objects/companies/2001/associations/contacts"))
     assert [r["toObjectId"] for r in body["results"]] == [1001, 1002]
@@ -169,6 +199,45 @@ def test_create_with_associations(sandbox_factory):
     deal_id = int(created.json()["id"])
     linked = api.get("/crm/v4/objects/companies/2003/associations/deals").json()["results"]
     assert deal_id in [r["toObjectId"] for r in linked]
+
+
+def test_association_changes_keep_calculated_properties_in_step_without_touching_updated_at(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+
+    def read(object_type: str, record_id, prop: str) -> tuple[str | None, str]:
+        body = api.get(f"/crm/v3/objects/{object_type}/{record_id}", params={"properties": prop}).json()
+        return body["properties"][prop], body["updatedAt"]
+
+    companies_before = {c: read("companies", c, "num_associated_contacts")[1] for c in (2001, 2002, 2003)}
+    created = api.post("/crm/v3/objects/contacts", json={
+        "properties": {"email": "new@globex.example"},
+        "associations": [{"to": {"id": "2002"}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                                                          "associationTypeId": 1}]}]}).json()
+    assert read("contacts", created["id"], "associatedcompanyid") == ("2002", created["updatedAt"])
+    assert read("companies", 2002, "num_associated_contacts") == ("3", companies_before[2002])
+
+    # 1005's primary is 2003: a second company is associated, not made primary
+    _, contact_updated = read("contacts", 1005, "associatedcompanyid")
+    assert api("PUT", "/crm/v4/objects/contacts/1005/associations/default/companies/2001").status_code == 200
+    assert read("contacts", 1005, "associatedcompanyid") == ("2003", contact_updated)
+    assert read("companies", 2001, "num_associated_contacts") == ("3", companies_before[2001])
+
+    # removing the primary company clears the id; the company's count drops
+    assert api("DELETE", "/crm/v4/objects/contacts/1005/associations/companies/2003").status_code == 204
+    assert read("contacts", 1005, "associatedcompanyid") == (None, contact_updated)
+    assert read("companies", 2003, "num_associated_contacts") == ("0", companies_before[2003])
+
+    # a default association to a contact without a primary company makes that company the primary
+    made = api("PUT", "/crm/v4/objects/companies/2002/associations/default/contacts/1005")
+    assert {r["associationSpec"]["associationTypeId"] for r in check("associations-v4", made)["results"]} >= {1, 2}
+    assert read("contacts", 1005, "associatedcompanyid") == ("2002", contact_updated)
+    assert read("companies", 2002, "num_associated_contacts") == ("4", companies_before[2002])
+    types = api.get("/crm/v4/objects/contacts/1005/associations/companies").json()["results"]
+    assert {(r["toObjectId"], t["typeId"]) for r in types for t in r["associationTypes"]} == {
+        (2001, 279), (2002, 1), (2002, 279)}
+    found = api.post("/crm/v3/objects/contacts/search", json={
+        "filterGroups": [{"filters": [{"propertyName": "associatedcompanyid", "operator": "EQ", "value": "2002"}]}]})
+    assert sorted(r["id"] for r in found.json()["results"]) == sorted(["1003", "1004", "1005", created["id"]])
 
 
 # ---------------------------------------------------------------- lists

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from connector.sandbox.server import running_sandbox
@@ -47,6 +49,17 @@ def test_list_pages_by_next_id_and_omits_paging_on_the_last_page(api: Api):
             break
         after = page["paging"]["next"]["after"]
     assert ids == LIVE_CONTACTS
+
+
+def test_list_limit_above_100_is_capped_at_100_not_refused(sandbox):
+    # API-NOTES §1 says "list `limit` max 100" without saying larger values are refused, and the objects spec sets
+    # no `maximum` on it: nothing shows a 400, so the sandbox caps the page (which HubSpot does is UNVERIFIED).
+    api = Api(sandbox)
+    response = api.get("/crm/v3/objects/contacts", params={"limit": 500})
+    body = check("objects-v3", response)
+    assert response.status_code == 200 and len(body["results"]) == 100
+    assert "limit=100&" in body["paging"]["next"]["link"]
+    assert api.get("/crm/v3/objects/contacts", params={"limit": 0}).status_code == 400
 
 
 def test_list_default_properties_and_record_envelope(api: Api):
@@ -244,21 +257,74 @@ def test_batch_limits_and_duplicates_are_400(api: Api, op, inputs, history, frag
     check("objects-v3", response)
 
 
-def test_batch_update_partial_failure_is_207_per_record(api: Api):
+BAD_VALUES = [
+    pytest.param({"no_such_property": "x"}, "PROPERTY_DOESNT_EXIST", id="unknown-property"),
+    pytest.param({"logins_last_30_days": "12,5"}, "INVALID_INTEGER", id="bad-number"),
+    pytest.param({"lifecyclestage": "Customer"}, "INVALID_OPTION", id="option-not-allowed"),
+    pytest.param({"date_of_birth": "1990-05-01T22:18:55.865Z"}, "INVALID_DATE", id="date-not-midnight"),
+    pytest.param({"associatedcompanyid": "2001"}, "READ_ONLY_VALUE", id="read-only"),
+]
+
+
+def _whole_batch_refused(response, code: str, bad_name: str) -> None:
+    body = _error(response, 400)
+    check("objects-v3", response)
+    assert body["message"].startswith("Property values were not valid: ")
+    problems = json.loads(body["message"].removeprefix("Property values were not valid: "))
+    assert [(p["error"], p["name"]) for p in problems] == [(code, bad_name)]
+    assert [(e["code"], e["context"]["propertyName"]) for e in body["errors"]] == [(code, [bad_name])]
+
+
+@pytest.mark.parametrize("bad, code", BAD_VALUES)
+def test_batch_update_with_one_bad_value_refuses_the_whole_batch(sandbox_factory, bad, code):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    before = api.get("/crm/v3/objects/contacts/1001", params={"properties": "jobtitle"}).json()
+    response = api.post("/crm/v3/objects/contacts/batch/update", json={"inputs": [
+        {"id": "1001", "properties": {"jobtitle": "CEO"}},
+        {"id": "1002", "properties": {"jobtitle": "CFO", **bad}},
+        {"id": "999999", "properties": {"jobtitle": "x"}},
+    ]})
+    _whole_batch_refused(response, code, next(iter(bad)))
+    after = api.get("/crm/v3/objects/contacts/1001", params={"properties": "jobtitle"}).json()
+    assert after == before  # nothing written, not even the good input's value or its updatedAt
+    assert api.sandbox.portal.get("contacts", 1002).props.get("jobtitle") is None
+
+
+@pytest.mark.parametrize("bad, code", BAD_VALUES)
+def test_batch_create_and_upsert_with_one_bad_value_write_nothing(sandbox_factory, bad, code):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    portal = api.sandbox.portal
+    count = len(portal.stores["contacts"].records)
+    created = api.post("/crm/v3/objects/contacts/batch/create", json={"inputs": [
+        {"properties": {"email": "good@x.example"}}, {"properties": {"email": "bad@x.example", **bad}}]})
+    _whole_batch_refused(created, code, next(iter(bad)))
+    upserted = api.post("/crm/v3/objects/contacts/batch/upsert", json={"inputs": [
+        {"id": "cy@globex.example", "idProperty": "email", "properties": {"jobtitle": "CFO"}},
+        {"id": "fresh@x.example", "idProperty": "email", "properties": bad}]})
+    _whole_batch_refused(upserted, code, next(iter(bad)))
+    assert len(portal.stores["contacts"].records) == count
+    assert portal.get("contacts", 1003).props.get("jobtitle") is None
+
+
+def test_batch_update_unknown_ids_and_unique_conflicts_stay_207(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
     response = api.post("/crm/v3/objects/companies/batch/update", json={"inputs": [
         {"id": "2001", "properties": {"support_open_tickets": "4"}},
-        {"id": "2002", "properties": {"industry": "NOT_AN_INDUSTRY"}},
         {"id": "999999", "properties": {"support_open_tickets": "1"}},
     ]})
     assert response.status_code == 207
     body = check("objects-v3", response)
     assert [r["id"] for r in body["results"]] == ["2001"]
     assert body["results"][0]["properties"]["support_open_tickets"] == "4"
-    categories = {e["category"]: e for e in body["errors"]}
-    assert categories["OBJECT_NOT_FOUND"]["context"]["ids"] == ["999999"]
-    assert categories["VALIDATION_ERROR"]["context"]["ids"] == ["2002"]
-    assert "INVALID_OPTION" in categories["VALIDATION_ERROR"]["message"]
-    assert body["numErrors"] == 2
+    assert body["numErrors"] == 1
+    assert body["errors"][0]["category"] == "OBJECT_NOT_FOUND" and body["errors"][0]["context"] == {"ids": ["999999"]}
+    taken = api.post("/crm/v3/objects/contacts/batch/update", json={"inputs": [
+        {"id": "1003", "properties": {"jobtitle": "VP"}},
+        {"id": "1004", "properties": {"email": "ada@acme.example"}}]})  # another contact's e-mail
+    assert taken.status_code == 207
+    body = check("objects-v3", taken)
+    assert [r["id"] for r in body["results"]] == ["1003"]
+    assert body["errors"][0]["category"] == "CONFLICT" and body["errors"][0]["context"]["ids"] == ["1004"]
 
 
 def test_batch_update_by_email_is_refused(api: Api):
