@@ -253,15 +253,21 @@ def _points_at(counts: np.ndarray, times: np.ndarray, at: float) -> np.ndarray:
     return np.where(found > 0, offsets[:-1] + found - 1, -1)
 
 
-def _timeline_values_at(timelines: list[Any], at: float, defaults: list[Any]) -> np.ndarray:
-    """Numeric value in effect at ``at`` per timeline; the default where a timeline is empty, NaN before its start."""
+def _timeline_values_at(timelines: list[Any], instants: list[float], defaults: list[Any]) -> list[np.ndarray]:
+    """Numeric value in effect at each instant per timeline; the default where a timeline is empty, NaN before
+    its first entry. The timelines are flattened once for all the instants."""
     counts, times, values = _flatten(timelines)
-    points = _points_at(counts, epochs_or_nan(times), at)
-    flat = _floats(values)
-    out = np.where(points >= 0, flat[np.maximum(points, 0)] if flat.size else NAN, NAN)
     empty = counts == 0
-    if empty.any():
-        out[empty] = _floats(defaults)[empty]
+    fallback = _floats(defaults)
+    if empty.all():
+        return [fallback.copy() for _ in instants]
+    stamps, flat = epochs_or_nan(times), _floats(values)
+    out = []
+    for at in instants:
+        points = _points_at(counts, stamps, at)
+        column = np.where(points >= 0, flat[np.maximum(points, 0)], NAN)
+        column[empty] = fallback[empty]
+        out.append(column)
     return out
 
 
@@ -288,7 +294,9 @@ def _subscription_features(
     # Status at the date: the status history where there is one, else the status since creation.
     counts, times, values = _flatten(list(map(attrgetter("status_history"), subs)))
     points = _points_at(counts, epochs_or_nan(times), now)
-    status = [values[p] if p >= 0 else None for p in points.tolist()]
+    lookup = np.empty(len(values) + 1, dtype=object)  # the extra last slot stays None: "no status yet"
+    lookup[:-1] = values
+    status = lookup[np.where(points >= 0, points, len(values))].tolist()
     for i in np.flatnonzero(counts == 0).tolist():
         sub = subs[i]
         status[i] = None if sub.created_at is not None and as_of < sub.created_at else sub.status
@@ -346,11 +354,15 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
         return t
 
     # Histories give the value in effect on the date; without one the last pulled value stands.
-    active_history = list(map(attrgetter("active_days_history"), rows))
-    active_now = _timeline_values_at(active_history, now, list(map(attrgetter("active_days_30d"), rows)))
-    active_prev = _timeline_values_at(active_history, month_ago.timestamp(), [None] * len(rows))
-    columns["logins_30d"] = _timeline_values_at(list(map(attrgetter("logins_history"), rows)), now,
-                                                list(map(attrgetter("logins_30d"), rows)))
+    active_now, active_prev = _timeline_values_at(
+        list(map(attrgetter("active_days_history"), rows)), [now, month_ago.timestamp()],
+        list(map(attrgetter("active_days_30d"), rows)),
+    )
+    # 30 days back only a history knows the value: the last pulled one is today's.
+    active_prev[np.fromiter(map(len, map(attrgetter("active_days_history"), rows)), dtype=np.int64,
+                            count=len(rows)) == 0] = NAN
+    (columns["logins_30d"],) = _timeline_values_at(list(map(attrgetter("logins_history"), rows)), [now],
+                                                   list(map(attrgetter("logins_30d"), rows)))
     columns["active_days_30d"] = active_now
     columns["usage_frequency"] = active_now / 30.0
     columns["usage_frequency_prev"] = active_prev / 30.0
@@ -362,8 +374,8 @@ def _usage_features(portfolio, ids, customers, as_of: datetime, options: Feature
         columns["stickiness"] = np.where(mau_a > 0, dau_a / mau_a, NAN)
     columns["days_since_last_login"] = _whole_days(now - stamps("last_login_at"))
     bought = field("seats_purchased")
-    used = _timeline_values_at(list(map(attrgetter("seats_used_history"), rows)), now,
-                               list(map(attrgetter("seats_used"), rows)))
+    (used,) = _timeline_values_at(list(map(attrgetter("seats_used_history"), rows)), [now],
+                                  list(map(attrgetter("seats_used"), rows)))
     columns["seats_purchased"] = bought
     columns["seats_used"] = used
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -68,6 +68,10 @@ def test_surveys_engagement_and_to_dict():
     assert e.customers_with_usage == 2 and e.mean_usage_frequency == pytest.approx(0.25)
     assert e.mean_stickiness == 0.25 and e.forgettable_share == 0.5
     assert e.mean_seat_utilisation == pytest.approx(0.75) and e.onboarding_complete_share == 0.5
+    from connector.metrics.features import customer_features
+
+    rows = customer_features(replace(portfolio, usage=usage), FEB_1)
+    assert rows["B"]["usage_frequency"] == 0.5 and rows["B"]["usage_frequency_prev"] is None  # no history
     data = m.to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["revenue"]["end_mrr"] == "1010" and data["customers"]["start"] == 4
