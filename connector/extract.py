@@ -83,6 +83,7 @@ class ObjectSummary:
     full_reason: str | None = None
     records: int = 0  # live records saved (new or changed)
     archived: int = 0  # archived records saved
+    newly_archived: int = 0  # of those, records the store did not yet hold as archived (deleted since last pull)
     pages: int = 0
     with_history: int = 0
     association_ids: int = 0  # records whose associations were re-read
@@ -110,6 +111,10 @@ class PullSummary:
         return sum(o.archived for o in self.objects.values())
 
     @property
+    def newly_archived(self) -> int:
+        return sum(o.newly_archived for o in self.objects.values())
+
+    @property
     def associations(self) -> int:
         return sum(o.associations for o in self.objects.values())
 
@@ -118,6 +123,7 @@ class PullSummary:
             "run_id": self.run_id,
             "records": self.records,
             "archived": self.archived,
+            "newly_archived": self.newly_archived,
             "associations": self.associations,
             "calls": self.calls,
             "calls_by_kind": dict(self.calls_by_kind),
@@ -134,7 +140,7 @@ class PullSummary:
             for o in self.objects.values()
         )
         return (
-            f"pull ok: {self.records} records, {self.archived} archived, {self.associations} associations "
+            f"pull ok: {self.records} records, {self.newly_archived} newly archived, {self.associations} associations "
             f"({modes}); {self.calls} API calls, {self.rate_limited} rate-limited, {self.elapsed_s:.1f}s"
         )
 
@@ -408,6 +414,8 @@ def _pull_archived(run: _Run, obj: ObjectSummary, spec: PullSpecLike, properties
     for page in run.client.iter_pages(object_type, properties, archived=True, after=after):
         for record in page.records:
             record["archived"] = True  # the list answers archived=true records; make the flag explicit
+        known = store.archived_among(object_type, [r["id"] for r in page.records])
+        obj.newly_archived += sum(1 for r in page.records if str(r["id"]) not in known)
         if page.next_after:
             next_cursor: dict[str, Any] = {"phase": "running", "after": str(page.next_after)}
         else:

@@ -543,6 +543,18 @@ class StateStore:
                     out[row.id] = self._record(row)
         return out
 
+    def archived_among(self, object_type: str, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` stored as archived."""
+        ids = [str(i) for i in ids]
+        out: set[str] = set()
+        with self._connect() as conn:
+            for chunk in _chunks(ids):
+                query = select(records.c.id).where(
+                    records.c.object_type == object_type, records.c.archived.is_(True), records.c.id.in_(chunk)
+                )
+                out.update(conn.execute(query).scalars())
+        return out
+
     def count_records(self, object_type: str | None = None, *, include_archived: bool = False) -> int:
         query = select(func.count()).select_from(records)
         if object_type is not None:

@@ -120,6 +120,8 @@ def test_pull_under_faults_holds_exactly_the_sandbox(sandbox_factory, plan, tmp_
     assert second.objects["contacts"].records < len(portal.stores["contacts"].live_ids)
     assert second.calls < first.calls
     assert store.load_records("companies", [str(archived_company)])[str(archived_company)].archived
+    assert second.objects["companies"].newly_archived == 1
+    assert second.newly_archived == 1 and second.archived == sum(len(portal.stores[t].archived_ids) for t in plan)
     assert str(created.id) in store.load_records("contacts", [str(created.id)])
     assert_same(store, portal, plan)
 

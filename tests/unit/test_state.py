@@ -151,6 +151,7 @@ def test_iter_records_streams_in_id_order_and_hides_archived(store):
     assert store.count_records("contacts", include_archived=True) == 25
     archived = [r for r in store.iter_records("contacts", include_archived=True) if r.archived]
     assert [r.id for r in archived] == ["5", "6"]
+    assert store.archived_among("contacts", ["4", "5", "6", "404"]) == {"5", "6"}
 
 
 def test_archived_record_restored_by_a_later_page(store):
