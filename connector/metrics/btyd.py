@@ -57,7 +57,9 @@ def bg_nbd_log_likelihood_terms(params: BgNbdParams, x: np.ndarray, t_x: np.ndar
     a3 = -(r + x) * np.log(alpha + T)
     repeat = x > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        a4 = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf)
+        a4 = np.where(
+            repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x), -np.inf
+        )
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
@@ -89,8 +91,12 @@ def fit_bg_nbd(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Fit:
 
 def _minimise(objective, start: np.ndarray):
     # Nelder-Mead finds the basin without gradients; L-BFGS-B then polishes to ~1e-10 relative.
-    coarse = optimize.minimize(objective, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})
-    fine = optimize.minimize(objective, coarse.x, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000})
+    coarse = optimize.minimize(
+        objective, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000}
+    )
+    fine = optimize.minimize(
+        objective, coarse.x, method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000}
+    )
     best = fine if fine.fun <= coarse.fun else coarse
     best.nit = int(getattr(coarse, "nit", 0)) + int(getattr(fine, "nit", 0))
     # L-BFGS-B may stop "abnormally" at the 1e-15 tolerance while already at the optimum Nelder-Mead found.

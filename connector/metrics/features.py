@@ -127,13 +127,6 @@ def _floats(values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=np.float64)  # None becomes NaN, in C
 
 
-_BOOL_CODES = {None: -1, False: 0, True: 1}
-
-
-def _bools(values: list[bool | None]) -> np.ndarray:
-    return np.fromiter(map(_BOOL_CODES.__getitem__, values), dtype=np.int8, count=len(values))
-
-
 def _bool_array(mask: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
     out = mask.astype(np.int8)
     if known is not None:
@@ -217,10 +210,13 @@ def customer_features(
     if churn is None:
         churn = customer_counts(ledger, periods.trailing(as_of, 30)).churn_rate
     life = lifespan(churn, cap=options.clv_cap_months)
-    columns["clv"] = np.where(active, mrr_now * options.gross_margin * float(life), NAN) if life is not None else np.full(n, NAN)
+    if life is None:
+        columns["clv"] = np.full(n, NAN)
+    else:
+        columns["clv"] = np.where(active, mrr_now * options.gross_margin * float(life), NAN)
 
     _subscription_features(portfolio, index, as_of, local_today, columns, n)
-    _usage_features(portfolio, ids, customers, as_of, options, columns)
+    _usage_features(portfolio, ids, as_of, options, columns)
     _survey_features(portfolio, index, as_of, options, columns, n)
     _deal_features(portfolio, index, as_of, options, columns, n)
 
@@ -336,7 +332,9 @@ def _subscription_features(
     columns["days_to_renewal"] = renewal
 
 
-def _usage_features(portfolio, ids, customers, as_of: datetime, options: FeatureOptions, columns: dict[str, Any]) -> None:
+def _usage_features(
+    portfolio: Portfolio, ids: list[str], as_of: datetime, options: FeatureOptions, columns: dict[str, Any]
+) -> None:
     empty = Usage(customer_id="")
     get = portfolio.usage.get
     rows = list(map(get, ids, repeat(empty)))

@@ -12,7 +12,13 @@ import numpy as np
 
 from connector.metrics.features import FeatureOptions, FeatureTable, customer_features
 from connector.metrics.periods import Period
-from connector.metrics.retention import CohortRow, CustomerCounts, cohort_retention, customer_counts, retention_by_source
+from connector.metrics.retention import (
+    CohortRow,
+    CustomerCounts,
+    cohort_retention,
+    customer_counts,
+    retention_by_source,
+)
 from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, epochs, revenue_figures
 from connector.metrics.satisfaction import PerContact, SurveySummary, survey_summary
 from connector.metrics.value import saas_clv

@@ -194,7 +194,7 @@ def arpa(total_mrr: Decimal, active_customers: int) -> Decimal | None:
 
 @dataclass(frozen=True)
 class MrrMovements:
-    """Snapshot movements between start and end: start + new + reactivation + expansion − contraction − churned = end."""
+    """Snapshot movements of a period: start + new + reactivation + expansion − contraction − churned = end."""
 
     start_mrr: Decimal
     end_mrr: Decimal
@@ -246,7 +246,8 @@ def epochs(values: Sequence[datetime | None]) -> np.ndarray:
     try:
         return np.fromiter(map(datetime.timestamp, values), dtype=np.float64, count=len(values))
     except TypeError:
-        return np.fromiter((NEG_INF if v is None else v.timestamp() for v in values), dtype=np.float64, count=len(values))
+        stamps = (NEG_INF if v is None else v.timestamp() for v in values)
+        return np.fromiter(stamps, dtype=np.float64, count=len(values))
 
 
 def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
@@ -259,6 +260,7 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
     mrr_history = sub.mrr_history
     live = sub.live_statuses
     grace = sub.past_due_grace_days
+    grace_seconds = None if grace is None else (grace + 1) * DAY_SECONDS
     convert = fx is not None and sub.currency is not None and sub.currency != fx.reporting_currency
     if not status_history and not mrr_history:
         value = (sub.mrr or ZERO) if sub.status in live else ZERO
@@ -300,7 +302,7 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
             status = sub.status if t >= created else None
         if status not in live:
             value = ZERO
-        elif grace is not None and si >= 0 and run_start[si] is not None and t - run_start[si] >= (grace + 1) * DAY_SECONDS:
+        elif grace is not None and si >= 0 and run_start[si] is not None and t - run_start[si] >= grace_seconds:
             value = ZERO
         elif mrr_history:
             value = mrr_points[mi][1] if mi >= 0 else None
@@ -438,14 +440,18 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     subs = portfolio.subscriptions
     n_subs = len(subs)
     # Attribute reads go through map/attrgetter (C loops), not a Python loop per subscription.
-    owner_of = np.fromiter(map(index.get, map(attrgetter("customer_id"), subs), repeat(-1)), dtype=np.int64, count=n_subs)
+    owner_of = np.fromiter(
+        map(index.get, map(attrgetter("customer_id"), subs), repeat(-1)), dtype=np.int64, count=n_subs
+    )
     lives = list(map(attrgetter("live_statuses"), subs))
     common_live = lives[0] if lives else LIVE_STATUSES
     odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
     for i in np.flatnonzero(odd).tolist():
         odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
     del lives
-    graced = np.fromiter(map(is_not, map(attrgetter("past_due_grace_days"), subs), repeat(None)), dtype=bool, count=n_subs)
+    graced = np.fromiter(
+        map(is_not, map(attrgetter("past_due_grace_days"), subs), repeat(None)), dtype=bool, count=n_subs
+    )
     for i in np.flatnonzero(graced & (owner_of >= 0)).tolist():
         odd[i] |= any(status in OVERDUE_STATUSES for _, status in subs[i].status_history)
     if fx is not None:

@@ -204,7 +204,8 @@ def customer_surveys(
     for r in responses:
         if r.customer_id is None or r.value is None or r.submitted_at is None or r.submitted_at > as_of:
             continue
-        grouped.setdefault(r.customer_id, {}).setdefault(r.survey_type.upper(), []).append((r.submitted_at, r.id, r.value))
+        kinds = grouped.setdefault(r.customer_id, {})
+        kinds.setdefault(r.survey_type.upper(), []).append((r.submitted_at, r.id, r.value))
     return {
         cid: {kind: CustomerSurveys(tuple((t, v) for t, _, v in sorted(rows))) for kind, rows in kinds.items()}
         for cid, kinds in grouped.items()

@@ -56,7 +56,9 @@ def simple_clv(
     return _dec(aov) * _dec(frequency) * _dec(margin) * life
 
 
-def saas_clv(arpa: Decimal | float, margin: float | Decimal, churn: float | Decimal | None, *, cap: float | None = None) -> Decimal | None:
+def saas_clv(
+    arpa: Decimal | float, margin: float | Decimal, churn: float | Decimal | None, *, cap: float | None = None
+) -> Decimal | None:
     """ARPA × margin / churn at the billing cadence (monthly ARPA with monthly churn, never mixed)."""
     life = lifespan(churn, cap=cap)
     if life is None:
@@ -116,7 +118,7 @@ def summarise_transactions(
 
 
 def transactions_from_deals(deals: Iterable[Deal]) -> Iterator[tuple[str, datetime, float]]:
-    """Won deals with a customer and a close date as (customer_id, close date, amount) for ``summarise_transactions``."""
+    """Won deals with a customer and a close date as (customer, close date, amount) for summarise_transactions."""
     for deal in deals:
         if deal.is_won and deal.customer_id is not None and deal.close_date is not None:
             yield deal.customer_id, deal.close_date, float(deal.amount or 0)

@@ -83,7 +83,8 @@ def e2_portfolio() -> Portfolio:
     subs.append(subscription("s-trial", "trial", [(at(1, 2), "active")], [(at(1, 2), "0")]))
     customers.append(customer("prospect"))
     return Portfolio(
-        customers={c.id: c for c in customers}, subscriptions=tuple(subs), deals=(), line_items=(), feedback=(), usage={}
+        customers={c.id: c for c in customers}, subscriptions=tuple(subs), deals=(), line_items=(), feedback=(),
+        usage={},
     )
 
 

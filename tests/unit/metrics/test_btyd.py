@@ -76,7 +76,8 @@ def test_conditional_expectation_and_p_alive_e11(bg_fit):
     ],
 )
 def test_conditional_expectation_other_customers(bg_fit, x, t_x, expected_y, expected_alive):
-    assert btyd.conditional_expected_purchases(bg_fit.params, 39, [x], [t_x], [38.86])[0] == pytest.approx(expected_y, abs=5e-5)
+    expected = btyd.conditional_expected_purchases(bg_fit.params, 39, [x], [t_x], [38.86])[0]
+    assert expected == pytest.approx(expected_y, abs=5e-5)
     assert btyd.probability_alive(bg_fit.params, [x], [t_x], [38.86])[0] == pytest.approx(expected_alive, abs=5e-5)
 
 

@@ -41,7 +41,8 @@ def table():
         customer_id="k1", last_login_at=datetime(2026, 3, 13, 10, tzinfo=timezone.utc), logins_30d=15,
         active_days_30d=12, active_users_30d=8, avg_daily_active_users_30d=2.0, seats_purchased=10, seats_used=7,
         onboarding_milestones_done=("setup", "import", "invite"), onboarding_milestones_total=4,
-        first_value_at=at(3, 16, 2025), open_tickets=2, tickets_90d=5, last_engagement_at=datetime(2026, 2, 13, 12, tzinfo=timezone.utc),
+        first_value_at=at(3, 16, 2025), open_tickets=2, tickets_90d=5,
+        last_engagement_at=datetime(2026, 2, 13, 12, tzinfo=timezone.utc),
         active_days_history=((at(2, 10), 9), (at(3, 10), 12)), logins_history=((at(2, 10), 11), (at(3, 10), 15)),
     )
     feedback = (

@@ -57,7 +57,8 @@ def test_surveys_engagement_and_to_dict():
     )
     usage = {
         "A": Usage(customer_id="A", active_days_30d=0, active_users_30d=4, avg_daily_active_users_30d=1.0,
-                   seats_purchased=10, seats_used=5, onboarding_milestones_total=2, onboarding_milestones_done=("a", "b")),
+                   seats_purchased=10, seats_used=5, onboarding_milestones_total=2,
+                   onboarding_milestones_done=("a", "b")),
         "B": Usage(customer_id="B", active_days_30d=15, active_users_30d=0, seats_purchased=4, seats_used=4,
                    onboarding_milestones_total=2),
     }

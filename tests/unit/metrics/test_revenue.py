@@ -136,7 +136,8 @@ def test_ledger_converts_foreign_subscriptions_at_constant_fx():
 @pytest.mark.parametrize(
     "instant",
     [pytest.param(at(m, d, y), id=f"{y}-{m:02d}-{d:02d}") for y, m, d in
-     [(2025, 1, 1), (2025, 3, 1), (2025, 6, 1), (2025, 11, 15), (2026, 1, 7), (2026, 1, 9), (2026, 1, 21), (2026, 2, 1)]],
+     [(2025, 1, 1), (2025, 3, 1), (2025, 6, 1), (2025, 11, 15),
+      (2026, 1, 7), (2026, 1, 9), (2026, 1, 21), (2026, 2, 1)]],
 )
 def test_subscription_steps_agree_with_model_mrr_at(instant):
     portfolio = e3_portfolio()
@@ -180,7 +181,8 @@ def test_subscription_steps_follow_past_due_grace_like_the_model(grace):
             t += timedelta(days=rng.randint(1, 20), hours=rng.randint(0, 23))
         mrrs = [(history[0][0], "100"), (history[0][0] + timedelta(days=rng.randint(1, 40)), "150")]
         sub = replace(subscription(f"s{case}", "c", history, mrrs), past_due_grace_days=grace,
-                      live_statuses=frozenset({"active", "past_due", "unpaid"}) if case % 2 else frozenset({"active", "past_due"}))
+                      live_statuses=frozenset({"active", "past_due", "unpaid"}) if case % 2
+                      else frozenset({"active", "past_due"}))
         steps = subscription_steps(sub)
         instant = at(12, 31, 2024)
         while instant < t + timedelta(days=30):
@@ -226,7 +228,9 @@ def test_ledger_equals_summed_model_mrr_on_random_portfolios():
             created_at=None if n % 17 == 0 else base.created_at,
             past_due_grace_days=rng.choice([None, None, 0, 5]),
             # The shared default, an equal set built apart, and a portal that counts only "active".
-            live_statuses=rng.choice([base.live_statuses, frozenset({"active", "past_due", "unpaid"}), frozenset({"active"})]),
+            live_statuses=rng.choice(
+                [base.live_statuses, frozenset({"active", "past_due", "unpaid"}), frozenset({"active"})]
+            ),
         )
         subs.append(sub)
     portfolio = Portfolio(customers={f"c{i}": customer(f"c{i}") for i in range(61)}, subscriptions=tuple(subs),

@@ -113,8 +113,10 @@ def test_transactions_from_won_deals_feed_the_rfm_summary():
         return Deal(id=did, customer_id=cid, name=None, amount=D(amount), currency="USD", close_date=when,
                     stage=None, is_won=won, is_closed=True, created_at=when)
 
-    deals = [deal("1", "a", 1, "10"), deal("2", "a", 8, "30"), deal("3", "a", 8, "20"), deal("4", "a", 15, "40", won=False),
+    deals = [deal("1", "a", 1, "10"), deal("2", "a", 8, "30"), deal("3", "a", 8, "20"),
+             deal("4", "a", 15, "40", won=False),
              deal("5", "b", 29, "99")]
     summary = summarise_transactions(transactions_from_deals(deals), date(2026, 1, 29))
-    assert (summary["a"].frequency, summary["a"].recency, summary["a"].T, summary["a"].monetary_value) == (1, 1.0, 4.0, 50.0)
+    a = summary["a"]
+    assert (a.frequency, a.recency, a.T, a.monetary_value) == (1, 1.0, 4.0, 50.0)
     assert (summary["b"].frequency, summary["b"].T) == (0, 0.0)
