@@ -124,15 +124,34 @@ def customer_counts(ledger: MrrLedger, period: Period) -> CustomerCounts:
     return _counts(period.label, _masks(ledger, period))
 
 
+def _source_codes(ledger: MrrLedger, portfolio: Portfolio) -> tuple[list[str], np.ndarray]:
+    """Each customer's source as a small integer, computed once per ledger (several periods reuse it)."""
+    cached = ledger.cache.get("sources")
+    if cached is not None and cached[0] is portfolio.customers:
+        return cached[1], cached[2]
+    code_of: dict[str, int] = {}
+    customers = portfolio.customers
+    codes = np.fromiter(
+        (code_of.setdefault(customers[cid].acquisition_source or UNKNOWN_SOURCE, len(code_of))
+         for cid in ledger.customer_ids),
+        dtype=np.int64, count=len(ledger.customer_ids),
+    )
+    names = sorted(code_of)
+    # Renumber so codes follow the sorted names (stable output order).
+    position = {name: i for i, name in enumerate(names)}
+    remap = np.array([position[name] for name in code_of], dtype=np.int64)
+    codes = remap[codes] if codes.size else codes
+    ledger.cache["sources"] = (portfolio.customers, names, codes)
+    return names, codes
+
+
 def retention_by_source(ledger: MrrLedger, portfolio: Portfolio, period: Period) -> dict[str, CustomerCounts]:
     """Customer counts and rates per acquisition source (missing source: ``unknown``)."""
     masks = _masks(ledger, period)
-    customers = portfolio.customers
-    sources = [customers[cid].acquisition_source or UNKNOWN_SOURCE for cid in ledger.customer_ids]
-    names, codes = np.unique(np.array(sources, dtype=object), return_inverse=True)
+    names, codes = _source_codes(ledger, portfolio)
     involved = masks["S"] | masks["E"] | masks["first_inside"]
     out: dict[str, CustomerCounts] = {}
-    for k, name in enumerate(names.tolist()):
+    for k, name in enumerate(names):
         select = (codes == k) & involved
         if select.any():
             out[name] = _counts(period.label, masks, select)
