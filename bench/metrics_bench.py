@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connector.metrics import periods  # noqa: E402
 from connector.metrics.features import customer_features  # noqa: E402
-from connector.metrics.portfolio import portfolio_metrics  # noqa: E402
+from connector.metrics.portfolio import MetricsOptions, portfolio_metrics  # noqa: E402
 from connector.metrics.retention import customer_counts  # noqa: E402
 from connector.metrics.revenue import build_mrr_ledger, revenue_figures  # noqa: E402
 from connector.model import Customer, Deal, FeedbackResponse, Portfolio, Subscription, Usage  # noqa: E402
@@ -141,6 +141,13 @@ def main() -> None:
     t = time.perf_counter()
     figures = portfolio_metrics(portfolio, month, AS_OF, ledger=ledger, features=features)
     stage("portfolio figures (surveys, sources, 24-month cohorts)", t)
+    t = time.perf_counter()
+    earlier = month
+    for _ in range(5):
+        earlier = periods.previous(earlier)
+        portfolio_metrics(portfolio, earlier, AS_OF, ledger=ledger, features=features,
+                          options=MetricsOptions(cohorts=False))
+    stage("5 earlier months' figures on the same ledger (the report's 6 months)", t)
     t = time.perf_counter()
     touched = sum(1 for _ in features.iter_rows())
     stage("iterate every feature row as dicts (what health reads)", t)
