@@ -713,15 +713,19 @@ class Portal:
             raise ApiError(400, property_error(problems, self.portal_id))
         return clean
 
-    def validate_batch(self, object_type: str, properties_of_inputs: Iterable[Any]) -> None:
-        """HubSpot checks every input's values before writing any: one bad value refuses the whole batch with one
-        400 VALIDATION_ERROR listing every problem, and nothing is written (the issue's "a 400 for one bad value";
-        unknown ids and create conflicts stay per-input 207 errors)."""
+    def validate_batch(self, object_type: str, properties_of_inputs: Iterable[Any]) -> list[dict[str, str | None]]:
+        """Every input's clean values, in order; or, as HubSpot checks all values before writing any, one 400
+        VALIDATION_ERROR listing every problem of the whole batch, with nothing written (the issue's "a 400 for one
+        bad value"; unknown ids and create conflicts stay per-input 207 errors)."""
+        cleaned: list[dict[str, str | None]] = []
         problems: list[PropertyProblem] = []
         for properties in properties_of_inputs:
-            problems.extend(self.check_values(object_type, properties)[1])
+            clean, found = self.check_values(object_type, properties)
+            cleaned.append(clean)
+            problems.extend(found)
         if problems:
             raise ApiError(400, property_error(problems, self.portal_id))
+        return cleaned
 
     def _conflict(self, object_type: str, values: dict[str, str | None], own_id: int | None) -> ApiError | None:
         store = self.stores[object_type]
@@ -894,8 +898,8 @@ class Portal:
         with self.lock:
             self.check_writable(object_type)
             results, errors, missing = [], [], []
-            targets: list[tuple[str, Record]] = []
-            for item in inputs:
+            targets: list[tuple[int, str, Record]] = []
+            for index, item in enumerate(inputs):
                 id_text = str(item.get("id", ""))
                 id_property = item.get("idProperty")
                 if object_type == "contacts" and id_property == "email":
@@ -905,11 +909,10 @@ class Portal:
                 if rec is None:
                     missing.append(id_text)
                 else:
-                    targets.append((id_text, rec))
-            self.validate_batch(object_type, (item.get("properties") for item in inputs))
-            by_text = {str(item.get("id", "")): item for item in inputs}
-            for id_text, rec in targets:
-                values = self.validate(object_type, by_text[id_text].get("properties"))
+                    targets.append((index, id_text, rec))
+            cleaned = self.validate_batch(object_type, (item.get("properties") for item in inputs))
+            for index, id_text, rec in targets:
+                values = cleaned[index]
                 conflict = self._conflict(object_type, values, rec.id)
                 if conflict:  # a unique value another record holds: this input only
                     errors.append(self.batch_entry_error(conflict, {"ids": [id_text]}))

@@ -334,7 +334,7 @@ class _Generator:
         """A distinct millisecond in the last 24 hours (and not before ``floor``) for one record's share of today's
         usage sync."""
         now, rng, used = self.now, self.sync_rng, self._sync_used
-        low = max(floor, now - DAY + 1)
+        low = min(max(floor, now - DAY + 1), now)
         span = now - low + 1
         ms = low + int(rng.random() * span)
         for _ in range(min(span, 64)):  # a taken millisecond: walk to the next free one (wrapping inside the span)
