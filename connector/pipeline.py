@@ -50,6 +50,24 @@ def take_lock(store: _Any, name: str, run_id: str, *, stale_after_s: float, what
     )
 
 
+def required_scopes(pack: _Any, *, write: bool) -> set[str]:
+    """Every scope a run with this mapping pack needs (API-NOTES §8): read each pulled type; with ``write``, write
+    each output object, create properties on it, and the lists / workflows enrollment rules name."""
+    scopes = {f"crm.objects.{object_type}.read" for object_type in pack.pull_plan()}
+    writeback = getattr(pack, "writeback", None)
+    if write and writeback is not None:
+        for output in writeback.outputs:
+            scopes.add(f"crm.objects.{output.object}.write")
+            if not output.existing:
+                scopes.add(f"crm.schemas.{output.object}.write")
+        for rule in writeback.enrollments:
+            if rule.workflow_id is not None:
+                scopes.add("automation")
+            else:
+                scopes.update({"crm.lists.read", "crm.lists.write"})
+    return scopes
+
+
 def pull_extra_properties(pack: _Any) -> dict[str, tuple[str, ...]]:
     """Output properties write-back diffs against, per object type: pulled with the mapped ones."""
     writeback = getattr(pack, "writeback", None)
@@ -96,6 +114,8 @@ def run_pull(
             client = HubSpotClient.from_settings(settings)
             if hasattr(client, "close"):
                 stack.callback(client.close)
+        if own_client:
+            client.require_scopes(required_scopes(pack, write=False))  # every missing scope named, before any work
         run_id = store.start_run("pull")
         owner = take_lock(store, PULL_LOCK, run_id, stale_after_s=PULL_LOCK_STALE_S, what="pull")
         last_beat = [_time.monotonic()]
@@ -587,6 +607,7 @@ class SyncSummary:
     failures: int = 0
     enrollments: int = 0
     api_calls: int = 0
+    calls_by_kind: dict[str, int] = _dataclasses.field(default_factory=dict)
     rate_headroom: float | None = None
     duration_s: float = 0.0
     data_issues: int = 0
@@ -606,11 +627,13 @@ class SyncSummary:
         )
 
 
-def _stats(client: _Any) -> tuple[int, float | None]:
+def _record_stats(summary: SyncSummary, client: _Any) -> None:
     from connector.extract import client_stats
 
     stats = client_stats(client)
-    return int(stats.get("calls") or 0), stats.get("headroom")
+    summary.api_calls = int(stats.get("calls") or 0)
+    summary.calls_by_kind = dict(stats.get("calls_by_kind") or {})
+    summary.rate_headroom = stats.get("headroom")
 
 
 def run_sync(
@@ -648,6 +671,7 @@ def run_sync(
             client = HubSpotClient.from_settings(settings)
             if hasattr(client, "close"):
                 stack.callback(client.close)
+        client.require_scopes(required_scopes(pack, write=not dry_run))  # every missing scope named, before any work
         run_id = store.start_run("sync")
         owner = take_lock(store, SYNC_LOCK, run_id, stale_after_s=SYNC_LOCK_STALE_S, what="sync")
         summary = SyncSummary(run_id=run_id, dry_run=dry_run)
@@ -684,12 +708,12 @@ def run_sync(
                 save_computed(store, run_id, computed)
         except BaseException as exc:
             summary.status = "failed"
-            summary.api_calls, summary.rate_headroom = _stats(client)
+            _record_stats(summary, client)
             summary.duration_s = _time.monotonic() - started
             store.finish_run(run_id, "failed", {**summary.to_dict(), "error": f"{exc.__class__.__name__}: {exc}"[:500]})
             store.release_lock(SYNC_LOCK, owner)
             raise
-        summary.api_calls, summary.rate_headroom = _stats(client)
+        _record_stats(summary, client)
         summary.duration_s = _time.monotonic() - started
         summary.status = "partial" if summary.failures else "ok"
         store.finish_run(run_id, summary.status, summary.to_dict())
