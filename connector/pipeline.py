@@ -50,6 +50,19 @@ def take_lock(store: _Any, name: str, run_id: str, *, stale_after_s: float, what
     )
 
 
+def open_store_and_client(stack: _contextlib.ExitStack, settings: _Any, store: _Any = None, client: _Any = None) -> tuple[_Any, _Any]:
+    """The given store and client, or new ones from settings, closed when ``stack`` closes."""
+    from connector.state import StateStore
+
+    if store is None:
+        store = stack.enter_context(_contextlib.closing(StateStore.open(settings.state_url)))
+    if client is None:
+        from connector.hubspot import HubSpotClient
+
+        client = stack.enter_context(_contextlib.closing(HubSpotClient.from_settings(settings)))
+    return store, client
+
+
 def required_scopes(pack: _Any, *, write: bool) -> set[str]:
     """Every scope a run with this mapping pack needs (API-NOTES §8): read each pulled type; with ``write``, write
     each output object, create properties on it, and the lists / workflows enrollment rules name."""
@@ -97,23 +110,13 @@ def run_pull(
 
     from connector.extract import pull
     from connector.mapping import load_pack
-    from connector.state import StateStore
 
     if pack is None:
         pack = load_pack(settings.mappings_dir)
     plan = pack.pull_plan(pull_extra_properties(pack))
-    own_store = store is None
     own_client = client is None
     with _contextlib.ExitStack() as stack:
-        if own_store:
-            store = StateStore.open(settings.state_url)
-            stack.callback(store.close)
-        if own_client:
-            from connector.hubspot import HubSpotClient
-
-            client = HubSpotClient.from_settings(settings)
-            if hasattr(client, "close"):
-                stack.callback(client.close)
+        store, client = open_store_and_client(stack, settings, store, client)
         if own_client:
             client.require_scopes(required_scopes(pack, write=False))  # every missing scope named, before any work
         run_id = store.start_run("pull")
@@ -337,17 +340,8 @@ def fetch_current_values(client: _Any, rows: _Any) -> dict[tuple[str, str], dict
 @_contextlib.contextmanager
 def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _Any = None) -> _Iterator[tuple[_Any, _Any, str, _Callable[[_Any], None]]]:
     """Client, store, a new run id and a heartbeat, under the "writeback" lock (two applies never interleave)."""
-    from connector.state import StateStore
-
     with _contextlib.ExitStack() as stack:
-        if store is None:
-            store = StateStore.open(settings.state_url)
-            stack.callback(store.close)
-        if client is None:
-            from connector.hubspot import HubSpotClient
-
-            client = HubSpotClient.from_settings(settings)
-            stack.callback(client.close)
+        store, client = open_store_and_client(stack, settings, store, client)
         run_id = store.start_run(kind)
         owner = take_lock(store, WRITEBACK_LOCK, run_id, stale_after_s=WRITEBACK_LOCK_STALE_S,
                           what="sync or write-back")
@@ -655,22 +649,13 @@ def run_sync(
     recording everything when HubSpot refused some records.
     """
     from connector.mapping import load_pack
-    from connector.state import StateStore
     from connector.writeback import apply_writeback, resume_unfinished
 
     started = _time.monotonic()
     note = stage or (lambda _name: None)
     pack = load_pack(settings.mappings_dir)  # a wrong mapping fails here, before any call or write
     with _contextlib.ExitStack() as stack:
-        if store is None:
-            store = StateStore.open(settings.state_url)
-            stack.callback(store.close)
-        if client is None:
-            from connector.hubspot import HubSpotClient
-
-            client = HubSpotClient.from_settings(settings)
-            if hasattr(client, "close"):
-                stack.callback(client.close)
+        store, client = open_store_and_client(stack, settings, store, client)
         client.require_scopes(required_scopes(pack, write=not dry_run))  # every missing scope named, before any work
         run_id = store.start_run("sync")
         owner = take_lock(store, SYNC_LOCK, run_id, stale_after_s=SYNC_LOCK_STALE_S, what="sync")
