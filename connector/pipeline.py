@@ -767,10 +767,16 @@ def run_schedule(cron: str, job: _Callable[[], None], *, max_runs: int | None = 
 
     from connector.errors import ConfigError
 
+    fields = cron.split()
     try:
-        trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+        if len(fields) == 6:  # seconds first, as in Quartz/Spring-style cron: "*/30 * * * * *"
+            second, minute, hour, day, month, day_of_week = fields
+            trigger = CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                                  day_of_week=day_of_week, timezone="UTC")
+        else:
+            trigger = CronTrigger.from_crontab(cron, timezone="UTC")
     except ValueError as exc:
-        raise ConfigError(f"--cron {cron!r} is not a cron expression: {exc}") from None
+        raise ConfigError(f"--cron {cron!r} is not a cron expression (5 fields, or 6 with seconds first): {exc}") from None
     scheduler = BlockingScheduler(timezone="UTC")
     runs = [0]
 
