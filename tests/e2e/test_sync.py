@@ -201,3 +201,31 @@ def test_required_scopes_follow_the_mapping_pack():
     assert not any(scope.endswith(".write") for scope in reading)
     writing = required_scopes(pack, write=True)
     assert {"crm.objects.companies.write", "crm.schemas.companies.write", "crm.lists.write"} <= writing
+
+
+def test_metrics_and_report_read_what_the_sync_stored(sync_env, tmp_path):
+    sync_json()
+    metrics = runner.invoke(app, ["metrics", "--output", "json"])
+    assert metrics.exit_code == 0, metrics.output
+    figures = json.loads(metrics.stdout)
+    customers = figures["customers"]
+    assert customers["end"] == customers["start"] - customers["lost"] + customers["new_or_returned"]  # E = S − L + N
+    assert float(figures["revenue"]["end_mrr"]) > 0
+
+    table = runner.invoke(app, ["report"])
+    assert table.exit_code == 0, table.output
+    assert "MRR movements" in table.output and "Health:" in table.output
+
+    page = tmp_path / "report.html"
+    written = runner.invoke(app, ["report", "--html", str(page)])
+    assert written.exit_code == 0, written.output
+    html = page.read_text()
+    for heading in ("MRR movements", "Cohort retention", "Health distribution", "NPS trend"):
+        assert heading in html
+    assert "<script" not in html
+
+
+def test_report_before_any_sync_says_what_to_do(sync_env):
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == StateError.exit_code
+    assert "run `connector sync` first" in result.output
