@@ -67,7 +67,10 @@ class Sandbox:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=5)
+        if self.thread.is_alive():  # still draining: stop now (a loaded machine must not hang Ctrl-C)
+            self.server.force_exit = True
+            self.thread.join(timeout=5)
 
 
 def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -87,7 +90,8 @@ def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> San
     # http="auto" picks httptools (a dependency): it writes headers and body at once, where h11 makes two writes
     # and a keep-alive client waits on the scheduler between them.
     config = uvicorn.Config(build_app(portal), log_level="warning", access_log=False, lifespan="off",
-                            loop="asyncio", http="auto", timeout_keep_alive=30, backlog=2048)
+                            loop="asyncio", http="auto", timeout_keep_alive=30, backlog=2048,
+                            timeout_graceful_shutdown=2)  # Ctrl-C never waits on a client's open connection
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
     failure: list[BaseException] = []
