@@ -80,6 +80,15 @@ def sandbox_serve(
             sandbox = start_sandbox(portal, host, port)
         except (ValueError, SandboxStartError) as exc:
             raise ConfigError(str(exc)) from None
+        import signal
+
+        def stop(_signum, _frame):
+            raise KeyboardInterrupt
+
+        # Our own handlers, installed before anything is announced: a process started in the background inherits
+        # SIGINT ignored, and a container or systemd stops it with SIGTERM; either way the server must stop cleanly.
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         if ground_truth:
             Path(ground_truth).write_text(json.dumps(portal.ground_truth, indent=1, default=str))
         contacts = len(portal.stores["contacts"].live_ids)

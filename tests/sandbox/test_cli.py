@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 
@@ -34,6 +35,25 @@ def test_serve_prints_paste_ready_lines_and_serves(tmp_path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)  # stop() is bounded (~10 s worst case); margin for a loaded CI machine
     assert process.returncode == 130
+
+
+@pytest.mark.parametrize("ignored", [pytest.param(False, id="plain"), pytest.param(True, id="sigint-inherited-ignored")])
+def test_serve_stops_on_sigterm_and_on_sigint_even_if_inherited_ignored(ignored):
+    """Started in the background (SIGINT ignored, as bash does for `&` jobs) it still stops on SIGINT and SIGTERM."""
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
+    for sent in (signal.SIGINT, signal.SIGTERM):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connector", "sandbox", "serve", "--port", "0", "--size", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
+        try:
+            for line in process.stdout:
+                if line.startswith("Press Ctrl-C"):
+                    break
+            process.send_signal(sent)
+            assert process.wait(timeout=30) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_serve_rejects_a_bad_fault_spec():
