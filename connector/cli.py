@@ -44,6 +44,18 @@ def guarded(action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM (systemd, Kubernetes, `kill`) stop a run like Ctrl-C: it unwinds, records itself and
+    releases its lock. Installed explicitly because a background process inherits SIGINT ignored."""
+    import signal
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
     app()
 
@@ -80,15 +92,7 @@ def sandbox_serve(
             sandbox = start_sandbox(portal, host, port)
         except (ValueError, SandboxStartError) as exc:
             raise ConfigError(str(exc)) from None
-        import signal
-
-        def stop(_signum, _frame):
-            raise KeyboardInterrupt
-
-        # Our own handlers, installed before anything is announced: a process started in the background inherits
-        # SIGINT ignored, and a container or systemd stops it with SIGTERM; either way the server must stop cleanly.
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        interrupt_on_signals()  # before anything is announced, so a signal right after it is never lost
         if ground_truth:
             Path(ground_truth).write_text(json.dumps(portal.ground_truth, indent=1, default=str))
         contacts = len(portal.stores["contacts"].live_ids)
@@ -138,6 +142,7 @@ def pull_command(
         if output not in ("text", "json"):
             raise ConfigError(f"--output must be text or json, not {output!r}")
         settings = Settings()
+        interrupt_on_signals()
         wanted = [o.strip() for o in objects.split(",") if o.strip()] or None
         with pipeline.pull_progress_display(output == "text" and sys.stdout.isatty()) as progress:
             return pipeline.run_pull(settings, full=full, objects=wanted, progress=progress)
@@ -472,6 +477,7 @@ def sync_command(
     def action():
         _output_format(output)
         moment = _parse_as_of(as_of)
+        interrupt_on_signals()
         if not sandbox:
             settings = _settings()
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
@@ -558,6 +564,7 @@ def schedule_command(
     from connector import pipeline
 
     settings = _settings()
+    interrupt_on_signals()
 
     def one_sync() -> None:
         try:

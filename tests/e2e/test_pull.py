@@ -473,3 +473,39 @@ def test_edits_during_a_paged_search_do_not_shift_records_out_of_it(sandbox_fact
         time.sleep(0.01)
     pull(client, store, plan, **no_slack)
     assert_same(store, portal, plan)
+
+
+def test_sigterm_stops_a_pull_cleanly_releasing_its_lock(sandbox_factory, tmp_path):
+    """systemd and Kubernetes stop jobs with SIGTERM: the run is recorded as failed and the lock released at once,
+    so the next run (maybe on another host) starts without waiting for the lock to go stale."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from connector.state import StateStore
+
+    sandbox = sandbox_factory(seed=3, size=300, profile="unlimited", faults="slow:1.0@0.5s")
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    env = {**os.environ, "CONNECTOR_BASE_URL": sandbox.base_url, "CONNECTOR_TOKEN": sandbox.token,
+           "CONNECTOR_STATE_URL": state_url,
+           "CONNECTOR_MAPPINGS_DIR": str(Path(__file__).resolve().parents[2] / "mappings")}
+    process = subprocess.Popen([sys.executable, "-m", "connector", "pull", "--output", "json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until the pull holds its lock (it is mid-run then)
+            if (tmp_path / "state.db").exists():
+                with StateStore.open(state_url) as store:
+                    if store.lock_holder("pull"):
+                        break
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with StateStore.open(state_url) as store:
+        assert store.lock_holder("pull") is None
+        assert store.list_runs("pull")[0]["status"] == "failed"
