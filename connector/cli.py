@@ -448,12 +448,31 @@ def _parse_as_of(as_of: str | None):
 
 
 def _run_sync_with_display(settings, *, dry_run: bool, full: bool, output: str, as_of=None):
-    """run_sync with progress bars on a terminal, nothing but the summary otherwise."""
+    """run_sync with the pull's progress bars and a line per stage on a terminal; nothing but the summary otherwise.
+
+    The pull's live display is closed when the pull ends, so later stage lines are not drawn into it.
+    """
+    import contextlib
+
     from connector import pipeline
 
-    interactive = output == "text" and sys.stdout.isatty()
-    with pipeline.pull_progress_display(interactive) as progress:
-        stage = (lambda name: typer.echo(f"» {name}", err=True)) if interactive else None
+    if not (output == "text" and sys.stdout.isatty()):
+        return pipeline.run_sync(settings, dry_run=dry_run, full=full, as_of=as_of, raise_failures=False)
+    with contextlib.ExitStack() as pull_display:
+        bars: list = []
+
+        def progress(event) -> None:
+            if bars:
+                bars[0](event)
+
+        def stage(name: str) -> None:
+            if bars:
+                pull_display.close()
+                bars.clear()
+            typer.echo(f"» {name}", err=True)
+            if name == "pull":
+                bars.append(pull_display.enter_context(pipeline.pull_progress_display(True)))
+
         return pipeline.run_sync(settings, dry_run=dry_run, full=full, as_of=as_of, progress=progress, stage=stage,
                                  raise_failures=False)
 
