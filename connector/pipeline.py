@@ -648,12 +648,20 @@ def run_sync(
     any write, StateError when another sync holds the lock, and (with ``raise_failures``) WritebackError after
     recording everything when HubSpot refused some records.
     """
+    from connector.errors import ConfigError
     from connector.mapping import load_pack
     from connector.writeback import apply_writeback, resume_unfinished
 
     started = _time.monotonic()
     note = stage or (lambda _name: None)
     pack = load_pack(settings.mappings_dir)  # a wrong mapping fails here, before any call or write
+    missing = [name for name, part in (("health.yaml", pack.health), ("segments.yaml", pack.segments),
+                                       ("writeback.yaml", pack.writeback)) if part is None]
+    if missing:
+        raise ConfigError(
+            f"sync needs {', '.join(missing)} in {settings.mappings_dir} (`connector pull` works without them); "
+            "copy the documented defaults from the project's mappings/ folder and adapt them"
+        )
     with _contextlib.ExitStack() as stack:
         store, client = open_store_and_client(stack, settings, store, client)
         client.require_scopes(required_scopes(pack, write=not dry_run))  # every missing scope named, before any work

@@ -229,3 +229,18 @@ def test_report_before_any_sync_says_what_to_do(sync_env):
     result = runner.invoke(app, ["report"])
     assert result.exit_code == StateError.exit_code
     assert "run `connector sync` first" in result.output
+
+
+def test_sync_without_the_stage_files_fails_before_any_call(sync_env, tmp_path, monkeypatch):
+    import shutil
+
+    pack = tmp_path / "partial"
+    pack.mkdir()
+    for name in ("portal.yaml", "sources.yaml"):
+        shutil.copy(ROOT / "mappings" / name, pack / name)
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(pack))
+    calls_before = len(sync_env.portal.calls)
+    result = runner.invoke(app, ["sync"])
+    assert result.exit_code == 2, result.output
+    assert "health.yaml, segments.yaml, writeback.yaml" in result.output
+    assert len(sync_env.portal.calls) == calls_before  # refused before talking to HubSpot
