@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import typer
@@ -42,6 +43,21 @@ def guarded(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+
+
+# The default mapping pack ships beside the package (editable install / source checkout).
+_BUNDLED_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+
+
+def load_settings(**overrides):
+    """Settings from arguments, env and .env; every command uses this, so all of them fall back alike to the
+    bundled mapping pack when the configured folder (./mappings by default) does not exist."""
+    from connector.settings import Settings
+
+    settings = Settings(**overrides)
+    if not settings.mappings_dir.exists() and "mappings_dir" not in overrides and _BUNDLED_MAPPINGS.exists():
+        settings = settings.model_copy(update={"mappings_dir": _BUNDLED_MAPPINGS})
+    return settings
 
 
 def interrupt_on_signals() -> None:
@@ -136,12 +152,11 @@ def pull_command(
 
     from connector import pipeline
     from connector.errors import ConfigError
-    from connector.settings import Settings
 
     def action():
         if output not in ("text", "json"):
             raise ConfigError(f"--output must be text or json, not {output!r}")
-        settings = Settings()
+        settings = load_settings()
         interrupt_on_signals()
         wanted = [o.strip() for o in objects.split(",") if o.strip()] or None
         with pipeline.pull_progress_display(output == "text" and sys.stdout.isatty()) as progress:
@@ -173,10 +188,9 @@ def mappings_validate(
     from connector import pipeline
     from connector.mapping import load_pack
     from connector.mapping.loader import raise_problems
-    from connector.settings import Settings
 
     def action():
-        settings = Settings()
+        settings = load_settings()
         folder = directory or settings.mappings_dir
         pack = load_pack(folder)
         if online:
@@ -206,7 +220,6 @@ def mappings_init(
     from connector import pipeline
     from connector.errors import ConfigError
     from connector.mapping.scaffold import ENTITY_OBJECTS, scaffold_pack
-    from connector.settings import Settings
 
     def action():
         if (from_file is None) == (not online):
@@ -221,7 +234,7 @@ def mappings_init(
             properties = {k: (v.get("results", []) if isinstance(v, dict) else v) for k, v in raw.items()}
         else:
             wanted = [candidates[0] for candidates in ENTITY_OBJECTS.values()]
-            properties = pipeline.fetch_portal_properties(Settings(), wanted, skip_missing=True)
+            properties = pipeline.fetch_portal_properties(load_settings(), wanted, skip_missing=True)
         try:
             files = scaffold_pack(properties)
         except ValueError as exc:
@@ -256,12 +269,11 @@ def _stage_report(kind: str, output: str, customer: Optional[str]) -> None:
 
     from connector import pipeline
     from connector.errors import ConfigError
-    from connector.settings import Settings
 
     def action():
         if output not in ("text", "json"):
             raise ConfigError(f"--output must be text or json, not {output!r}")
-        return pipeline.load_stage_report(Settings(), kind, customer=customer)
+        return pipeline.load_stage_report(load_settings(), kind, customer=customer)
 
     report = guarded(action)
     if output == "json":
@@ -328,12 +340,11 @@ def writeback_plan(
     import json
 
     from connector import pipeline
-    from connector.settings import Settings
     from connector.writeback import format_plan
 
     def action():
         _output_format(output)
-        return pipeline.run_sync(Settings(), dry_run=True)
+        return pipeline.run_sync(load_settings(), dry_run=True)
 
     _summary, _computed, written = guarded(action)
     if output == "json":
@@ -356,12 +367,11 @@ def writeback_rollback(
     import json
 
     from connector import pipeline
-    from connector.settings import Settings
     from connector.writeback import format_plan
 
     def action():
         _output_format(output)
-        return pipeline.run_rollback(Settings(), run_id, dry_run=dry_run)
+        return pipeline.run_rollback(load_settings(), run_id, dry_run=dry_run)
 
     plan, result, new_run = guarded(action)
     if output == "json":
@@ -384,11 +394,10 @@ def writeback_ledger(
     from collections import Counter
 
     from connector import pipeline
-    from connector.settings import Settings
 
     def action():
         _output_format(output)
-        return pipeline.load_ledger(Settings(), run_id)
+        return pipeline.load_ledger(load_settings(), run_id)
 
     rows = guarded(action)
     if failed:
@@ -407,28 +416,15 @@ def writeback_ledger(
 def writeback_resume() -> None:
     """Finish applies a crash interrupted: sends only the changes not yet recorded as written."""
     from connector import pipeline
-    from connector.settings import Settings
 
-    results = guarded(lambda: pipeline.run_resume_writeback(Settings()))
+    results = guarded(lambda: pipeline.run_resume_writeback(load_settings()))
     if not results:
         typer.echo("no unfinished write-back")
     for result in results:
         typer.echo(f"run {result.run_id}: {result.changes_written} changes written on resume")
 
 
-# The default mapping pack ships beside the package (editable install / source checkout).
-_BUNDLED_MAPPINGS = __import__("pathlib").Path(__file__).resolve().parent.parent / "mappings"
 SANDBOX_DEMO_CONTACTS = 2000
-
-
-def _settings(**overrides):
-    """Settings from env/.env, falling back to the bundled mapping pack when ./mappings is absent."""
-    from connector.settings import Settings
-
-    settings = Settings(**overrides)
-    if not settings.mappings_dir.exists() and "mappings_dir" not in overrides and _BUNDLED_MAPPINGS.exists():
-        settings = settings.model_copy(update={"mappings_dir": _BUNDLED_MAPPINGS})
-    return settings
 
 
 def _parse_as_of(as_of: str | None):
@@ -491,14 +487,13 @@ def sync_command(
     import json
 
     from connector import pipeline
-    from connector.errors import WritebackError
 
     def action():
         _output_format(output)
         moment = _parse_as_of(as_of)
         interrupt_on_signals()
         if not sandbox:
-            settings = _settings()
+            settings = load_settings()
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
         from pathlib import Path
 
@@ -512,7 +507,7 @@ def sync_command(
         with running_sandbox(seed=1, size=size, profile="enterprise") as sb:
             if output == "text":
                 typer.echo(f"sandbox portal at {sb.base_url} ({size} contacts, enterprise rate limits)")
-            settings = _settings(token=SecretStr(sb.token), base_url=sb.base_url, state_url=f"sqlite:///{state}")
+            settings = load_settings(token=SecretStr(sb.token), base_url=sb.base_url, state_url=f"sqlite:///{state}")
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
 
     (summary, computed, written), settings = guarded(action)
@@ -547,7 +542,7 @@ def metrics_command(
             raise ConfigError(f"--output must be table or json, not {output!r}")
         if period not in ("month", "quarter", "year"):
             raise ConfigError(f"--period must be month, quarter or year, not {period!r}")
-        return pipeline.run_metrics(_settings(), period=period, as_of=_parse_as_of(as_of))
+        return pipeline.run_metrics(load_settings(), period=period, as_of=_parse_as_of(as_of))
 
     figures, pack = guarded(action)
     if output == "json":
@@ -566,7 +561,7 @@ def report_command(
     from connector import pipeline
     from connector.report import print_report, render_html
 
-    data = guarded(lambda: pipeline.load_report_data(_settings()))
+    data = guarded(lambda: pipeline.load_report_data(load_settings()))
     if html:
         Path(html).write_text(render_html(data), encoding="utf-8")
         typer.echo(f"report written to {html}")
@@ -582,7 +577,7 @@ def schedule_command(
     """Run syncs in-process on a cron expression; a sync that would overlap the previous one is skipped."""
     from connector import pipeline
 
-    settings = _settings()
+    settings = load_settings()
     interrupt_on_signals()
 
     def one_sync() -> None:
