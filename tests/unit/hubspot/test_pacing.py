@@ -8,20 +8,7 @@ from connector.errors import RateLimitedError
 from connector.hubspot.pacing import WINDOW_SLACK_S, Pacer, header
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def _pacer(t: FakeTime, **kw) -> Pacer:
+def _pacer(t, **kw) -> Pacer:
     return Pacer(sleep=t.sleep, clock=t.clock, **kw)
 
 
@@ -34,8 +21,8 @@ def _headers(max_: int = 100, remaining: int = 99, daily: int | None = 250_000, 
     return h
 
 
-def test_acquire_burst_never_exceeds_limit_in_any_window():
-    t = FakeTime()
+def test_acquire_burst_never_exceeds_limit_in_any_window(fake_time):
+    t = fake_time
     pacer = _pacer(t, burst_limit=100)
     stamps = []
     for _ in range(350):
@@ -47,8 +34,8 @@ def test_acquire_burst_never_exceeds_limit_in_any_window():
     assert worst <= 100
 
 
-def test_acquire_burst_uses_at_least_90_percent_of_the_allowance():
-    t = FakeTime()
+def test_acquire_burst_uses_at_least_90_percent_of_the_allowance(fake_time):
+    t = fake_time
     pacer = _pacer(t, burst_limit=100)
     for _ in range(1_000):
         pacer.acquire()
@@ -57,8 +44,8 @@ def test_acquire_burst_uses_at_least_90_percent_of_the_allowance():
     assert rate >= 0.9 * 100 / 10.0
 
 
-def test_acquire_search_limited_per_second_and_exempt_from_burst():
-    t = FakeTime()
+def test_acquire_search_limited_per_second_and_exempt_from_burst(fake_time):
+    t = fake_time
     pacer = _pacer(t, burst_limit=10, search_per_second=4)
     for _ in range(10):
         pacer.acquire()
@@ -71,8 +58,8 @@ def test_acquire_search_limited_per_second_and_exempt_from_burst():
     assert stamps[-1] <= 40 / 4 * 1.1  # ~4/s, not slower
 
 
-def test_observe_learns_burst_max_from_lower_case_headers():
-    t = FakeTime()
+def test_observe_learns_burst_max_from_lower_case_headers(fake_time):
+    t = fake_time
     pacer = _pacer(t)
     assert pacer.burst.limit == 100  # cold start: the smallest current limit
     pacer.acquire()
@@ -82,8 +69,8 @@ def test_observe_learns_burst_max_from_lower_case_headers():
     assert pacer.headroom.burst_remaining == 189
 
 
-def test_observe_fixed_setting_only_lowers_the_limit():
-    pacer = _pacer(FakeTime(), burst_limit=50)
+def test_observe_fixed_setting_only_lowers_the_limit(fake_time):
+    pacer = _pacer(fake_time, burst_limit=50)
     pacer.acquire()
     pacer.observe(_headers(max_=190, remaining=189))
     assert pacer.burst.limit == 50
@@ -95,8 +82,8 @@ def test_header_lookup_is_case_insensitive():
     assert header({}, "x") is None
 
 
-def test_observe_books_calls_of_other_processes_sharing_the_app():
-    t = FakeTime()
+def test_observe_books_calls_of_other_processes_sharing_the_app(fake_time):
+    t = fake_time
     pacer = _pacer(t, burst_limit=100)
     pacer.acquire()
     # HubSpot says 60 calls were made in the window; we made one: the other 59 count against us too.
@@ -106,8 +93,8 @@ def test_observe_books_calls_of_other_processes_sharing_the_app():
     assert pacer.shared and pacer.burst.limit == 90
 
 
-def test_penalize_after_a_burst_429_leaves_room_for_others():
-    t = FakeTime()
+def test_penalize_after_a_burst_429_leaves_room_for_others(fake_time):
+    t = fake_time
     pacer = _pacer(t, burst_limit=100)
     pacer.acquire()
     pacer.observe(_headers(max_=100, remaining=99))
@@ -116,8 +103,8 @@ def test_penalize_after_a_burst_429_leaves_room_for_others():
     assert pacer.burst.limit == 90
 
 
-def test_acquire_daily_stops_before_spending_the_reserve():
-    t = FakeTime()
+def test_acquire_daily_stops_before_spending_the_reserve(fake_time):
+    t = fake_time
     pacer = _pacer(t, daily_reserve=1000)
     pacer.observe(_headers(daily=250_000, daily_remaining=1003))
     pacer.acquire()
@@ -130,8 +117,8 @@ def test_acquire_daily_stops_before_spending_the_reserve():
     assert pacer.headroom.daily_used == 249_000
 
 
-def test_acquire_without_daily_headers_never_stops():
-    t = FakeTime()
+def test_acquire_without_daily_headers_never_stops(fake_time):
+    t = fake_time
     pacer = _pacer(t, daily_reserve=10**9)
     pacer.observe(_headers(max_=110, remaining=100, daily=None))  # OAuth apps get no daily headers
     pacer.acquire()
@@ -146,7 +133,7 @@ def test_acquire_without_daily_headers_never_stops():
         pytest.param(None, 10.0 + WINDOW_SLACK_S, id="unknown-policy-treated-as-burst"),
     ],
 )
-def test_penalize_waits_for_the_window(policy, expected):
-    t = FakeTime()
+def test_penalize_waits_for_the_window(fake_time, policy, expected):
+    t = fake_time
     pacer = _pacer(t, search_per_second=4)
     assert pacer.penalize(policy) == pytest.approx(expected)

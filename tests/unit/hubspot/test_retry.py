@@ -16,19 +16,6 @@ from connector.errors import (
 from connector.hubspot.retry import BACKOFF_MAX_S, LOCKED_MIN_S, backoff_seconds, call_with_retry, is_retryable, wait_seconds
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.mark.parametrize(
     ("error", "retried"),
     [
@@ -74,8 +61,8 @@ def test_backoff_seconds_bounded_and_jittered(attempt):
     assert top == min(BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1))
 
 
-def test_call_with_retry_retries_until_success():
-    t = FakeTime()
+def test_call_with_retry_retries_until_success(fake_time):
+    t = fake_time
     answers = [RetryableError("503", status=503), RetryableError("reset"), "ok"]
     seen = []
 
@@ -91,8 +78,8 @@ def test_call_with_retry_retries_until_success():
     assert seen == ["RetryableError", "RetryableError"]
 
 
-def test_call_with_retry_gives_up_after_max_attempts_with_the_last_error():
-    t = FakeTime()
+def test_call_with_retry_gives_up_after_max_attempts_with_the_last_error(fake_time):
+    t = fake_time
     calls = []
 
     def fn():
@@ -104,8 +91,8 @@ def test_call_with_retry_gives_up_after_max_attempts_with_the_last_error():
     assert len(calls) == 4
 
 
-def test_call_with_retry_gives_up_when_time_budget_spent():
-    t = FakeTime()
+def test_call_with_retry_gives_up_when_time_budget_spent(fake_time):
+    t = fake_time
     calls = []
 
     def fn():
@@ -120,8 +107,8 @@ def test_call_with_retry_gives_up_when_time_budget_spent():
     assert len(calls) == 4
 
 
-def test_call_with_retry_never_retries_validation_or_daily():
-    t = FakeTime()
+def test_call_with_retry_never_retries_validation_or_daily(fake_time):
+    t = fake_time
     for error in (RejectedError("bad", status=400), RateLimitedError("daily", policy="DAILY", status=429)):
         calls = []
 
@@ -135,8 +122,8 @@ def test_call_with_retry_never_retries_validation_or_daily():
     assert t.sleeps == []
 
 
-def test_call_with_retry_429s_bounded_by_time_not_attempts():
-    t = FakeTime()
+def test_call_with_retry_429s_bounded_by_time_not_attempts(fake_time):
+    t = fake_time
     answers = [RateLimitedError("burst", policy="TEN_SECONDLY_ROLLING", status=429)] * 5 + ["ok"]
 
     def fn():
