@@ -12,18 +12,23 @@ from __future__ import annotations
 import gc
 import sys
 from bisect import bisect_right
-from operator import itemgetter
-from dataclasses import MISSING, dataclass, field, fields as dataclass_fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import MISSING, dataclass, fields as dataclass_fields
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Protocol, Sequence
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_not, itemgetter
+from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from connector.mapping.sources import CANONICAL_FIELDS, FREQUENCY_ALIASES as _FREQUENCY_ALIASES, TIMELINES
 
 # A property's past: (effective_at, value) pairs in ascending time order.
 Timeline = tuple[tuple[datetime, Any], ...]
 _first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def value_at(timeline: Timeline, at: datetime, default: Any = None) -> Any:
@@ -219,18 +224,282 @@ class Customer:
     extra: tuple[tuple[str, Any], ...] = ()  # mapped custom fields (name, value) for custom rules
 
 
-@dataclass(frozen=True)
-class Portfolio:
-    """Everything the pure core needs, for one portal, keyed by id."""
+# ---------------------------------------------------------------- columns: the hand-off to the metrics
 
-    customers: dict[str, Customer]
-    subscriptions: tuple[Subscription, ...]
-    deals: tuple[Deal, ...]
-    line_items: tuple[LineItem, ...]
-    feedback: tuple[FeedbackResponse, ...]
-    usage: dict[str, Usage]  # by customer id
-    reporting_currency: str = "USD"
-    issues: tuple[DataIssue, ...] = field(default=())
+_NAN = float("nan")
+
+
+def _datetime_of(seconds: float) -> datetime | None:
+    # float64 epoch seconds keep HubSpot's milliseconds (and microseconds) exactly: fromtimestamp rounds to the µs
+    return None if seconds != seconds else datetime.fromtimestamp(seconds, _UTC)
+
+
+def _date_of(ordinal: float) -> date | None:
+    return None if ordinal != ordinal else date.fromordinal(int(ordinal))
+
+
+def epoch_seconds(values: Sequence[datetime | None]) -> np.ndarray:
+    """Epoch seconds of aware datetimes, NaN for None; every loop runs in C (map, compress)."""
+    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    out = np.full(len(values), _NAN)
+    count = int(present.sum())
+    if count:
+        out[present] = np.fromiter(map(datetime.timestamp, compress(values, present.tolist())), dtype=np.float64,
+                                   count=count)
+    return out
+
+
+def date_ordinals(values: Sequence[date | None]) -> np.ndarray:
+    """Proleptic ordinals of dates, NaN for None (C loops)."""
+    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    out = np.full(len(values), _NAN)
+    count = int(present.sum())
+    if count:
+        out[present] = np.fromiter(map(date.toordinal, compress(values, present.tolist())), dtype=np.float64,
+                                   count=count)
+    return out
+
+
+class Flat:
+    """Many short timelines in flat arrays: row ``i``'s entries are ``offsets[i]:offsets[i+1]``, ascending in time.
+
+    ``times`` are float64 epoch seconds; ``values`` a list of the canonical values (Decimal, str, int or None).
+    """
+
+    __slots__ = ("offsets", "times", "values")
+
+    def __init__(self, offsets: np.ndarray, times: np.ndarray, values: list[Any]):
+        self.offsets, self.times, self.values = offsets, times, values
+
+    @classmethod
+    def empty(cls, rows: int) -> "Flat":
+        return cls(np.zeros(rows + 1, dtype=np.int64), np.zeros(0, dtype=np.float64), [])
+
+    @classmethod
+    def of(cls, timelines: Sequence[Timeline]) -> "Flat":
+        counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
+        offsets = np.zeros(len(timelines) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        pairs = list(chain.from_iterable(timelines))
+        return cls(offsets, epoch_seconds(list(map(_first, pairs))), list(map(_second, pairs)))
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def owners(self) -> np.ndarray:
+        """The row of every entry."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.counts())
+
+    def row(self, i: int) -> Timeline:
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        if lo == hi:
+            return ()
+        return tuple(zip(map(_datetime_of, self.times[lo:hi].tolist()), self.values[lo:hi]))
+
+    def take(self, rows: np.ndarray) -> "Flat":
+        """The timelines of ``rows`` (row indices), in that order."""
+        counts = self.counts()[rows]
+        offsets = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        entries = np.repeat(self.offsets[:-1][rows] - offsets[:-1], counts) + np.arange(offsets[-1], dtype=np.int64)
+        return Flat(offsets, self.times[entries], list(map(self.values.__getitem__, entries.tolist())))
+
+
+def _kind(annotation: str) -> str:
+    if annotation == "Timeline":
+        return "timeline"
+    if annotation.startswith("datetime"):
+        return "time"
+    if annotation.startswith("date"):
+        return "date"
+    if annotation == "bool":
+        return "bool"
+    return "value"
+
+
+class Table(Sequence[Any]):
+    """Records of one dataclass kept as columns: a million records as a few dozen arrays and lists, not a million
+    objects. The frozen dataclass of a row is built on access (``table[i]``, iteration).
+
+    Column by field kind: datetime → float64 epoch seconds (NaN for None); date → float64 proleptic ordinal (NaN);
+    Timeline → ``Flat``; bool → numpy bool; anything else → a list of the values.
+    """
+
+    def __init__(self, cls: type, columns: dict[str, Any], size: int):
+        self.cls, self.columns, self.size = cls, columns, size
+        self.kinds = _KINDS[cls]
+        missing = set(self.kinds) - set(columns)
+        if missing:
+            raise ValueError(f"{cls.__name__} table without columns {sorted(missing)}")
+
+    @classmethod
+    def of(cls, record_type: type, rows: Sequence[Any]) -> "Table":
+        """The columns of dataclass objects (the slow, general way in: tests and small portfolios)."""
+        rows = list(rows)
+        columns: dict[str, Any] = {}
+        for name, kind in _KINDS[record_type].items():
+            values = list(map(attrgetter(name), rows))
+            if kind == "time":
+                columns[name] = epoch_seconds(values)
+            elif kind == "date":
+                columns[name] = date_ordinals(values)
+            elif kind == "timeline":
+                columns[name] = Flat.of(values)
+            elif kind == "bool":
+                columns[name] = np.fromiter(map(bool, values), dtype=bool, count=len(values))
+            else:
+                columns[name] = values
+        return cls(record_type, columns, len(rows))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.size))]
+        if i < 0:
+            i += self.size
+        if not 0 <= i < self.size:
+            raise IndexError("table row out of range")
+        kw: dict[str, Any] = {}
+        for name, kind in self.kinds.items():
+            column = self.columns[name]
+            if kind == "time":
+                kw[name] = _datetime_of(float(column[i]))
+            elif kind == "date":
+                kw[name] = _date_of(float(column[i]))
+            elif kind == "timeline":
+                kw[name] = column.row(i)
+            elif kind == "bool":
+                kw[name] = bool(column[i])
+            else:
+                kw[name] = column[i]
+        return self.cls(**kw)
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.__getitem__, range(self.size))
+
+    def column(self, name: str) -> Any:
+        return self.columns[name]
+
+    def owners(self, index: Mapping[str, int], key: str = "customer_id") -> np.ndarray:
+        """Per row, the position of its ``key`` in ``index`` (a customer's row), -1 where it has none."""
+        return np.fromiter(map(index.get, self.columns[key], repeat(-1)), dtype=np.int64, count=self.size)
+
+
+_KINDS: dict[type, dict[str, str]] = {
+    cls: {f.name: _kind(str(f.type)) for f in dataclass_fields(cls)}
+    for cls in (Customer, Subscription, Deal, LineItem, FeedbackResponse, Usage)
+}
+
+
+class _Keyed(Mapping[str, Any]):
+    """``{id: record}`` over a table: rows are built on access, so a million customers are never all objects."""
+
+    def __init__(self, table: Table, key: str):
+        self.table, self.key = table, key
+        self.ids: list[str] = table.columns[key]
+        self._index: dict[str, int] | None = None
+
+    @property
+    def index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {k: i for i, k in enumerate(self.ids)}
+        return self._index
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table[self.index[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return self.table.size
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """The portfolio as columns, one Table per record type: what the metrics read."""
+
+    customers: Table
+    subscriptions: Table
+    deals: Table
+    line_items: Table
+    feedback: Table
+    usage: Table  # one row per customer with usage data, keyed by customer_id
+
+
+class Portfolio:
+    """Everything the pure core needs, for one portal.
+
+    Held as columns (``tables``, what the metrics read) when the model builds it; given as objects (tests, small
+    examples) its columns are derived on first use. Either way ``customers`` / ``usage`` read as ``{id: object}``
+    and ``subscriptions`` / ``deals`` / ``line_items`` / ``feedback`` as sequences of the frozen dataclasses.
+    """
+
+    def __init__(
+        self,
+        customers: Mapping[str, Customer] | None = None,
+        subscriptions: Sequence[Subscription] = (),
+        deals: Sequence[Deal] = (),
+        line_items: Sequence[LineItem] = (),
+        feedback: Sequence[FeedbackResponse] = (),
+        usage: Mapping[str, Usage] | None = None,
+        reporting_currency: str = "USD",
+        issues: Sequence[DataIssue] = (),
+        *,
+        tables: Tables | None = None,
+    ):
+        self.reporting_currency = reporting_currency
+        self.issues = tuple(issues)
+        self._tables = tables
+        if tables is not None:
+            self.customers: Mapping[str, Customer] = _Keyed(tables.customers, "id")
+            self.subscriptions: Sequence[Subscription] = tables.subscriptions
+            self.deals: Sequence[Deal] = tables.deals
+            self.line_items: Sequence[LineItem] = tables.line_items
+            self.feedback: Sequence[FeedbackResponse] = tables.feedback
+            self.usage: Mapping[str, Usage] = _Keyed(tables.usage, "customer_id")
+        else:
+            self.customers = customers if customers is not None else {}
+            self.subscriptions = tuple(subscriptions)
+            self.deals = tuple(deals)
+            self.line_items = tuple(line_items)
+            self.feedback = tuple(feedback)
+            self.usage = usage if usage is not None else {}
+
+    @property
+    def tables(self) -> Tables:
+        if self._tables is None:
+            self._tables = Tables(
+                customers=Table.of(Customer, self.customers.values()),
+                subscriptions=Table.of(Subscription, self.subscriptions),
+                deals=Table.of(Deal, self.deals),
+                line_items=Table.of(LineItem, self.line_items),
+                feedback=Table.of(FeedbackResponse, self.feedback),
+                usage=Table.of(Usage, self.usage.values()),
+            )
+        return self._tables
+
+    def replace(self, **changes: Any) -> "Portfolio":
+        """A copy with some parts replaced (as ``dataclasses.replace``): built from objects, columns derived anew."""
+        parts = {name: getattr(self, name) for name in ("customers", "subscriptions", "deals", "line_items", "feedback",
+                                                          "usage", "reporting_currency", "issues")}
+        parts.update(changes)
+        return Portfolio(**parts)
+
+    def customer_index(self) -> dict[str, int]:
+        """Customer id → row of the customers table."""
+        customers = self.customers
+        if isinstance(customers, _Keyed):
+            return customers.index
+        return {cid: i for i, cid in enumerate(self.tables.customers.columns["id"])}
 
     def subscriptions_by_customer(self) -> dict[str, list[Subscription]]:
         out: dict[str, list[Subscription]] = {}

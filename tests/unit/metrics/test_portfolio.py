@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -62,7 +61,7 @@ def test_surveys_engagement_and_to_dict():
         "B": Usage(customer_id="B", active_days_30d=15, active_users_30d=0, seats_purchased=4, seats_used=4,
                    onboarding_milestones_total=2),
     }
-    m = portfolio_metrics(replace(portfolio, feedback=feedback, usage=usage), JANUARY, FEB_1)
+    m = portfolio_metrics(portfolio.replace(feedback=feedback, usage=usage), JANUARY, FEB_1)
     assert m.surveys.nps == pytest.approx(25.0)
     assert m.surveys.group_check.mismatches == 3  # only D's 8 is a passive
     e = m.engagement
@@ -71,7 +70,7 @@ def test_surveys_engagement_and_to_dict():
     assert e.mean_seat_utilisation == pytest.approx(0.75) and e.onboarding_complete_share == 0.5
     from connector.metrics.features import customer_features
 
-    rows = customer_features(replace(portfolio, usage=usage), FEB_1)
+    rows = customer_features(portfolio.replace(usage=usage), FEB_1)
     assert rows["B"]["usage_frequency"] == 0.5 and rows["B"]["usage_frequency_prev"] is None  # no history
     data = m.to_dict()
     assert json.loads(json.dumps(data)) == data
@@ -87,7 +86,7 @@ def test_periods_sharing_a_ledger_read_only_their_own_answers():
                          response_group=None, submitted_at=when)
         for i, (v, when) in enumerate([(10, at(1, 1)), (0, at(1, 31)), (9, FEB_1), (3, at(2, 20))])
     )
-    portfolio = replace(e3_portfolio(), feedback=feedback)
+    portfolio = e3_portfolio().replace(feedback=feedback)
     ledger = build_mrr_ledger(portfolio)
     as_of = datetime(2026, 3, 1, tzinfo=timezone.utc)
     january = portfolio_metrics(portfolio, JANUARY, as_of, ledger=ledger)
