@@ -1236,11 +1236,16 @@ def _merge(chunks: list[_Chunk], kinds: dict[str, str]) -> tuple[list[str], dict
 def _filled(cls: type, n: int, columns: dict[str, Any], given: dict[str, Any]) -> Table:
     """A Table of ``cls`` from the columns read (canonical names) and ``given`` ones; the rest empty."""
     out: dict[str, Any] = {}
+    defaults = {f.name: f.default for f in dataclass_fields(cls)}
     for name, kind in _KINDS[cls].items():
         if name in given:
             out[name] = given[name]
         elif name in columns:
-            out[name] = columns[name]
+            column = columns[name]
+            default = defaults[name]
+            if isinstance(column, list) and default is not MISSING and default is not None and None in column:
+                column = [default if value is None else value for value in column]  # e.g. no milestones: ()
+            out[name] = column
         elif kind in ("time", "date"):
             out[name] = np.full(n, _NAN)
         elif kind == "timeline":
@@ -1248,7 +1253,7 @@ def _filled(cls: type, n: int, columns: dict[str, Any], given: dict[str, Any]) -
         elif kind == "bool":
             out[name] = np.zeros(n, dtype=bool)
         else:
-            default = next(f.default for f in dataclass_fields(cls) if f.name == name)
+            default = defaults[name]
             out[name] = [None if default is MISSING else default] * n
     return Table(cls, out, n)
 
