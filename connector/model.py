@@ -533,7 +533,7 @@ def build_portfolio(
             gc.enable()
 
 
-_BATCH = 32768  # records of one type converted together: large enough for C loops, small enough to stream
+_BATCH = 8192  # records of one type converted together: large enough for C loops, small enough to stream
 
 
 def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
@@ -864,8 +864,9 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
     if "" in raw:  # HubSpot's "no value"
         raw = [None if r == "" else r for r in raw]
     convert = f.convert
-    if convert is None:
-        return _as_column(raw, f.out)
+    if convert is None:  # text kept as is; equal strings share one object (a million "Pro" are one string)
+        shared: dict[Any, Any] = {}
+        return _as_column(list(map(shared.setdefault, raw, raw)), f.out)
     if f.fast is not None:
         present = np.fromiter(map(is_not, raw, repeat(None)), dtype=bool, count=len(raw))
         epochs = _fast_epochs(list(compress(raw, present.tolist())))
