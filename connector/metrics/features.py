@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from itertools import chain, compress, repeat
-from operator import attrgetter, eq, is_not, itemgetter
+from datetime import date, datetime, time as dt_time, timedelta
+from itertools import repeat
+from operator import eq, is_not
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from connector.metrics import periods
 from connector.metrics.retention import customer_counts
 from connector.metrics.revenue import FxTable, MrrLedger, build_mrr_ledger
 from connector.metrics.value import lifespan
-from connector.model import OVERDUE_STATUSES, Portfolio, Usage
+from connector.model import OVERDUE_STATUSES, Flat, Portfolio, Table
 
 DAY = 86400.0
 NAN = math.nan
@@ -148,12 +148,14 @@ def customer_features(
 ) -> FeatureTable:
     """Every catalog feature (but the health_* ones) for every customer as of ``as_of``.
 
-    Single passes over customers, subscriptions, usage, feedback and deals; revenue features come from the
-    MRR ledger (build it once and pass it in when the portfolio figures need it too).
+    Reads the portfolio's columns (``portfolio.tables``), never its row objects: vector passes over customers,
+    subscriptions, usage, feedback and deals; revenue features come from the MRR ledger (build it once and pass
+    it in when the portfolio figures need it too).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     ledger = ledger or build_mrr_ledger(portfolio, fx)
+    tables = portfolio.tables
     ids = ledger.customer_ids
     index = ledger.index
     n = len(ids)
@@ -163,12 +165,13 @@ def customer_features(
     today_ordinal = local_today.toordinal()
     columns: dict[str, Any] = {}
 
-    # ---- identity and profile (one pass over customers)
-    customers = list(map(portfolio.customers.__getitem__, ids))
+    # ---- identity and profile (columns of the customers table, in the ledger's order)
+    profile = tables.customers.columns
+    rows = _customer_rows(portfolio, ids)
     columns["customer_id"] = ids
     for feature, attribute in (("customer_name", "name"), ("customer_object", "object_type"), ("industry", "industry"),
                                ("acquisition_source", "acquisition_source"), ("country", "country")):
-        columns[feature] = list(map(attrgetter(attribute), customers))
+        columns[feature] = _take_list(profile[attribute], rows)
 
     # ---- revenue (vectorised over the ledger)
     mrr_now = ledger.mrr_at(now)
@@ -179,17 +182,11 @@ def customer_features(
     active = mrr_now > 0
     columns["is_active"] = _bool_array(active)
     columns["was_ever_active"] = _bool_array(ever)
-    since: list[date | None] = []
-    first_list = first_active.tolist()
-    for c, first, was in zip(customers, first_list, ever.tolist()):
-        if c.customer_since is not None:
-            since.append(c.customer_since)
-        elif was:
-            since.append(datetime.fromtimestamp(first, tz=zone).date())
-        else:
-            since.append(None)
-    columns["customer_since"] = since
-    since_ord = _floats([None if d is None else d.toordinal() for d in since])
+    # The CRM's date where there is one, else the local day of the first payment (None if never paid).
+    since_ord = _take_array(profile["customer_since"], rows)
+    for i in np.flatnonzero(np.isnan(since_ord) & ever).tolist():  # one by one: a zone's local day has no vector form
+        since_ord[i] = datetime.fromtimestamp(float(first_active[i]), tz=zone).date().toordinal()
+    columns["customer_since"] = _dates(since_ord)
     tenure = today_ordinal - since_ord
     tenure[tenure < 0] = NAN  # not a customer yet on that date
     columns["tenure_days"] = tenure
@@ -215,14 +212,14 @@ def customer_features(
     else:
         columns["clv"] = np.where(active, mrr_now * options.gross_margin * float(life), NAN)
 
-    _subscription_features(portfolio, index, as_of, local_today, columns, n)
-    _usage_features(portfolio, ids, as_of, options, columns)
-    _survey_features(portfolio, index, as_of, options, columns, n)
-    _deal_features(portfolio, index, as_of, options, columns, n)
+    _subscription_features(tables.subscriptions, index, as_of, local_today, columns, n)
+    _usage_features(tables.usage, index, as_of, options, since_ord, columns, n)
+    _survey_features(tables.feedback, index, as_of, options, columns, n)
+    _deal_features(tables.deals, index, as_of, options, columns, n)
 
     # ---- calendar moments
-    birthday_month = _floats([c.birthday.month if c.birthday else None for c in customers])
-    anniversary_month = _floats([d.month if d else None for d in since])
+    birthday_month = _months(_take_array(profile["birthday"], rows))
+    anniversary_month = _months(since_ord)
     columns["birthday_month"] = birthday_month
     columns["anniversary_month"] = anniversary_month
     columns["is_birthday_month"] = _bool_array(birthday_month == local_today.month, ~np.isnan(birthday_month))
@@ -232,71 +229,96 @@ def customer_features(
     return FeatureTable(ids, columns, index)
 
 
-def _flatten(timelines: list[Any]) -> tuple[np.ndarray, list[Any], list[Any]]:
-    """Counts, times and values of many short ascending timelines, flattened in C."""
-    counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
-    pairs = list(chain.from_iterable(timelines))
-    return counts, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs))
+def _customer_rows(portfolio: Portfolio, ids: list[str]) -> np.ndarray | None:
+    """Row in the customers table of each of ``ids``; None when the ledger lists them in table order (the rule:
+    both follow ``portfolio.customers``), so the columns are read without a gather."""
+    table_ids = portfolio.tables.customers.columns["id"]
+    if ids is table_ids or ids == table_ids:  # C-level compare, identity first
+        return None
+    index = portfolio.customer_index()
+    return np.fromiter(map(index.__getitem__, ids), dtype=np.int64, count=len(ids))
 
 
-def _points_at(counts: np.ndarray, times: np.ndarray, at: float) -> np.ndarray:
+def _take_list(values: list[Any], rows: np.ndarray | None) -> list[Any]:
+    # a copy either way: the feature table must not share a list with the portfolio
+    return list(values) if rows is None else list(map(values.__getitem__, rows.tolist()))
+
+
+def _take_array(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values.copy() if rows is None else values[rows]
+
+
+# Proleptic ordinal of 1970-01-01, day 0 of numpy's datetime64[D].
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _months(ordinals: np.ndarray) -> np.ndarray:
+    """Calendar month (1-12) of date ordinals, NaN for NaN (numpy's calendar is the proleptic Gregorian too)."""
+    out = np.full(ordinals.size, NAN)
+    known = ~np.isnan(ordinals)
+    days = (ordinals[known] - _EPOCH_ORDINAL).astype(np.int64).astype("datetime64[D]")
+    out[known] = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    return out
+
+
+def _dates(ordinals: np.ndarray) -> list[date | None]:
+    """Date objects of ordinals, None for NaN: one ``date`` built per distinct day (a few thousand), not per row."""
+    known = ~np.isnan(ordinals)
+    days, inverse = np.unique(ordinals[known], return_inverse=True)
+    lookup: list[date | None] = list(map(date.fromordinal, days.astype(np.int64).tolist()))
+    lookup.append(None)
+    slots = np.full(ordinals.size, len(days), dtype=np.int64)
+    slots[known] = inverse.reshape(-1)
+    return list(map(lookup.__getitem__, slots.tolist()))
+
+
+def _points_at(flat: Flat, at: float) -> np.ndarray:
     """Per timeline, the flat index of its last entry at or before ``at`` (model.value_at), -1 if none."""
-    offsets = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    csum = np.zeros(times.size + 1, dtype=np.int64)
-    np.cumsum(times <= at, out=csum[1:])
+    offsets = flat.offsets
+    csum = np.zeros(flat.times.size + 1, dtype=np.int64)
+    np.cumsum(flat.times <= at, out=csum[1:])
     found = csum[offsets[1:]] - csum[offsets[:-1]]
     return np.where(found > 0, offsets[:-1] + found - 1, -1)
 
 
-def _timeline_values_at(timelines: list[Any], instants: list[float], defaults: list[Any]) -> list[np.ndarray]:
+def _timeline_values_at(flat: Flat, instants: list[float], defaults: np.ndarray) -> list[np.ndarray]:
     """Numeric value in effect at each instant per timeline; the default where a timeline is empty, NaN before
-    its first entry. The timelines are flattened once for all the instants."""
-    counts, times, values = _flatten(timelines)
-    empty = counts == 0
-    fallback = _floats(defaults)
-    if empty.all():
-        return [fallback.copy() for _ in instants]
-    stamps, flat = epochs_or_nan(times), _floats(values)
+    its first entry."""
+    empty = flat.counts() == 0
+    if not flat.times.size:
+        return [defaults.copy() for _ in instants]
+    values = _floats(flat.values)
     out = []
     for at in instants:
-        points = _points_at(counts, stamps, at)
-        column = np.where(points >= 0, flat[np.maximum(points, 0)], NAN)
-        column[empty] = fallback[empty]
+        points = _points_at(flat, at)
+        column = np.where(points >= 0, values[np.maximum(points, 0)], NAN)
+        column[empty] = defaults[empty]
         out.append(column)
     return out
 
 
-def _ordinals(days: list[date | None]) -> np.ndarray:
-    """Proleptic ordinals of dates, NaN for None (C loops)."""
-    present = np.fromiter(map(is_not, days, repeat(None)), dtype=bool, count=len(days))
-    out = np.full(len(days), NAN)
-    count = int(present.sum())
-    if count:
-        out[present] = np.fromiter(map(date.toordinal, compress(days, present.tolist())), dtype=np.float64, count=count)
-    return out
-
-
 def _subscription_features(
-    portfolio: Portfolio, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
+    subs: Table, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
 ) -> None:
-    subs_all = portfolio.subscriptions
-    owner_all = np.fromiter(map(index.get, map(attrgetter("customer_id"), subs_all), repeat(-1)),
-                            dtype=np.int64, count=len(subs_all))
+    table = subs.columns
+    owner_all = subs.owners(index)
     known = np.flatnonzero(owner_all >= 0)
-    subs = list(map(subs_all.__getitem__, known.tolist()))
     owner = owner_all[known]
     now = as_of.timestamp()
-    # Status at the date: the status history where there is one, else the status since creation.
-    counts, times, values = _flatten(list(map(attrgetter("status_history"), subs)))
-    points = _points_at(counts, epochs_or_nan(times), now)
-    lookup = np.empty(len(values) + 1, dtype=object)  # the extra last slot stays None: "no status yet"
-    lookup[:-1] = values
-    status = lookup[np.where(points >= 0, points, len(values))].tolist()
-    for i in np.flatnonzero(counts == 0).tolist():
-        sub = subs[i]
-        status[i] = None if sub.created_at is not None and as_of < sub.created_at else sub.status
-    lives = list(map(attrgetter("live_statuses"), subs))
+    # Status at the date: the status history where there is one, else the status since creation (None before
+    # it). One lookup list: the history values, then each row's own status, then None ("no status yet").
+    history = table["status_history"]
+    points = _points_at(history, now)
+    given = len(history.values)
+    none_slot = given + subs.size
+    with np.errstate(invalid="ignore"):
+        created_later = table["created_at"] > now  # NaN (no creation time): False
+    slot = np.where(points >= 0, points, none_slot)
+    own = np.flatnonzero((history.counts() == 0) & ~created_later)
+    slot[own] = given + own
+    lookup = history.values + table["status"] + [None]
+    status = list(map(lookup.__getitem__, slot[known].tolist()))
+    lives = list(map(table["live_statuses"].__getitem__, known.tolist()))
     common = lives[0] if lives else frozenset()
     live_of = {st: st in common for st in set(status)}
     live = np.fromiter(map(live_of.__getitem__, status), dtype=bool, count=len(status))
@@ -304,11 +326,11 @@ def _subscription_features(
         live[i] = status[i] in lives[i]
     overdue_of = {st: st in OVERDUE_STATUSES for st in live_of}
     overdue = np.fromiter(map(overdue_of.__getitem__, status), dtype=bool, count=len(status))
-    overdue |= np.fromiter(map(eq, map(attrgetter("last_payment_status"), subs), repeat("failed")), dtype=bool,
-                           count=len(subs))
-    due = _ordinals(list(map(attrgetter("next_payment_due"), subs)))
+    overdue |= np.fromiter(map(eq, table["last_payment_status"], repeat("failed")), dtype=bool,
+                           count=subs.size)[known]
+    due = table["next_payment_due"][known]
     with np.errstate(invalid="ignore"):
-        requested = epochs_or_nan(list(map(attrgetter("cancel_requested_at"), subs))) <= now  # NaN: False
+        requested = table["cancel_requested_at"][known] <= now  # NaN: False
     today_ordinal = today.toordinal()
 
     has_sub = np.bincount(owner, minlength=n) > 0
@@ -333,34 +355,43 @@ def _subscription_features(
 
 
 def _usage_features(
-    portfolio: Portfolio, ids: list[str], as_of: datetime, options: FeatureOptions, columns: dict[str, Any]
+    usage: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions, since_ord: np.ndarray,
+    columns: dict[str, Any], n: int,
 ) -> None:
-    empty = Usage(customer_id="")
-    get = portfolio.usage.get
-    rows = list(map(get, ids, repeat(empty)))
-    known = np.fromiter(map(is_not, rows, repeat(empty)), dtype=bool, count=len(rows))
+    table = usage.columns
+    # Usage row of each customer (-1: none, i.e. an empty Usage): computed per usage row, spread to the customers.
+    owner = usage.owners(index)
+    row_of = np.full(n, -1, dtype=np.int64)
+    present = np.flatnonzero(owner >= 0)
+    row_of[owner[present]] = present
+    known = row_of >= 0
+    rows = row_of[known]
     now = as_of.timestamp()
     month_ago = as_of - timedelta(days=30)
 
+    def spread(values: np.ndarray) -> np.ndarray:
+        out = np.full(n, NAN)  # an empty Usage: every number None
+        out[known] = values[rows]
+        return out
+
     def field(name: str) -> np.ndarray:
-        return _floats(list(map(attrgetter(name), rows)))
+        return spread(_floats(table[name]))
 
     def stamps(name: str) -> np.ndarray:
-        t = epochs_or_nan(list(map(attrgetter(name), rows)))
+        t = spread(table[name])
         with np.errstate(invalid="ignore"):
             t[t > now] = NAN  # after the date: unknown as of then
         return t
 
     # Histories give the value in effect on the date; without one the last pulled value stands.
-    active_now, active_prev = _timeline_values_at(
-        list(map(attrgetter("active_days_history"), rows)), [now, month_ago.timestamp()],
-        list(map(attrgetter("active_days_30d"), rows)),
-    )
+    history = table["active_days_history"]
+    active_now, active_prev = _timeline_values_at(history, [now, month_ago.timestamp()],
+                                                  _floats(table["active_days_30d"]))
     # 30 days back only a history knows the value: the last pulled one is today's.
-    active_prev[np.fromiter(map(len, map(attrgetter("active_days_history"), rows)), dtype=np.int64,
-                            count=len(rows)) == 0] = NAN
-    (columns["logins_30d"],) = _timeline_values_at(list(map(attrgetter("logins_history"), rows)), [now],
-                                                   list(map(attrgetter("logins_30d"), rows)))
+    active_prev[history.counts() == 0] = NAN
+    active_now, active_prev = spread(active_now), spread(active_prev)
+    (logins,) = _timeline_values_at(table["logins_history"], [now], _floats(table["logins_30d"]))
+    columns["logins_30d"] = spread(logins)
     columns["active_days_30d"] = active_now
     columns["usage_frequency"] = active_now / 30.0
     columns["usage_frequency_prev"] = active_prev / 30.0
@@ -372,43 +403,33 @@ def _usage_features(
         columns["stickiness"] = np.where(mau_a > 0, dau_a / mau_a, NAN)
     columns["days_since_last_login"] = _whole_days(now - stamps("last_login_at"))
     bought = field("seats_purchased")
-    (used,) = _timeline_values_at(list(map(attrgetter("seats_used_history"), rows)), [now],
-                                  list(map(attrgetter("seats_used"), rows)))
+    (used,) = _timeline_values_at(table["seats_used_history"], [now], _floats(table["seats_used"]))
+    used = spread(used)
     columns["seats_purchased"] = bought
     columns["seats_used"] = used
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["seat_utilisation"] = np.where(bought > 0, used / bought, NAN)
-    done_a = np.fromiter(map(len, map(attrgetter("onboarding_milestones_done"), rows)), dtype=np.float64,
-                         count=len(rows))
+    done = table["onboarding_milestones_done"]
+    done_a = spread(np.fromiter(map(len, done), dtype=np.float64, count=len(done)))
     planned_a = field("onboarding_milestones_total")
     with np.errstate(divide="ignore", invalid="ignore"):
         progress = np.where(planned_a > 0, np.minimum(done_a / planned_a, 1.0), NAN)
     progress[~known] = NAN
     columns["onboarding_progress"] = progress
     columns["onboarding_complete"] = _bool_array(progress >= 1.0, ~np.isnan(progress))
+    # From the start of the customer_since day in the calendar's zone: one midnight per distinct day.
     zone = ZoneInfo(options.tz)
     first_value = stamps("first_value_at")
-    since = columns["customer_since"]
-    since_ts = np.full(len(rows), NAN)
-    for i in np.flatnonzero(~np.isnan(first_value)).tolist():  # only where there is a first-value date
-        d = since[i]
-        if d is not None:
-            since_ts[i] = datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()
+    since_ts = np.full(n, NAN)
+    both = ~np.isnan(first_value) & ~np.isnan(since_ord)
+    days, inverse = np.unique(since_ord[both], return_inverse=True)
+    midnights = [datetime.combine(date.fromordinal(d), dt_time(), tzinfo=zone).timestamp()
+                 for d in days.astype(np.int64).tolist()]
+    since_ts[both] = np.array(midnights, dtype=np.float64)[inverse.reshape(-1)]
     columns["days_to_first_value"] = _whole_days(first_value - since_ts)
     columns["open_tickets"] = field("open_tickets")
     columns["tickets_90d"] = field("tickets_90d")
     columns["days_since_last_engagement"] = _whole_days(now - stamps("last_engagement_at"))
-
-
-def epochs_or_nan(values: list[datetime | None]) -> np.ndarray:
-    """Epoch seconds of aware datetimes, NaN for None; every loop runs in C (map, compress)."""
-    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
-    out = np.full(len(values), NAN)
-    count = int(present.sum())
-    if count:
-        out[present] = np.fromiter(map(datetime.timestamp, compress(values, present.tolist())), dtype=np.float64,
-                                   count=count)
-    return out
 
 
 def _last_two(owner: np.ndarray, t: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -426,18 +447,18 @@ def _last_two(owner: np.ndarray, t: np.ndarray, values: np.ndarray, n: int) -> t
     return latest, previous
 
 
-def _survey_features(portfolio, index: dict[str, int], as_of: datetime, options: FeatureOptions,
+def _survey_features(feedback: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions,
                      columns: dict[str, Any], n: int) -> None:
     now = as_of.timestamp()
-    rows = portfolio.feedback
-    owner = np.fromiter(map(index.get, map(attrgetter("customer_id"), rows), repeat(-1)), dtype=np.int64,
-                        count=len(rows))
-    t = epochs_or_nan(list(map(attrgetter("submitted_at"), rows)))
-    value = _floats(list(map(attrgetter("value"), rows)))
-    types = list(map(attrgetter("survey_type"), rows))
+    table = feedback.columns
+    owner = feedback.owners(index)
+    t = table["submitted_at"]
+    value = _floats(table["value"])
+    types = table["survey_type"]
     code_of = {k: {"NPS": 1, "CSAT": 2, "CES": 3}.get(k.upper(), 0) for k in set(types)}
-    kind = np.fromiter(map(code_of.__getitem__, types), dtype=np.int8, count=len(rows))
-    keep = (owner >= 0) & (t <= now) & ~np.isnan(value)  # NaN times compare False: dropped too
+    kind = np.fromiter(map(code_of.__getitem__, types), dtype=np.int8, count=feedback.size)
+    with np.errstate(invalid="ignore"):
+        keep = (owner >= 0) & (t <= now) & ~np.isnan(value)  # NaN times compare False: dropped too
     owner, t, value, kind = owner[keep], t[keep], value[keep], kind[keep]
     last_survey = np.full(n, -np.inf)
     np.maximum.at(last_survey, owner, t)
@@ -466,16 +487,16 @@ def _survey_features(portfolio, index: dict[str, int], as_of: datetime, options:
     columns["days_since_last_survey"] = _whole_days(now - last_survey)
 
 
-def _deal_features(portfolio, index: dict[str, int], as_of: datetime, options: FeatureOptions,
+def _deal_features(deals: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions,
                    columns: dict[str, Any], n: int) -> None:
     now = as_of.timestamp()
-    deals = portfolio.deals
-    owner = np.fromiter(map(index.get, map(attrgetter("customer_id"), deals), repeat(-1)), dtype=np.int64,
-                        count=len(deals))
-    won = np.fromiter(map(attrgetter("is_won"), deals), dtype=bool, count=len(deals))
-    t = epochs_or_nan(list(map(attrgetter("close_date"), deals)))
-    amount = np.nan_to_num(_floats(list(map(attrgetter("amount"), deals))))  # Decimal or None → float, None → 0
-    keep = won & (owner >= 0) & (t <= now)
+    table = deals.columns
+    owner = deals.owners(index)
+    won = table["is_won"]
+    t = table["close_date"]
+    amount = np.nan_to_num(_floats(table["amount"]))  # Decimal or None → float, None → 0
+    with np.errstate(invalid="ignore"):
+        keep = won & (owner >= 0) & (t <= now)  # NaN: no close date, dropped
     owner, t, amount = owner[keep], t[keep], amount[keep]
     last = np.full(n, -np.inf)
     np.maximum.at(last, owner, t)
