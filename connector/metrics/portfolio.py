@@ -19,10 +19,10 @@ from connector.metrics.retention import (
     customer_counts,
     retention_by_source,
 )
-from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, epochs, revenue_figures
+from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, revenue_figures
 from connector.metrics.satisfaction import PerContact, SurveySummary, survey_summary
 from connector.metrics.value import saas_clv
-from connector.model import FeedbackResponse, Portfolio
+from connector.model import Portfolio, Table
 
 
 @dataclass(frozen=True)
@@ -105,26 +105,28 @@ def engagement_summary(features: FeatureTable) -> EngagementSummary:
 
 
 class _FeedbackByTime:
-    """Feedback sorted by submission time once, so each period reads only its own slice."""
+    """Feedback rows sorted by submission time once, so each period reads only its own slice."""
 
-    def __init__(self, feedback: tuple[FeedbackResponse, ...]):
-        dated = [r for r in feedback if r.submitted_at is not None]
-        times = epochs([r.submitted_at for r in dated])
-        order = np.argsort(times, kind="stable")
-        self.times = times[order]
-        self.responses = [dated[i] for i in order.tolist()]
+    def __init__(self, feedback: Table):
+        times = feedback.columns["submitted_at"]
+        dated = np.flatnonzero(~np.isnan(times))
+        order = np.argsort(times[dated], kind="stable")
+        self.times = times[dated][order]
+        self.rows = dated[order]
 
-    def within(self, period: Period) -> list[FeedbackResponse]:
+    def within(self, period: Period) -> np.ndarray:
         lo = int(np.searchsorted(self.times, period.start_ts, side="left"))
         hi = int(np.searchsorted(self.times, period.end_ts, side="left"))
-        return self.responses[lo:hi]
+        return self.rows[lo:hi]
 
 
-def _feedback_in(portfolio: Portfolio, ledger: MrrLedger, period: Period) -> list[FeedbackResponse]:
+def _feedback_in(portfolio: Portfolio, ledger: MrrLedger, period: Period) -> tuple[Table, np.ndarray]:
+    """The feedback table and its rows submitted in ``period``, in submission order."""
+    feedback = portfolio.tables.feedback
     cached = ledger.cache.get("feedback_by_time")
-    if cached is None or cached[0] is not portfolio.feedback:
-        cached = ledger.cache["feedback_by_time"] = (portfolio.feedback, _FeedbackByTime(portfolio.feedback))
-    return cached[1].within(period)
+    if cached is None or cached[0] is not feedback:
+        cached = ledger.cache["feedback_by_time"] = (feedback, _FeedbackByTime(feedback))
+    return feedback, cached[1].within(period)
 
 
 def portfolio_metrics(
@@ -153,6 +155,7 @@ def portfolio_metrics(
     else:
         raise ValueError(f"unknown net MRR churn variant {options.net_mrr_churn!r} (valid: fixed_cohort, chartmogul)")
     churn = counts.churn(options.churn_method)  # type: ignore[arg-type]
+    feedback, in_window = _feedback_in(portfolio, ledger, window)
     return PortfolioMetrics(
         period=window,
         as_of=as_of,
@@ -163,7 +166,7 @@ def portfolio_metrics(
         arpa=revenue.arpa_end,
         clv=saas_clv(revenue.arpa_start, options.gross_margin, churn, cap=options.clv_cap_months)
         if revenue.arpa_start is not None else None,
-        surveys=survey_summary(_feedback_in(portfolio, ledger, window), window, per_contact=options.per_contact,
+        surveys=survey_summary(feedback, window, rows=in_window, per_contact=options.per_contact,
                                csat_scale=options.features.csat_scale),
         engagement=engagement_summary(features),
         by_source=retention_by_source(ledger, portfolio, window),

@@ -126,22 +126,21 @@ def customer_counts(ledger: MrrLedger, period: Period) -> CustomerCounts:
 
 def _source_codes(ledger: MrrLedger, portfolio: Portfolio) -> tuple[list[str], np.ndarray]:
     """Each customer's source as a small integer, computed once per ledger (several periods reuse it)."""
+    customers = portfolio.tables.customers
     cached = ledger.cache.get("sources")
-    if cached is not None and cached[0] is portfolio.customers:
+    if cached is not None and cached[0] is customers:
         return cached[1], cached[2]
-    code_of: dict[str, int] = {}
-    customers = portfolio.customers
-    codes = np.fromiter(
-        (code_of.setdefault(customers[cid].acquisition_source or UNKNOWN_SOURCE, len(code_of))
-         for cid in ledger.customer_ids),
-        dtype=np.int64, count=len(ledger.customer_ids),
-    )
-    names = sorted(code_of)
-    # Renumber so codes follow the sorted names (stable output order).
+    ids, sources = customers.columns["id"], customers.columns["acquisition_source"]
+    if ledger.customer_ids is not ids and ledger.customer_ids != ids:  # a ledger of another portfolio's order
+        sources = list(map(sources.__getitem__, map(portfolio.customer_index().__getitem__, ledger.customer_ids)))
+    # A handful of distinct sources: name them (a missing or empty one is "unknown"), then code every customer's
+    # in C; codes follow the sorted names (stable output order).
+    name_of = {source: source or UNKNOWN_SOURCE for source in set(sources)}
+    names = sorted(set(name_of.values()))
     position = {name: i for i, name in enumerate(names)}
-    remap = np.array([position[name] for name in code_of], dtype=np.int64)
-    codes = remap[codes] if codes.size else codes
-    ledger.cache["sources"] = (portfolio.customers, names, codes)
+    code_of = {source: position[name] for source, name in name_of.items()}
+    codes = np.fromiter(map(code_of.__getitem__, sources), dtype=np.int64, count=len(sources))
+    ledger.cache["sources"] = (customers, names, codes)
     return names, codes
 
 

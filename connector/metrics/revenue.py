@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from itertools import chain, repeat
-from operator import attrgetter, is_not, itemgetter
-from typing import Any, Iterable, Mapping, Sequence
+from itertools import chain, compress, repeat
+from operator import is_not
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from connector.errors import ConfigError
 from connector.metrics.periods import Period
-from connector.model import LIVE_STATUSES, OVERDUE_STATUSES, Portfolio, Subscription, Timeline
+from connector.model import LIVE_STATUSES, OVERDUE_STATUSES, Flat, Portfolio, Subscription
 
 ZERO = Decimal(0)
 NEG_INF = -math.inf
@@ -241,15 +241,6 @@ def _ts(value) -> float:
     return value.timestamp()
 
 
-def epochs(values: Sequence[datetime | None]) -> np.ndarray:
-    """Epoch seconds of aware datetimes (None → −inf, "since forever"), converted in C when none is missing."""
-    try:
-        return np.fromiter(map(datetime.timestamp, values), dtype=np.float64, count=len(values))
-    except TypeError:
-        stamps = (NEG_INF if v is None else v.timestamp() for v in values)
-        return np.fromiter(stamps, dtype=np.float64, count=len(values))
-
-
 def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
     """The subscription's MRR as steps (epoch seconds, MRR from then on); 0 before the first step.
 
@@ -417,48 +408,74 @@ class MrrLedger:
         return out
 
 
+def _dense_rank(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values (equal values, equal rank): instants as small integers."""
+    order = np.argsort(values)
+    ordered = values[order]
+    rank = np.empty(values.size, dtype=np.int64)
+    if values.size:
+        rank[order] = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+    return rank
+
+
+def _sort_by(key: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """The order of ``np.lexsort((times, key))`` from the times' dense ranks: one stable sort of a single int64
+    (key, rank) instead of a sort per key, ~3x faster on a million customers' changes."""
+    if not key.size:
+        return np.zeros(0, dtype=np.int64)
+    return np.argsort(key * (int(rank.max()) + 1) + rank, kind="stable")
+
+
+def _entries(flat: Flat, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """(row, epoch, value) of every timeline entry of the rows ``selected`` (a row mask), in the Flat's order."""
+    rows = flat.owners()
+    keep = selected[rows]
+    if keep.all():
+        return rows, flat.times, flat.values  # the column's own list: read, never extended
+    return rows[keep], flat.times[keep], list(compress(flat.values, keep.tolist()))
+
+
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
-    """Each customer's summed MRR steps, from one Python pass over the subscriptions and numpy for the rest.
+    """Each customer's summed MRR steps, from the subscriptions' columns with numpy (no object per subscription).
 
     Per subscription the value at each of its change instants replicates ``Subscription.mrr_at``; customer MRR
     is the running sum of the subscriptions' changes, in integer micro-units so totals are exact.
     """
-    customer_ids = list(portfolio.customers)
-    index = {cid: i for i, cid in enumerate(customer_ids)}
+    tables = portfolio.tables
+    customer_ids = tables.customers.columns["id"]
+    index = portfolio.customer_index()
+    subs = tables.subscriptions
+    columns = subs.columns
+    n_subs = subs.size
+    status_flat, mrr_flat = columns["status_history"], columns["mrr_history"]
     cache: dict[Decimal, int] = {}
 
-    def to_micro(value: Decimal | None, currency: str | None) -> int:
+    def to_micro(value: Decimal | None) -> int:
         if value is None:
             return 0
-        if fx is not None and currency is not None and currency != fx.reporting_currency:
-            value = fx.convert(value, currency)
         micro = cache.get(value)
         if micro is None:
             micro = cache[value] = int((value * MICRO).to_integral_value())
         return micro
 
-    subs = portfolio.subscriptions
-    n_subs = len(subs)
-    # Attribute reads go through map/attrgetter (C loops), not a Python loop per subscription.
-    owner_of = np.fromiter(
-        map(index.get, map(attrgetter("customer_id"), subs), repeat(-1)), dtype=np.int64, count=n_subs
-    )
-    lives = list(map(attrgetter("live_statuses"), subs))
+    owner_of = subs.owners(index)
+    lives = columns["live_statuses"]
     common_live = lives[0] if lives else LIVE_STATUSES
     odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
     for i in np.flatnonzero(odd).tolist():
         odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
-    del lives
-    graced = np.fromiter(
-        map(is_not, map(attrgetter("past_due_grace_days"), subs), repeat(None)), dtype=bool, count=n_subs
-    )
-    for i in np.flatnonzero(graced & (owner_of >= 0)).tolist():
-        odd[i] |= any(status in OVERDUE_STATUSES for _, status in subs[i].status_history)
+    graced = np.fromiter(map(is_not, columns["past_due_grace_days"], repeat(None)), dtype=bool, count=n_subs)
+    if graced.any():
+        # A grace period changes nothing unless the status history has a past_due/unpaid run to count it on.
+        overdue = np.fromiter(map(OVERDUE_STATUSES.__contains__, status_flat.values), dtype=bool,
+                              count=len(status_flat.values))
+        odd |= graced & (np.bincount(status_flat.owners()[overdue], minlength=n_subs) > 0)
     if fx is not None:
         plain = {None, fx.reporting_currency}
-        odd |= np.fromiter((c not in plain for c in map(attrgetter("currency"), subs)), dtype=bool, count=n_subs)
+        odd |= ~np.fromiter(map(plain.__contains__, columns["currency"]), dtype=bool, count=n_subs)
 
-    # Subscriptions with a grace period that applies, their own live statuses or a foreign currency: one by one.
+    # Subscriptions with a grace period that applies, their own live statuses or a foreign currency: one by one,
+    # each as its object (few of them). They join the others keyed n_subs + k, after every regular subscription.
     resolved_customer: list[int] = []
     r_sub: list[int] = []
     r_time: list[float] = []
@@ -468,33 +485,27 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
         for t, value in subscription_steps(subs[i], fx):
             r_sub.append(len(resolved_customer) - 1)
             r_time.append(t)
-            r_micro.append(to_micro(value, None))
+            r_micro.append(to_micro(value))
 
-    regular = np.flatnonzero(~odd & (owner_of >= 0))
-    rsubs = list(map(subs.__getitem__, regular.tolist()))
-    sub_customer = owner_of[regular].tolist()
-
-    def flatten(timelines: list[Timeline]) -> tuple[np.ndarray, list[Any], list[Any], np.ndarray]:
-        counts = np.fromiter(map(len, timelines), dtype=np.int64, count=len(timelines))
-        owners = np.repeat(np.arange(len(timelines), dtype=np.int64), counts)
-        pairs = list(chain.from_iterable(timelines))
-        return owners, list(map(itemgetter(0), pairs)), list(map(itemgetter(1), pairs)), np.flatnonzero(counts == 0)
-
-    s_sub, s_times, status_values, s_empty = flatten(list(map(attrgetter("status_history"), rsubs)))
-    # Without a status history a subscription has had its status since it was created (None: always).
-    if s_empty.size:
-        s_sub = np.concatenate((s_sub, s_empty))
-        s_times.extend(rsubs[i].created_at for i in s_empty.tolist())
-        status_values.extend(rsubs[i].status for i in s_empty.tolist())
-    m_sub, m_times, mrr_values, m_empty = flatten(list(map(attrgetter("mrr_history"), rsubs)))
-    if m_empty.size:
-        m_sub = np.concatenate((m_sub, m_empty))
-        m_times.extend(repeat(None, m_empty.size))
-        mrr_values.extend(rsubs[i].mrr for i in m_empty.tolist())
-    del rsubs
+    # The rest straight from the columns, keyed by their row: every status and MRR change of their histories.
+    regular = ~odd & (owner_of >= 0)
+    s_sub, s_times, status_values = _entries(status_flat, regular)
+    m_sub, m_times, mrr_values = _entries(mrr_flat, regular)
+    # Without a status history a subscription has had its status since it was created (None: always); without an
+    # MRR history it has had its current MRR always.
+    s_empty = np.flatnonzero(regular & (status_flat.counts() == 0))
+    m_empty = np.flatnonzero(regular & (mrr_flat.counts() == 0))
+    created = columns["created_at"][s_empty]
+    s_sub = np.concatenate((s_sub, s_empty))
+    s_times = np.concatenate((s_times, np.where(np.isnan(created), NEG_INF, created)))
+    status_values = chain(status_values, map(columns["status"].__getitem__, s_empty.tolist()))
+    m_sub = np.concatenate((m_sub, m_empty))
+    m_times = np.concatenate((m_times, np.full(m_empty.size, NEG_INF)))
+    mrr_values = chain(mrr_values, map(columns["mrr"].__getitem__, m_empty.tolist()))
+    status_values, mrr_values = list(status_values), list(mrr_values)
     live_of = {status: status in common_live for status in set(status_values)}
     s_live = np.fromiter(map(live_of.__getitem__, status_values), dtype=bool, count=len(status_values))
-    micro_of = {value: to_micro(value, None) for value in set(mrr_values)}
+    micro_of = {value: to_micro(value) for value in set(mrr_values)}
     m_micro = np.fromiter(map(micro_of.__getitem__, mrr_values), dtype=np.int64, count=len(mrr_values))
     del status_values, mrr_values
 
@@ -502,10 +513,13 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     # gives, at the last change of each instant, the status and the MRR in effect (value_at is "at or before").
     n_status = s_sub.size
     ck = np.concatenate((s_sub, m_sub))
-    ct = np.concatenate((epochs(s_times), epochs(m_times)))
+    ct = np.concatenate((s_times, m_times))
     del s_times, m_times
-    order = np.lexsort((ct, ck))
-    ck, ct = ck[order], ct[order]
+    r_time_a = np.asarray(r_time, dtype=np.float64)
+    rank = _dense_rank(np.concatenate((ct, r_time_a)))  # the resolved steps' instants ranked along
+    cr, r_rank = rank[:ct.size], rank[ct.size:]
+    order = _sort_by(ck, cr)
+    ck, ct, cr = ck[order], ct[order], cr[order]
     is_status = order < n_status
     position = np.arange(order.size)
     last_status = np.maximum.accumulate(np.where(is_status, position, -1))
@@ -518,18 +532,16 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     value = np.where(live_now & has_mrr, m_micro[mrr_index] if m_micro.size else 0, 0)
     last_of_instant = np.ones(order.size, dtype=bool)
     last_of_instant[:-1] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
-    ck, ct, value = ck[last_of_instant], ct[last_of_instant], value[last_of_instant]
+    ck, ct, cr, value = ck[last_of_instant], ct[last_of_instant], cr[last_of_instant], value[last_of_instant]
     del order, is_status, position, last_status, last_mrr, has_status, has_mrr, live_now, mrr_index
     # Resolved subscriptions join here (already one value per change instant), each under its own id.
     if r_sub:
-        r_time_a = np.asarray(r_time, dtype=np.float64)
-        r_k = len(sub_customer) + np.asarray(r_sub, dtype=np.int64)
-        sub_customer.extend(resolved_customer)
-        ck = np.concatenate((ck, r_k))
+        ck = np.concatenate((ck, n_subs + np.asarray(r_sub, dtype=np.int64)))
         ct = np.concatenate((ct, r_time_a))
+        cr = np.concatenate((cr, r_rank))
         value = np.concatenate((value, np.asarray(r_micro, dtype=np.int64)))
-        order = np.lexsort((ct, ck))
-        ck, ct, value = ck[order], ct[order], value[order]
+        order = _sort_by(ck, cr)
+        ck, ct, cr, value = ck[order], ct[order], cr[order], value[order]
     # Per subscription deltas; the customer's MRR is their running sum over time.
     previous = np.zeros(value.size, dtype=np.int64)
     if value.size:
@@ -537,9 +549,10 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
         previous[np.flatnonzero(np.r_[True, ck[1:] != ck[:-1]])] = 0
     delta = value - previous
     changed = delta != 0
-    owner = np.asarray(sub_customer, dtype=np.int64)[ck[changed]] if sub_customer else np.zeros(0, dtype=np.int64)
+    sub_customer = np.concatenate((owner_of, np.asarray(resolved_customer, dtype=np.int64)))
+    owner = sub_customer[ck[changed]]
     times, delta = ct[changed], delta[changed]
-    order = np.lexsort((times, owner))
+    order = _sort_by(owner, cr[changed])
     owner, times, delta = owner[order], times[order], delta[order]
     if owner.size:
         group = np.r_[True, (owner[1:] != owner[:-1]) | (times[1:] != times[:-1])]

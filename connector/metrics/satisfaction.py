@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress, count, repeat
+from operator import is_not, ne, not_
 from typing import Iterable, Literal, Sequence
 
+import numpy as np
+
 from connector.metrics.periods import Period
-from connector.model import FeedbackResponse
+from connector.model import FeedbackResponse, Table
 
 CsatScale = Literal["hubspot", "1-5"]
 PerContact = Literal["latest", "all"]
@@ -81,47 +84,112 @@ class GroupCheck:
     mismatch_ids: tuple[str, ...] = ()  # the first few, to look up
 
 
-def cross_check_groups(responses: Iterable[FeedbackResponse], *, keep_ids: int = 20) -> GroupCheck:
-    checked = mismatches = missing = 0
-    ids: list[str] = []
-    for response in responses:
-        ours = hubspot_response_group(response.survey_type, response.value)
-        if ours is None:
-            continue
-        if response.response_group is None:
-            missing += 1
-            continue
-        checked += 1
-        if response.response_group.upper() != ours:
-            mismatches += 1
-            if len(ids) < keep_ids:
-                ids.append(response.id)
-    return GroupCheck(checked, mismatches, missing, tuple(ids))
+# ---------------------------------------------------------------- on columns
+# The survey figures read the feedback Table's columns (a month of a million customers' answers is ~100,000 rows:
+# no object per answer). Objects handed in (tests, small lists) are turned into a Table first, so there is one
+# implementation.
+
+Responses = Iterable[FeedbackResponse] | Table
+_KINDS = {"NPS": 0, "CSAT": 1, "CES": 2}  # the survey types with a HubSpot group (code per kind)
+
+
+def _table(responses: Responses) -> Table:
+    return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
+
+
+def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Per answer its kind code (``_KINDS``, -1 other) and ``hubspot_response_group`` as an index into GROUPS
+    (-1 for none), for upper-case kinds; the same bands as hubspot_response_group, in numpy."""
+    n = len(kinds)
+    kind = np.fromiter(map(_KINDS.get, kinds, repeat(-1)), dtype=np.int8, count=n)
+    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=n)
+    v = np.zeros(n)
+    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
+    group = np.full(n, -1, dtype=np.int8)
+    for code, promoter, passive in ((_KINDS["NPS"], 9, 7), (_KINDS["CES"], 6, 4)):
+        rows = kind == code
+        group[rows] = np.where(v[rows] >= promoter, 0, np.where(v[rows] >= passive, 1, 2))
+    csat = kind == _KINDS["CSAT"]
+    for index, rating in enumerate((2, 1, 0)):  # HubSpot's CSAT is 0/1/2; any other value has no group
+        group[csat & (v == rating)] = index
+    group[~rated] = -1
+    return kind, group
+
+
+def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
+    stored = list(map(table.columns["response_group"].__getitem__, rows))
+    ours = group >= 0
+    missing = ours & ~np.fromiter(map(is_not, stored, repeat(None)), dtype=bool, count=len(rows))
+    checked = ours & ~missing
+    theirs = list(map(str.upper, compress(stored, checked.tolist())))
+    differs = np.fromiter(map(ne, theirs, map(GROUPS.__getitem__, group[checked].tolist())), dtype=bool,
+                          count=len(theirs))
+    first = np.flatnonzero(checked)[differs][:keep_ids].tolist()
+    ids = table.columns["id"]
+    return GroupCheck(int(checked.sum()), int(differs.sum()), int(missing.sum()),
+                      tuple(ids[rows[k]] for k in first))
+
+
+def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_contact: PerContact) -> np.ndarray:
+    """The rows select_responses keeps, among ``rows`` (all if None) and in their order: rated, dated, submitted
+    inside ``period``; with ``latest`` each respondent's latest answer per survey type, in first-answer order."""
+    columns = table.columns
+    rows = np.arange(table.size, dtype=np.int64) if rows is None else rows
+    t = columns["submitted_at"][rows]
+    values = columns["value"]
+    keep = np.fromiter(map(is_not, map(values.__getitem__, rows.tolist()), repeat(None)), dtype=bool,
+                       count=rows.size)
+    keep &= ~np.isnan(t)
+    if period is not None:
+        keep &= (t >= period.start_ts) & (t < period.end_ts)  # [start, end): Period.contains on epochs
+    chosen, t = rows[keep], t[keep]
+    if per_contact == "all":
+        return chosen
+    if per_contact != "latest":
+        raise ValueError(f"unknown per_contact {per_contact!r} (valid: latest, all)")
+    if not chosen.size:
+        return chosen
+    picked = chosen.tolist()
+    ids = columns["id"]
+    contacts = list(map(columns["contact_id"].__getitem__, picked))
+    for k in np.flatnonzero(np.fromiter(map(not_, contacts), dtype=bool, count=len(contacts))).tolist():
+        contacts[k] = f"response:{ids[picked[k]]}"  # anonymous answers (no contact) are each their own respondent
+    kinds = map(str.upper, map(columns["survey_type"].__getitem__, picked))
+    # Each (respondent, type) is numbered by its first answer's position, so numbers follow first-answer order.
+    # Respondents and types are numbered apart and combined in numpy: no tuple per answer (a tuple per answer
+    # wakes the cycle collector, which then walks every object of the process).
+    n = len(picked)
+    respondent = np.fromiter(map({}.setdefault, contacts, count()), dtype=np.int64, count=n)
+    kind = np.fromiter(map({}.setdefault, kinds, count()), dtype=np.int64, count=n)
+    _, first, pair = np.unique(respondent * n + kind, return_index=True, return_inverse=True)
+    key = first[pair.reshape(-1)]
+    # The latest answer per key is the greatest (time, id), the earliest of equal ones: the last after sorting.
+    order = np.lexsort((t, key))
+    if np.any((key[order][1:] == key[order][:-1]) & (t[order][1:] == t[order][:-1])):
+        # Answers at the same instant (rare): their ids decide, so only then are the ids read and ranked.
+        _, id_rank = np.unique(np.array(list(map(ids.__getitem__, picked)), dtype=str), return_inverse=True)
+        order = np.lexsort((-np.arange(n), id_rank.reshape(-1), t, key))
+    last = np.r_[key[order][1:] != key[order][:-1], True]
+    return chosen[order[last]]
+
+
+def cross_check_groups(responses: Responses, *, keep_ids: int = 20) -> GroupCheck:
+    table = _table(responses)
+    rows = list(range(table.size))
+    kinds = list(map(str.upper, table.columns["survey_type"]))
+    _, group = _kind_and_group(kinds, table.columns["value"])
+    return _group_check(table, rows, group, keep_ids)
 
 
 def select_responses(
-    responses: Iterable[FeedbackResponse],
+    responses: Responses,
     period: Period | None = None,
     *,
     per_contact: PerContact = "latest",
 ) -> list[FeedbackResponse]:
     """Responses submitted inside ``period`` ([start, end)); with ``latest``, one per contact and survey type."""
-    chosen = [
-        r for r in responses
-        if r.value is not None and r.submitted_at is not None and (period is None or period.contains(r.submitted_at))
-    ]
-    if per_contact == "all":
-        return chosen
-    if per_contact != "latest":
-        raise ValueError(f"unknown per_contact {per_contact!r} (valid: latest, all)")
-    latest: dict[tuple[str, str], FeedbackResponse] = {}
-    for r in chosen:
-        # Anonymous answers (no contact) are each their own respondent.
-        key = (r.contact_id or f"response:{r.id}", r.survey_type.upper())
-        seen = latest.get(key)
-        if seen is None or (r.submitted_at, r.id) > (seen.submitted_at, seen.id):
-            latest[key] = r
-    return list(latest.values())
+    given = responses if isinstance(responses, Table) else list(responses)
+    return list(map(given.__getitem__, _chosen(_table(given), None, period, per_contact).tolist()))
 
 
 @dataclass(frozen=True)
@@ -141,37 +209,46 @@ class SurveySummary:
 
 
 def survey_summary(
-    responses: Iterable[FeedbackResponse],
+    responses: Responses,
     period: Period | None = None,
     *,
     per_contact: PerContact = "latest",
     csat_scale: CsatScale = "hubspot",
+    rows: np.ndarray | None = None,
 ) -> SurveySummary:
-    """NPS, CSAT, CES of the responses in ``period``; HubSpot's own CSAT is 0/1/2, hence that default here."""
-    chosen = select_responses(responses, period, per_contact=per_contact)
-    by_type: dict[str, list[int]] = {"NPS": [], "CSAT": [], "CES": []}
-    groups: dict[str, Counter[str]] = {}
-    for r in chosen:
-        kind = r.survey_type.upper()
-        if kind in by_type:
-            by_type[kind].append(r.value)
-            group = hubspot_response_group(kind, r.value)
-            if group is not None:
-                groups.setdefault(kind, Counter())[group] += 1
+    """NPS, CSAT, CES of the responses in ``period``; HubSpot's own CSAT is 0/1/2, hence that default here.
+
+    ``rows``: read only these rows of a feedback Table (e.g. a period's slice), in this order.
+    """
+    table = _table(responses)
+    chosen = _chosen(table, rows, period, per_contact).tolist()
+    columns = table.columns
+    kinds = list(map(str.upper, map(columns["survey_type"].__getitem__, chosen)))
+    values = list(map(columns["value"].__getitem__, chosen))
+    kind, group = _kind_and_group(kinds, values)
+    by_type = {name: list(compress(values, (kind == code).tolist())) for name, code in _KINDS.items()}
+    groups: dict[str, dict[str, int]] = {}
+    grouped = group >= 0
+    present = {name: np.flatnonzero(grouped & (kind == code)) for name, code in _KINDS.items()}
+    # Survey types in the order of their first grouped answer: the order to_dict and the snapshots show.
+    for name in sorted((name for name, at in present.items() if at.size), key=lambda name: present[name][0]):
+        counts = np.bincount(group[present[name]], minlength=len(GROUPS))
+        groups[name] = {g: int(counts[i]) for i, g in enumerate(GROUPS)}
     ratings = by_type["NPS"]
+    nps_values = np.asarray(ratings, dtype=np.float64)
     return SurveySummary(
         nps=nps(ratings),
         nps_responses=len(ratings),
-        promoters=sum(1 for v in ratings if v >= 9),
-        passives=sum(1 for v in ratings if 7 <= v <= 8),
-        detractors=sum(1 for v in ratings if v <= 6),
+        promoters=int(np.count_nonzero(nps_values >= 9)),
+        passives=int(np.count_nonzero((nps_values >= 7) & (nps_values <= 8))),
+        detractors=int(np.count_nonzero(nps_values <= 6)),
         csat=csat(by_type["CSAT"], csat_scale),
         csat_responses=len(by_type["CSAT"]),
         ces_mean=ces_mean(by_type["CES"]),
         ces_easy_pct=ces_easy_pct(by_type["CES"]),
         ces_responses=len(by_type["CES"]),
-        hubspot_groups={k: {g: c[g] for g in GROUPS} for k, c in groups.items()},
-        group_check=cross_check_groups(chosen),
+        hubspot_groups=groups,
+        group_check=_group_check(table, chosen, group, 20),
     )
 
 
