@@ -238,26 +238,24 @@ def _date_of(ordinal: float) -> date | None:
     return None if ordinal != ordinal else date.fromordinal(int(ordinal))
 
 
-def epoch_seconds(values: Sequence[datetime | None]) -> np.ndarray:
-    """Epoch seconds of aware datetimes, NaN for None; every loop runs in C (map, compress)."""
+def _numbers(values: Sequence[Any], to_number: Callable[[Any], float]) -> np.ndarray:
+    """``to_number`` of every value that is not None, NaN for None; every loop runs in C (map, compress)."""
     present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
     out = np.full(len(values), _NAN)
     count = int(present.sum())
     if count:
-        out[present] = np.fromiter(map(datetime.timestamp, compress(values, present.tolist())), dtype=np.float64,
-                                   count=count)
+        out[present] = np.fromiter(map(to_number, compress(values, present.tolist())), dtype=np.float64, count=count)
     return out
+
+
+def epoch_seconds(values: Sequence[datetime | None]) -> np.ndarray:
+    """Epoch seconds of aware datetimes, NaN for None."""
+    return _numbers(values, datetime.timestamp)
 
 
 def date_ordinals(values: Sequence[date | None]) -> np.ndarray:
-    """Proleptic ordinals of dates, NaN for None (C loops)."""
-    present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
-    out = np.full(len(values), _NAN)
-    count = int(present.sum())
-    if count:
-        out[present] = np.fromiter(map(date.toordinal, compress(values, present.tolist())), dtype=np.float64,
-                                   count=count)
-    return out
+    """Proleptic ordinals of dates, NaN for None."""
+    return _numbers(values, date.toordinal)
 
 
 class Flat:
@@ -381,9 +379,6 @@ class Table(Sequence[Any]):
 
     def __iter__(self) -> Iterator[Any]:
         return map(self.__getitem__, range(self.size))
-
-    def column(self, name: str) -> Any:
-        return self.columns[name]
 
     def owners(self, index: Mapping[str, int], key: str = "customer_id") -> np.ndarray:
         """Per row, the position of its ``key`` in ``index`` (a customer's row), -1 where it has none."""
@@ -944,15 +939,13 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     else:
         parsed: dict[Any, Any] = {}
         if h.needs_props:
-            owners = owner.tolist()
-            keys = [(r, props[o]) for r, o in zip(raw, owners)]
             values = []
-            for k, (r, p) in enumerate(keys):
+            for k, (r, o) in enumerate(zip(raw, owner.tolist())):
                 if r is None or r == "":
                     values.append(None)
                     continue
                 try:
-                    values.append(convert(r, p))
+                    values.append(convert(r, props[o]))
                 except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
                     reason.setdefault(k, str(exc) or "malformed value")
                     values.append(None)
@@ -1212,7 +1205,7 @@ class _Built:
         self.loose.append((sub_ids, columns, created[loose]))
 
 
-def _merge(chunks: list[_Chunk], kinds: dict[str, str]) -> tuple[list[str], dict[str, Any], np.ndarray]:
+def _merge(chunks: list[_Chunk]) -> tuple[list[str], dict[str, Any], np.ndarray]:
     """Batches of one entity joined into whole columns (ids, {attr: column}, created epochs)."""
     ids: list[str] = []
     for chunk_ids, _, _ in chunks:
@@ -1278,7 +1271,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     contacts_type, customer_type = plan.contacts_type, plan.customer_type
     by_company = plan.customer_entity == "companies"
     fallback = plan.pack.portal.customer.contacts_without_company
-    ids, ccols, ccreated = _merge(built.chunks.get(plan.customer_entity, []), _KINDS[Customer])
+    ids, ccols, ccreated = _merge(built.chunks.get(plan.customer_entity, []))
     index = {cid: i for i, cid in enumerate(ids)}
 
     # contact -> customer id; contacts with no (live) company may become customers themselves
@@ -1316,7 +1309,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
                 out.append(None)
         return out, contacts
 
-    sub_ids, scols, screated = _merge(built.chunks.get("subscriptions", []), _KINDS[Subscription])
+    sub_ids, scols, screated = _merge(built.chunks.get("subscriptions", []))
     sub_customer, _ = customers_of("subscriptions", sub_ids)
     first_start: dict[str, float] = {}
     starts = scols.get("start_date")
@@ -1332,8 +1325,8 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         "live_statuses": [plan.live] * n_subs, "past_due_grace_days": [plan.grace] * n_subs,
     })
 
-    deal_ids, dcols, dcreated = _merge(built.chunks.get("deals", []), _KINDS[Deal])
-    item_ids, icols, _ = _merge(built.chunks.get("line_items", []), _KINDS[LineItem])
+    deal_ids, dcols, dcreated = _merge(built.chunks.get("deals", []))
+    item_ids, icols, _ = _merge(built.chunks.get("line_items", []))
     deal_index = {d: i for i, d in enumerate(deal_ids)}
     item_deal = links.pick_many(o.get("line_items"), item_ids, o.get("deals"), deal_index)
     item_sub = links.pick_many(o.get("line_items"), item_ids, o.get("subscriptions"), dict.fromkeys(sub_ids))
@@ -1358,7 +1351,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         "line_item_ids": [tuple(sorted(items, key=_id_order)) if items else () for items in map(get_items, deal_ids)],
     })
 
-    answer_ids, fcols, fcreated = _merge(built.chunks.get("feedback", []), _KINDS[FeedbackResponse])
+    answer_ids, fcols, fcreated = _merge(built.chunks.get("feedback", []))
     answer_customer, answer_contact = customers_of("feedback", answer_ids)
     types = fcols.get("survey_type", [None] * len(answer_ids))
     upper = {t: (t.upper() if t else "OTHER") for t in set(types)}
@@ -1414,7 +1407,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     columns["contact_ids"], columns["primary_contact_id"] = contact_ids, primaries
     customers = Table(Customer, {name: columns[name] for name in _KINDS[Customer]}, len(ids))
 
-    usage_ids, ucols, _ = _merge(built.chunks.get("usage", []), _KINDS[Usage])
+    usage_ids, ucols, _ = _merge(built.chunks.get("usage", []))
     keep = [k for k, cid in enumerate(usage_ids) if cid in index]
     if len(keep) < len(usage_ids):
         usage_ids, ucols = _rows(usage_ids, ucols, keep)
@@ -1436,13 +1429,9 @@ def _extra_column(columns: dict[str, Any], extras: tuple[tuple[str, str], ...], 
     """Mapped custom fields per row as ((name, value), …) for custom rules; () without any."""
     if not extras:
         return [()] * n
-    parts = [_values(columns[attr]) if attr in columns else [None] * n for attr, _ in extras]
+    parts = [list(columns[attr]) if attr in columns else [None] * n for attr, _ in extras]
     names = [name for _, name in extras]
     return [tuple(zip(names, row)) for row in zip(*parts)]
-
-
-def _values(column: Any) -> list[Any]:
-    return column if isinstance(column, list) else list(column)
 
 
 def _rows(ids: list[str], columns: dict[str, Any], keep: list[int]) -> tuple[list[str], dict[str, Any]]:
@@ -1460,7 +1449,7 @@ def _rows(ids: list[str], columns: dict[str, Any], keep: list[int]) -> tuple[lis
 
 def _promote(columns: dict[str, Any], contact_ids: list[str], built: _Built, plan: _Plan) -> None:
     """Append the contacts that become customers themselves (no company) as customer rows."""
-    loose_ids, lcols, lcreated = _merge(built.loose, _KINDS[Customer])
+    loose_ids, lcols, lcreated = _merge(built.loose)
     where = {cid: k for k, cid in enumerate(loose_ids)}
     extras = plan.extras.get("contacts", ())
     rows: list[dict[str, Any]] = []
