@@ -65,50 +65,66 @@ def _ts(day: int, i: int) -> str:
 
 
 def iter_records(n: int) -> Iterator[Rec]:
+    """The records in the order the pipeline streams them from the state store: one object type at a time, by id."""
+    for object_type in ("companies", "contacts", "subscriptions", "deals", "line_items", "feedback_submissions"):
+        yield from _records(object_type, n)
+
+
+def _records(object_type: str, n: int) -> Iterator[Rec]:
     for i in range(n):
-        c = str(10_000_000 + i)
         plan = PLANS[i % len(PLANS)]
-        yield Rec("companies", c, {
-            "name": f"Company {i}", "createdate": _ts(5, i), "industry": "RETAIL",
-            "hs_lifecyclestage_customer_date": _ts(9, i), "country": "France",
-            "product_active_days_30d": str(i % 31), "product_logins_30d": str(i % 97), "seats_used": "8",
-            "seats_purchased": "10", "onboarding_milestones": "account_created;data_imported",
-            "product_last_login_at": _ts(700, i), "support_open_tickets": "1",
-        }, {
-            "product_active_days_30d": _h((str(i % 31), _ts(600, i)), ("20", _ts(500, i))),
-            "product_logins_30d": _h((str(i % 97), _ts(601, i))),
-            "seats_used": _h(("8", _ts(450, i))),
-        })
-        for k in range(2):
-            yield Rec("contacts", str(20_000_000 + 2 * i + k), {"firstname": "Ada", "lastname": f"N{i}",
-                                                                 "date_of_birth": "1985-12-10",
-                                                                 "createdate": _ts(6, 2 * i + k)})
-        yield Rec("subscriptions", str(30_000_000 + i), {
-            "hs_name": "Pro", "hs_status": "active", "hs_mrr": plan, "hs_currency_code": "EUR" if i % 3 else "USD",
-            "hs_recurring_billing_frequency": "monthly", "hs_recurring_billing_start_date": "2023-07-01",
-            "hs_next_payment_due_date": "2026-03-01", "hs_createdate": _ts(10, i),
-        }, {
-            "hs_mrr": _h((plan, _ts(400, i)), ("150", _ts(200, i)), ("100", _ts(10, i))),
-            "hs_status": _h(("active", _ts(10, i))),
-        })
-        yield Rec("deals", str(40_000_000 + i), {"dealname": "Renewal", "amount": "2400", "deal_currency_code": "USD",
-                                                 "hs_is_closed_won": "true", "hs_is_closed": "true",
-                                                 "closedate": _ts(300, i), "dealstage": "closedwon"})
-        yield Rec("line_items", str(50_000_000 + i), {"name": "Annual", "quantity": "1", "price": "2400",
-                                                      "amount": "2400", "recurringbillingfrequency": "annually"})
-        yield Rec("feedback_submissions", str(60_000_000 + i), {
-            "hs_survey_type": "NPS", "hs_value": str(i % 11), "hs_response_group": "PROMOTER",
-            "hs_submission_timestamp": _ts(650, i)})
+        if object_type == "companies":
+            yield Rec("companies", str(10_000_000 + i), {
+                "name": f"Company {i}", "createdate": _ts(5, i), "industry": "RETAIL",
+                "hs_lifecyclestage_customer_date": _ts(9, i), "country": "France",
+                "product_active_days_30d": str(i % 31), "product_logins_30d": str(i % 97), "seats_used": "8",
+                "seats_purchased": "10", "onboarding_milestones": "account_created;data_imported",
+                "product_last_login_at": _ts(700, i), "support_open_tickets": "1",
+            }, {
+                "product_active_days_30d": _h((str(i % 31), _ts(600, i)), ("20", _ts(500, i))),
+                "product_logins_30d": _h((str(i % 97), _ts(601, i))),
+                "seats_used": _h(("8", _ts(450, i))),
+            })
+        elif object_type == "contacts":
+            for k in range(2):
+                yield Rec("contacts", str(20_000_000 + 2 * i + k), {"firstname": "Ada", "lastname": f"N{i}",
+                                                                     "date_of_birth": "1985-12-10",
+                                                                     "createdate": _ts(6, 2 * i + k)})
+        elif object_type == "subscriptions":
+            yield Rec("subscriptions", str(30_000_000 + i), {
+                "hs_name": "Pro", "hs_status": "active", "hs_mrr": plan, "hs_currency_code": "EUR" if i % 3 else "USD",
+                "hs_recurring_billing_frequency": "monthly", "hs_recurring_billing_start_date": "2023-07-01",
+                "hs_next_payment_due_date": "2026-03-01", "hs_createdate": _ts(10, i),
+            }, {
+                "hs_mrr": _h((plan, _ts(400, i)), ("150", _ts(200, i)), ("100", _ts(10, i))),
+                "hs_status": _h(("active", _ts(10, i))),
+            })
+        elif object_type == "deals":
+            yield Rec("deals", str(40_000_000 + i), {"dealname": "Renewal", "amount": "2400",
+                                                     "deal_currency_code": "USD", "hs_is_closed_won": "true",
+                                                     "hs_is_closed": "true", "closedate": _ts(300, i),
+                                                     "dealstage": "closedwon"})
+        elif object_type == "line_items":
+            yield Rec("line_items", str(50_000_000 + i), {"name": "Annual", "quantity": "1", "price": "2400",
+                                                          "amount": "2400", "recurringbillingfrequency": "annually"})
+        else:
+            yield Rec("feedback_submissions", str(60_000_000 + i), {
+                "hs_survey_type": "NPS", "hs_value": str(i % 11), "hs_response_group": "PROMOTER",
+                "hs_submission_timestamp": _ts(650, i)})
 
 
 def iter_associations(n: int) -> Iterator[Assoc]:
+    """The associations as the pipeline streams them: by from-type, in the order they were stored."""
     for i in range(n):
         c = str(10_000_000 + i)
         yield Assoc("contacts", str(20_000_000 + 2 * i), "companies", c, 1)
         yield Assoc("contacts", str(20_000_000 + 2 * i + 1), "companies", c, 279)
-        yield Assoc("subscriptions", str(30_000_000 + i), "companies", c, 297)
-        yield Assoc("deals", str(40_000_000 + i), "companies", c, 5)
+    for i in range(n):
+        yield Assoc("subscriptions", str(30_000_000 + i), "companies", str(10_000_000 + i), 297)
+    for i in range(n):
+        yield Assoc("deals", str(40_000_000 + i), "companies", str(10_000_000 + i), 5)
         yield Assoc("deals", str(40_000_000 + i), "line_items", str(50_000_000 + i), 19)
+    for i in range(n):
         yield Assoc("feedback_submissions", str(60_000_000 + i), "contacts", str(20_000_000 + 2 * i), 1148)
 
 

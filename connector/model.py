@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields as dataclass_fields
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, groupby, islice, repeat
 from operator import attrgetter, is_not, itemgetter
 from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
@@ -329,6 +329,9 @@ class Table(Sequence[Any]):
     def __init__(self, cls: type, columns: dict[str, Any], size: int):
         self.cls, self.columns, self.size = cls, columns, size
         self.kinds = _KINDS[cls]
+        self.owner_rows: dict[str, np.ndarray] = {}  # key column -> rows in owner_table (set by the model)
+        self.owner_table: Table | None = None
+        self._owners: dict[str, tuple[Any, np.ndarray]] = {}
         missing = set(self.kinds) - set(columns)
         if missing:
             raise ValueError(f"{cls.__name__} table without columns {sorted(missing)}")
@@ -381,14 +384,32 @@ class Table(Sequence[Any]):
         return map(self.__getitem__, range(self.size))
 
     def owners(self, index: Mapping[str, int], key: str = "customer_id") -> np.ndarray:
-        """Per row, the position of its ``key`` in ``index`` (a customer's row), -1 where it has none."""
-        return np.fromiter(map(index.get, self.columns[key], repeat(-1)), dtype=np.int64, count=self.size)
+        """Per row, the position of its ``key`` in ``index`` (a customer's row), -1 where it has none. Read-only;
+        the model hands these over with the table, and other answers are kept per index."""
+        rows = self.owner_rows.get(key)
+        if rows is not None and self.owner_table is not None and getattr(index, "table", None) is self.owner_table:
+            return rows
+        cached = self._owners.get(key)
+        if cached is not None and cached[0] is index:
+            return cached[1]
+        rows = np.fromiter(map(index.get, self.columns[key], repeat(-1)), dtype=np.int64, count=self.size)
+        rows.flags.writeable = False
+        self._owners[key] = (index, rows)
+        return rows
 
 
 _KINDS: dict[type, dict[str, str]] = {
     cls: {f.name: _kind(str(f.type)) for f in dataclass_fields(cls)}
     for cls in (Customer, Subscription, Deal, LineItem, FeedbackResponse, Usage)
 }
+
+
+class _Index(dict):
+    """id -> row of one table (``table``), so the row lookups the model already made can be recognised."""
+
+    def __init__(self, table: Table, items: Any):
+        super().__init__(items)
+        self.table = table
 
 
 class _Keyed(Mapping[str, Any]):
@@ -402,7 +423,7 @@ class _Keyed(Mapping[str, Any]):
     @property
     def index(self) -> dict[str, int]:
         if self._index is None:
-            self._index = {k: i for i, k in enumerate(self.ids)}
+            self._index = _Index(self.table, zip(self.ids, range(self.table.size)))
         return self._index
 
     def __getitem__(self, key: str) -> Any:
@@ -533,26 +554,23 @@ _BATCH = 8192  # records of one type converted together: large enough for C loop
 
 def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
     plan = _Plan(pack)
-    links = _Links(plan)
-    add = links.add
-    for assoc in associations:
-        add(assoc.from_type, str(assoc.from_id), assoc.to_type, str(assoc.to_id), assoc.type_id)
-
-    built = _Built(plan, links)
+    numbers = _Numbers()
+    links = _Links(plan, numbers)
+    links.collect(associations)
+    built = _Built(plan, links, numbers)
     pending: dict[str, list[Any]] = {}
     dispatch = plan.dispatch
-    for record in records:
-        if record.archived:
+    # The store streams one object type at a time: runs of one type are taken whole, in C-level slices.
+    for object_type, run in groupby(filterfalse(_archived_of, records), key=_type_of):
+        if not dispatch.get(object_type):
             continue
-        batch = pending.get(record.object_type)
-        if batch is None:
-            if not dispatch.get(record.object_type):
-                continue
-            batch = pending[record.object_type] = []
-        batch.append(record)
-        if len(batch) >= _BATCH:
-            built.take(record.object_type, batch)
-            pending[record.object_type] = []
+        batch = pending.setdefault(object_type, [])
+        while True:
+            batch.extend(islice(run, _BATCH - len(batch)))
+            if len(batch) < _BATCH:
+                break
+            built.take(object_type, batch)
+            batch = pending[object_type] = []
     for object_type, batch in pending.items():
         if batch:
             built.take(object_type, batch)
@@ -1025,7 +1043,7 @@ def _extra_kind(spec: Any) -> str:
             "bool": "bool", "multi_select": "tags"}.get(spec.transform, "text")
 
 
-# ---------------------------------------------------------------- associations
+# ---------------------------------------------------------------- record ids as numbers, associations
 
 
 def _id_order(value: str) -> tuple[int, str]:
@@ -1033,15 +1051,95 @@ def _id_order(value: str) -> tuple[int, str]:
     return (len(value), value)
 
 
+_ID_WIDTH = 19  # bytes read per id: HubSpot's ids have at most 18 digits here; a 19th byte marks a longer one
+_ODD_IDS = 1 << 62  # numbers of ids that are not HubSpot's decimal form start here (above every 18-digit number)
+
+
+class _Numbers:
+    """Record ids as int64 keys, so the joins run in numpy: a HubSpot id (1 to 18 decimal digits, no leading zero) is
+    its own number, so numeric order is HubSpot's id order; any other id gets a number from 2**62 up, in the order
+    first seen (ordered after every HubSpot id). Equal ids get equal numbers, different ids different ones."""
+
+    def __init__(self) -> None:
+        self.odd: dict[str, int] = {}
+
+    def __call__(self, ids: Sequence[Any]) -> np.ndarray:
+        n = len(ids)
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        try:
+            text = np.array(ids, dtype=f"S{_ID_WIDTH}")
+        except (UnicodeEncodeError, ValueError, TypeError):
+            return self._one_by_one(ids, np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64))
+        byte = text.view(np.uint8).reshape(n, _ID_WIDTH)
+        length = np.count_nonzero(byte, axis=1)
+        within = np.arange(_ID_WIDTH) < length[:, None]
+        digits = byte.astype(np.int64) - 48
+        # canonical: every byte before the end a digit (no NUL inside), 1-18 of them, no leading zero unless "0"
+        ok = (((digits >= 0) & (digits <= 9)) == within).all(axis=1) & (length >= 1) & (length < _ID_WIDTH) & (
+            (byte[:, 0] != 48) | (length == 1))
+        digits[~within] = 0
+        value = np.zeros(n, dtype=np.int64)
+        for j in range(_ID_WIDTH - 1):  # Horner over the columns; a shorter id stops growing after its last digit
+            value = np.where(within[:, j], value * 10 + digits[:, j], value)
+        if ok.all():
+            return value
+        return self._one_by_one(ids, ok, value)
+
+    def _one_by_one(self, ids: Sequence[Any], ok: np.ndarray, value: np.ndarray) -> np.ndarray:
+        odd = self.odd
+        for k in np.flatnonzero(~ok).tolist():
+            key = str(ids[k])
+            if key.isascii() and key.isdigit() and len(key) < _ID_WIDTH and (key[0] != "0" or key == "0"):
+                value[k] = int(key)  # e.g. given as int, or where numpy could not read the batch
+                continue
+            number = odd.get(key)
+            if number is None:
+                number = odd[key] = _ODD_IDS + len(odd)
+            value[k] = number
+        return value
+
+
+def _among(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Per value: is it one of ``sorted_keys`` (ascending)?"""
+    if not sorted_keys.size or not values.size:
+        return np.zeros(values.size, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, values), sorted_keys.size - 1)
+    return sorted_keys[at] == values
+
+
+class _Rows:
+    """Where each record number sits in one merged entity."""
+
+    def __init__(self, numbers: np.ndarray):
+        self.order = np.argsort(numbers, kind="stable")
+        self.sorted = numbers[self.order]
+
+    def __len__(self) -> int:
+        return self.sorted.size
+
+    def of(self, numbers: np.ndarray) -> np.ndarray:
+        """The row of each number, -1 where it is not here (or is -1)."""
+        if not self.sorted.size or not numbers.size:
+            return np.full(numbers.size, -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.sorted, numbers), self.sorted.size - 1)
+        return np.where(self.sorted[at] == numbers, self.order[at], -1)
+
+
+_NO_ROWS = _Rows(np.zeros(0, dtype=np.int64))
+_from_type, _to_type, _from_id, _to_id, _type_id = (attrgetter(n) for n in (
+    "from_type", "to_type", "from_id", "to_id", "type_id"))
+
+
 class _Links:
-    """The associations the builder looks up, each stored once, in its lookup direction.
+    """The associations the builder looks up, as int64 arrays per (from type, to type) pair, each in its lookup
+    direction, sorted by (from, primary first, to): a record's first association to an existing record is the one to
+    use, a primary one (portal.yaml primary_association_type_ids) first, then the lowest id. Six million
+    associations are three arrays, not six million dictionary entries."""
 
-    (from type, to type) -> from id -> to id, or a list of them when there are several (most records have one, and
-    a bare string is far smaller than a list of tuples at a million records). Primary associations (portal.yaml
-    primary_association_type_ids) are kept apart so they win.
-    """
+    _CHUNK = 65_536
 
-    def __init__(self, plan: _Plan):
+    def __init__(self, plan: _Plan, numbers: _Numbers):
         o = plan.object_of
         wanted = [
             (o.get("contacts"), plan.customer_type),
@@ -1050,111 +1148,125 @@ class _Links:
             (o.get("feedback"), plan.customer_type), (o.get("feedback"), o.get("contacts")),
             (o.get("line_items"), o.get("deals")), (o.get("line_items"), o.get("subscriptions")),
         ]
-        pairs = [pair for pair in dict.fromkeys(wanted) if pair[0] and pair[1] and pair[0] != pair[1]]
-        self.other: dict[tuple[str, str], dict[str, str | list[str]]] = {pair: {} for pair in pairs}
-        self.primary: dict[tuple[str, str], dict[str, str | list[str]]] = {pair: {} for pair in pairs}
+        self.pairs = [pair for pair in dict.fromkeys(wanted) if pair[0] and pair[1] and pair[0] != pair[1]]
+        self.code: dict[tuple[str, str], int] = {}  # 2 × pair index, + 1 when stored the other way round
+        for k, (a, b) in enumerate(self.pairs):
+            self.code[(a, b)] = 2 * k
+        for k, (a, b) in enumerate(self.pairs):
+            self.code.setdefault((b, a), 2 * k + 1)
         self.primary_ids = plan.primary_ids
+        self.numbers = numbers
+        empty = np.zeros(0, dtype=np.int64)
+        self.arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {
+            pair: (empty, empty, np.zeros(0, dtype=bool)) for pair in self.pairs}
 
-    def add(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None) -> None:
-        pair = (from_type, to_type)
-        if pair not in self.other:
-            pair = (to_type, from_type)
-            if pair not in self.other:
-                return
-            from_id, to_id = to_id, from_id
-        target = (self.primary if type_id in self.primary_ids else self.other)[pair]
-        known = target.get(from_id)
-        if known is None:
-            target[from_id] = to_id
-        elif isinstance(known, list):
-            if to_id not in known:
-                known.append(to_id)
-        elif known != to_id:
-            target[from_id] = [known, to_id]
-
-    def has_any(self, from_type: str | None, from_id: str, to_type: str | None) -> bool:
-        pair = (from_type, to_type)
-        return from_id in self.primary.get(pair, ()) or from_id in self.other.get(pair, ())  # type: ignore[arg-type]
-
-    def pick(self, from_type: str | None, from_id: str, to_type: str | None, exists: Any) -> str | None:
-        """The associated id to use: a primary association first, then the lowest id; only ids in ``exists``."""
-        pair = (from_type, to_type)
-        for table in (self.primary.get(pair), self.other.get(pair)):
-            if not table:
-                continue
-            found = table.get(from_id)
-            if found is None:
-                continue
-            if isinstance(found, str):
-                if found in exists:
-                    return found
-                continue
-            present = [candidate for candidate in found if candidate in exists]
-            if present:
-                return min(present, key=_id_order)
-        return None
-
-    def pick_many(self, from_type: str | None, ids: list[str], to_type: str | None, exists: Any) -> list[str | None]:
-        """``pick`` for many ids: the common case (one associated id, or a primary one, that exists) inline."""
-        pair = (from_type, to_type)
-        primary, other = self.primary.get(pair) or {}, self.other.get(pair) or {}
-        if not primary and not other:
-            return [None] * len(ids)
-        out: list[str | None] = []
-        append, first, second, pick = out.append, primary.get, other.get, self.pick
-        for record_id in ids:
-            found = first(record_id)
-            if found is None:
-                found = second(record_id)
-                if found is None:
-                    append(None)
+    def collect(self, associations: Any) -> None:
+        parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.pairs]
+        stream = iter(associations)
+        while chunk := list(islice(stream, self._CHUNK)):
+            codes = np.fromiter(map(self.code.get, zip(map(_from_type, chunk), map(_to_type, chunk)), repeat(-1)),
+                                dtype=np.int64, count=len(chunk))
+            wanted = codes >= 0
+            if not wanted.all():
+                if not wanted.any():
                     continue
-            if found.__class__ is str and found in exists:
-                append(found)
-            else:
-                append(pick(from_type, record_id, to_type, exists))
-        return out
+                chunk = list(compress(chunk, wanted.tolist()))
+                codes = codes[wanted]
+            froms = self.numbers(list(map(_from_id, chunk)))
+            tos = self.numbers(list(map(_to_id, chunk)))
+            primary = np.fromiter(map(self.primary_ids.__contains__, map(_type_id, chunk)), dtype=bool,
+                                  count=len(chunk))
+            for code in np.unique(codes).tolist():
+                picked = codes == code
+                a, b = froms[picked], tos[picked]
+                parts[code >> 1].append((b, a, primary[picked]) if code & 1 else (a, b, primary[picked]))
+        for pair, chunks in zip(self.pairs, parts):
+            if not chunks:
+                continue
+            f, t, p = (np.concatenate([c[i] for c in chunks]) for i in range(3))
+            order = np.lexsort((t, ~p, f))
+            self.arrays[pair] = (f[order], t[order], p[order])
 
-    def is_primary(self, from_type: str | None, from_id: str, to_type: str | None, to_id: str) -> bool:
-        found = self.primary.get((from_type, to_type), {}).get(from_id)  # type: ignore[arg-type]
-        return found == to_id if isinstance(found, str) else bool(found and to_id in found)
+    def has_any(self, from_type: str | None, to_type: str | None, numbers: np.ndarray) -> np.ndarray:
+        """Per record number: has it any association of this pair?"""
+        f = self.arrays.get((from_type, to_type))  # type: ignore[arg-type]
+        if f is None:
+            return np.zeros(numbers.size, dtype=bool)
+        return _among(numbers, f[0])
+
+    def pick(self, from_type: str | None, to_type: str | None, numbers: np.ndarray, exists: _Rows) -> np.ndarray:
+        """Per record number, the row in ``exists`` of the associated record to use, -1 where there is none."""
+        arrays = self.arrays.get((from_type, to_type))  # type: ignore[arg-type]
+        if arrays is None or not arrays[0].size or not numbers.size:
+            return np.full(numbers.size, -1, dtype=np.int64)
+        f, t, _ = arrays
+        kept = _among(t, exists.sorted)
+        f, t = f[kept], t[kept]
+        if not f.size:
+            return np.full(numbers.size, -1, dtype=np.int64)
+        first = np.ones(f.size, dtype=bool)
+        np.not_equal(f[1:], f[:-1], out=first[1:])
+        f, t = f[first], t[first]
+        at = np.minimum(np.searchsorted(f, numbers), f.size - 1)
+        return exists.of(np.where(f[at] == numbers, t[at], -1))
+
+    def primary_pairs(self, from_type: str | None, to_type: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(from, to) numbers of the primary associations of a pair."""
+        f, t, p = self.arrays.get((from_type, to_type), (np.zeros(0, np.int64),) * 2 + (np.zeros(0, bool),))  # type: ignore[arg-type]
+        return f[p], t[p]
 
 
 # ---------------------------------------------------------------- building
 
 
 _id_of, _props_of, _history_of, _created_of = (attrgetter(n) for n in ("id", "properties", "history", "created_at"))
-_Chunk = tuple  # (ids, {attr: column}, record created_at epochs)
+_type_of, _archived_of = attrgetter("object_type"), attrgetter("archived")
+_Chunk = tuple  # (ids, id numbers, {attr: column})
+# The time a record's own creation stands in for when the mapped property is empty.
+_CREATED_FIELD = {"subscriptions": "created_at", "deals": "created_at", "feedback": "submitted_at",
+                  "companies": "created_at", "contacts": "created_at"}
+
+
+def _with_created(columns: dict[str, Any], name: str, records: Sequence[Any]) -> None:
+    """Fill the empty values of the time column ``name`` from the records' own creation times."""
+    column = columns.get(name)
+    if column is None:
+        columns[name] = epoch_seconds(list(map(_created_of, records)))
+        return
+    missing = np.flatnonzero(np.isnan(column)).tolist()
+    if missing:
+        column[missing] = epoch_seconds([records[k].created_at for k in missing])
 
 
 class _Built:
     """The converted columns of the records, in batches per entity; links are resolved by _assemble."""
 
-    def __init__(self, plan: _Plan, links: _Links):
-        self.plan, self.links = plan, links
+    def __init__(self, plan: _Plan, links: _Links, numbers: _Numbers):
+        self.plan, self.links, self.numbers = plan, links, numbers
         self.chunks: dict[str, list[_Chunk]] = {}
         self.loose: list[_Chunk] = []  # contacts with no company (they may become customers), read whole
-        self.contact_ids: list[str] = []  # every contact, when companies are the customers
-        self.birthdays: dict[str, float] = {}  # contact id -> birthday ordinal
+        self.contacts: list[_Chunk] = []  # every contact when companies are the customers: (ids, numbers, birthday)
         self.issues: list[tuple[int, int, DataIssue]] = []
         self.seen = 0
 
     def take(self, object_type: str, batch: list[Any]) -> None:
-        ids = list(map(str, map(_id_of, batch)))
+        ids = list(map(_id_of, batch))
+        if not all(map(isinstance, ids, repeat(str))):
+            ids = list(map(str, ids))
+        numbers = self.numbers(ids)
         props = list(map(_props_of, batch))
         if None in props:
             props = [p or {} for p in props]
         histories = list(map(_history_of, batch))
-        created = epoch_seconds(list(map(_created_of, batch)))
         plan = self.plan
         for entity, fields, historical in plan.dispatch[object_type]:
             if entity == "contacts" and plan.customer_entity != "contacts":
-                self._contacts(object_type, ids, props, histories, created, fields, historical)
+                self._contacts(object_type, batch, ids, numbers, props, histories, fields, historical)
             elif entity == plan.customer_entity or entity not in ("companies", "contacts"):
                 columns = self._read(object_type, ids, props, histories, fields, historical, range(len(ids)))
-                self.chunks.setdefault(entity, []).append((ids, columns, created))
-                if entity == "contacts":
-                    self._birthdays(ids, columns.get("birthday"))
+                if entity in _CREATED_FIELD:
+                    _with_created(columns, _CREATED_FIELD[entity], batch)
+                self.chunks.setdefault(entity, []).append((ids, numbers, columns))
             # companies mapped while customers are contacts: nothing reads them
         self.seen += len(batch)
 
@@ -1177,44 +1289,41 @@ class _Built:
         for row, prop, raw, reason in bad:
             self.issues.append((self.seen + rows[row], position, DataIssue(object_type, ids[row], prop, raw, reason)))
 
-    def _birthdays(self, ids: list[str], column: np.ndarray | None) -> None:
-        if column is not None:
-            for k in np.flatnonzero(~np.isnan(column)).tolist():
-                self.birthdays[ids[k]] = float(column[k])
-
-    def _contacts(self, object_type: str, ids: list[str], props: list[dict], histories: list[Any],
-                  created: np.ndarray, fields: list[_FieldPlan], historical: list[_HistoryPlan]) -> None:
+    def _contacts(self, object_type: str, batch: list[Any], ids: list[str], numbers: np.ndarray, props: list[dict],
+                  histories: list[Any], fields: list[_FieldPlan], historical: list[_HistoryPlan]) -> None:
         """A contact with a company only lends its birthday; one without may become a customer itself, so it is
         read whole. Millions of contacts are never all held."""
-        plan, links = self.plan, self.links
-        self.contact_ids.extend(ids)
+        plan = self.plan
         birthday = plan.birthday
         if birthday is not None:
             column = self._read(object_type, ids, props, histories, [birthday], [], range(len(ids)))["birthday"]
-            self._birthdays(ids, column)
-        has_any, contacts_type, customer_type = links.has_any, plan.contacts_type, plan.customer_type
-        loose = [k for k, cid in enumerate(ids) if not has_any(contacts_type, cid, customer_type)]
-        if not loose:
+        else:
+            column = np.full(len(ids), _NAN)
+        self.contacts.append((ids, numbers, column))
+        alone = ~self.links.has_any(plan.contacts_type, plan.customer_type, numbers)
+        if not alone.any():
             return
+        loose = np.flatnonzero(alone).tolist()
         rest = [f for f in fields if f is not birthday]
         sub_ids = list(map(ids.__getitem__, loose))
         columns = self._read(object_type, sub_ids, list(map(props.__getitem__, loose)),
                              list(map(histories.__getitem__, loose)), rest, historical, loose)
         if birthday is not None:
             columns["birthday"] = column[loose]
-        self.loose.append((sub_ids, columns, created[loose]))
+        _with_created(columns, "created_at", list(map(batch.__getitem__, loose)))
+        self.loose.append((sub_ids, numbers[loose], columns))
 
 
-def _merge(chunks: list[_Chunk]) -> tuple[list[str], dict[str, Any], np.ndarray]:
-    """Batches of one entity joined into whole columns (ids, {attr: column}, created epochs)."""
+def _merge(chunks: list[_Chunk]) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """Batches of one entity joined into whole columns (ids, id numbers, {attr: column})."""
     ids: list[str] = []
-    for chunk_ids, _, _ in chunks:
-        ids.extend(chunk_ids)
-    created = np.concatenate([c for _, _, c in chunks]) if chunks else np.zeros(0)
+    for chunk in chunks:
+        ids.extend(chunk[0])
+    numbers = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, dtype=np.int64)
     columns: dict[str, Any] = {}
-    names = dict.fromkeys(name for _, cols, _ in chunks for name in cols)
+    names = dict.fromkeys(name for _, _, cols in chunks for name in cols)
     for name in names:
-        parts = [cols[name] for _, cols, _ in chunks]
+        parts = [cols[name] for _, _, cols in chunks]
         first = parts[0]
         if isinstance(first, Flat):
             counts = np.concatenate([p.counts() for p in parts])
@@ -1231,7 +1340,7 @@ def _merge(chunks: list[_Chunk]) -> tuple[list[str], dict[str, Any], np.ndarray]
             for p in parts:
                 merged.extend(p)
             columns[name] = merged
-    return ids, columns, created
+    return ids, numbers, columns
 
 
 def _filled(cls: type, n: int, columns: dict[str, Any], given: dict[str, Any]) -> Table:
@@ -1259,11 +1368,40 @@ def _filled(cls: type, n: int, columns: dict[str, Any], given: dict[str, Any]) -
     return Table(cls, out, n)
 
 
-def _or_created(columns: dict[str, Any], name: str, created: np.ndarray) -> np.ndarray:
-    column = columns.get(name)
-    if column is None:
-        return created
-    return np.where(np.isnan(column), created, column)
+def _pick_strings(strings: list[Any], rows: np.ndarray) -> list[Any]:
+    """``strings[row]`` per row, None where the row is -1."""
+    lookup = strings + [None] if strings else [None]
+    return list(map(lookup.__getitem__, rows.tolist()))
+
+
+def _groups(rows: np.ndarray, keys: np.ndarray, strings: list[str], n: int) -> list[tuple[str, ...]]:
+    """Per row 0..n-1, the tuple of ``strings[k]`` of the entries k with ``rows[k] == row`` in ``keys`` order
+    (id order); () for a row without any. Entries with row -1 are left out."""
+    out = np.empty(n, dtype=object)
+    out.fill(())
+    entries = np.flatnonzero(rows >= 0)
+    if entries.size:
+        entries = entries[np.lexsort((keys[entries], rows[entries]))]
+        owner = rows[entries]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        ends = np.r_[starts[1:], owner.size]
+        ordered = list(map(strings.__getitem__, entries.tolist()))
+        tuples = map(tuple, map(ordered.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+        out[owner[starts]] = np.fromiter(tuples, dtype=object, count=starts.size)
+    return out.tolist()
+
+
+def _first_per(rows: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
+    """Per row 0..n-1, the entry with ``rows[k] == row`` that sorts first by ``keys`` (np.lexsort order, last key
+    first), -1 for a row without any."""
+    out = np.full(n, -1, dtype=np.int64)
+    entries = np.flatnonzero(rows >= 0)
+    if entries.size:
+        entries = entries[np.lexsort(tuple(k[entries] for k in keys) + (rows[entries],))]
+        owner = rows[entries]
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        out[owner[first]] = entries[first]
+    return out
 
 
 def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
@@ -1271,154 +1409,176 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     contacts_type, customer_type = plan.contacts_type, plan.customer_type
     by_company = plan.customer_entity == "companies"
     fallback = plan.pack.portal.customer.contacts_without_company
-    ids, ccols, ccreated = _merge(built.chunks.get(plan.customer_entity, []))
-    index = {cid: i for i, cid in enumerate(ids)}
+    ids, numbers, ccols = _merge(built.chunks.get(plan.customer_entity, []))
+    n = len(ids)
+    customers = _Rows(numbers)
 
-    # contact -> customer id; contacts with no (live) company may become customers themselves
-    contact_customer: dict[str, str] = {}
-    loose: set[str] = set()
+    # Contacts when companies are the customers: each one's company row (-1: none live); those without one may
+    # become customers themselves ("promoted"), at rows n.. (provisionally n + contact row, renumbered below).
     if by_company:
-        known_contacts: Any = dict.fromkeys(built.contact_ids)
-        for contact_id, company in zip(built.contact_ids,
-                                       links.pick_many(contacts_type, built.contact_ids, customer_type, index)):
-            if company is not None:
-                contact_customer[contact_id] = company
-            elif fallback != "never":
-                loose.add(contact_id)
+        contact_ids, contact_numbers, contact_birthdays = _merge_contacts(built.contacts)
+        contacts = _Rows(contact_numbers)
+        company_of = links.pick(contacts_type, customer_type, contact_numbers, customers)
+        loose = (company_of < 0) if fallback != "never" else np.zeros(len(contact_ids), dtype=bool)
+        promoted = loose.copy() if fallback == "always" else np.zeros(len(contact_ids), dtype=bool)
     else:
-        known_contacts = index
-    promoted: set[str] = set(loose) if fallback == "always" else set()
+        contact_ids, contacts = ids, customers
+        company_of = loose = promoted = np.zeros(0, dtype=np.int64)
 
-    def customers_of(entity: str, record_ids: list[str]) -> tuple[list[str | None], list[str | None]]:
-        """(customer ids, contact ids) of subscriptions, deals or survey answers."""
-        direct = links.pick_many(o.get(entity), record_ids, customer_type, index)
-        contacts = (links.pick_many(o.get(entity), record_ids, contacts_type, known_contacts) if contacts_type
-                    else [None] * len(record_ids))
-        out: list[str | None] = []
-        for found, contact in zip(direct, contacts):
-            if found is not None or contact is None:
-                out.append(found)
-            elif not by_company:
-                out.append(contact)
-            elif contact in contact_customer:
-                out.append(contact_customer[contact])
-            elif contact in loose:
-                promoted.add(contact)
-                out.append(contact)
-            else:
-                out.append(None)
-        return out, contacts
+    def customers_of(entity: str, record_numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(customer row, contact row) of subscriptions, deals or survey answers; -1 where none."""
+        direct = links.pick(o.get(entity), customer_type, record_numbers, customers)
+        contact = (links.pick(o.get(entity), contacts_type, record_numbers, contacts) if contacts_type
+                   else np.full(record_numbers.size, -1, dtype=np.int64))
+        if not by_company:
+            return np.where(direct >= 0, direct, contact), contact
+        has = contact >= 0
+        safe = np.where(has, contact, 0)
+        via = np.where(has, company_of[safe] if company_of.size else -1, -1)
+        found = np.where(direct >= 0, direct, via)
+        needs = (found < 0) & has & (loose[safe] if loose.size else False)
+        if needs.any():
+            promoted[contact[needs]] = True
+            found = np.where(needs, n + contact, found)
+        return found, contact
 
-    sub_ids, scols, screated = _merge(built.chunks.get("subscriptions", []))
-    sub_customer, _ = customers_of("subscriptions", sub_ids)
-    first_start: dict[str, float] = {}
-    starts = scols.get("start_date")
-    if starts is not None:
-        for customer_id, start in zip(sub_customer, starts.tolist()):
-            if customer_id is not None and start == start:
-                known = first_start.get(customer_id)
-                if known is None or start < known:
-                    first_start[customer_id] = start
+    sub_ids, sub_numbers, scols = _merge(built.chunks.get("subscriptions", []))
+    sub_customer, _ = customers_of("subscriptions", sub_numbers)
+    deal_ids, deal_numbers, dcols = _merge(built.chunks.get("deals", []))
+    deal_customer, _ = customers_of("deals", deal_numbers)
+    answer_ids, answer_numbers, fcols = _merge(built.chunks.get("feedback", []))
+    answer_customer, answer_contact = customers_of("feedback", answer_numbers)
+
+    # The promoted contacts, in id order, become customer rows n, n+1, …
+    promoted_rows = contacts.order[promoted[contacts.order]] if by_company else np.zeros(0, dtype=np.int64)
+    if promoted_rows.size:
+        renumber = np.full(len(contact_ids), -1, dtype=np.int64)
+        renumber[promoted_rows] = n + np.arange(promoted_rows.size)
+
+        def final(rows: np.ndarray) -> np.ndarray:
+            return np.where(rows >= n, renumber[np.maximum(rows - n, 0)], rows)
+        sub_customer, deal_customer, answer_customer = map(final, (sub_customer, deal_customer, answer_customer))
+    all_ids = ids + list(map(contact_ids.__getitem__, promoted_rows.tolist())) if promoted_rows.size else ids
+    total = len(all_ids)
+
     n_subs = len(sub_ids)
     subscriptions = _filled(Subscription, n_subs, scols, {
-        "id": sub_ids, "customer_id": sub_customer, "created_at": _or_created(scols, "created_at", screated),
+        "id": sub_ids, "customer_id": _pick_strings(all_ids, sub_customer),
         "live_statuses": [plan.live] * n_subs, "past_due_grace_days": [plan.grace] * n_subs,
     })
+    subscriptions.owner_rows["customer_id"] = sub_customer
 
-    deal_ids, dcols, dcreated = _merge(built.chunks.get("deals", []))
-    item_ids, icols, _ = _merge(built.chunks.get("line_items", []))
-    deal_index = {d: i for i, d in enumerate(deal_ids)}
-    item_deal = links.pick_many(o.get("line_items"), item_ids, o.get("deals"), deal_index)
-    item_sub = links.pick_many(o.get("line_items"), item_ids, o.get("subscriptions"), dict.fromkeys(sub_ids))
-    items_by_deal: dict[str, list[str]] = {}
-    for item_id, deal_id in zip(item_ids, item_deal):
-        if deal_id is not None:
-            items_by_deal.setdefault(deal_id, []).append(item_id)
-    frequencies, amounts = icols.get("billing_frequency"), icols.get("amount")
-    item_mrr: list[Any] = [None] * len(item_ids)
-    if frequencies is not None and amounts is not None:
-        for k, (frequency, amount) in enumerate(zip(frequencies, amounts)):
-            factor = MONTHLY_FACTOR.get(frequency) if frequency else None
-            if factor is not None and amount is not None:
-                item_mrr[k] = amount * factor
+    item_ids, item_numbers, icols = _merge(built.chunks.get("line_items", []))
+    deal_rows, sub_rows = _Rows(deal_numbers), _Rows(sub_numbers)
+    item_deal = links.pick(o.get("line_items"), o.get("deals"), item_numbers, deal_rows)
+    item_sub = links.pick(o.get("line_items"), o.get("subscriptions"), item_numbers, sub_rows)
     line_items = _filled(LineItem, len(item_ids), icols, {
-        "id": item_ids, "deal_id": item_deal, "subscription_id": item_sub, "mrr": item_mrr})
+        "id": item_ids, "deal_id": _pick_strings(deal_ids, item_deal),
+        "subscription_id": _pick_strings(sub_ids, item_sub), "mrr": _item_mrr(icols, len(item_ids))})
 
-    deal_customer, _ = customers_of("deals", deal_ids)
-    get_items = items_by_deal.get
     deals = _filled(Deal, len(deal_ids), dcols, {
-        "id": deal_ids, "customer_id": deal_customer, "created_at": _or_created(dcols, "created_at", dcreated),
-        "line_item_ids": [tuple(sorted(items, key=_id_order)) if items else () for items in map(get_items, deal_ids)],
+        "id": deal_ids, "customer_id": _pick_strings(all_ids, deal_customer),
+        "line_item_ids": _groups(item_deal, item_numbers, item_ids, len(deal_ids)),
     })
+    deals.owner_rows["customer_id"] = deal_customer
 
-    answer_ids, fcols, fcreated = _merge(built.chunks.get("feedback", []))
-    answer_customer, answer_contact = customers_of("feedback", answer_ids)
     types = fcols.get("survey_type", [None] * len(answer_ids))
     upper = {t: (t.upper() if t else "OTHER") for t in set(types)}
     feedback = _filled(FeedbackResponse, len(answer_ids), fcols, {
-        "id": answer_ids, "customer_id": answer_customer, "contact_id": answer_contact,
+        "id": answer_ids, "customer_id": _pick_strings(all_ids, answer_customer),
+        "contact_id": _pick_strings(contact_ids, answer_contact),
         "survey_type": list(map(upper.__getitem__, types)),
-        "submitted_at": _or_created(fcols, "submitted_at", fcreated),
     })
+    feedback.owner_rows["customer_id"] = answer_customer
 
     # Customers last: they need the contacts rolled up to them, the promoted contacts and the first subscription.
     extras = plan.extras.get(plan.customer_entity, ())
-    n = len(ids)
     columns: dict[str, Any] = {
-        "id": ids, "object_type": [plan.customer_entity] * n, "created_at": _or_created(ccols, "created_at", ccreated),
-        "extra": _extra_column(ccols, extras, n),
+        "id": ids, "object_type": [plan.customer_entity] * n, "extra": _extra_column(ccols, extras, n),
     }
     for name, kind in _KINDS[Customer].items():
         if name not in columns:
             columns[name] = ccols[name] if name in ccols else (np.full(n, _NAN) if kind in ("time", "date")
                                                                  else [None] * n)
-    if promoted:
-        _promote(columns, sorted(promoted, key=_id_order), built, plan)
-        ids = columns["id"]
-        index = {cid: i for i, cid in enumerate(ids)}
-    members_of: dict[str, list[str]] = {}
-    for contact_id, customer_id in contact_customer.items():
-        members_of.setdefault(customer_id, []).append(contact_id)
-    contact_ids: list[tuple[str, ...]] = []
-    primaries: list[str | None] = []
-    birthday, since, kinds = columns["birthday"], columns["customer_since"], columns["object_type"]
-    birthdays, is_primary = built.birthdays, links.is_primary
-    for i, (customer_id, object_type) in enumerate(zip(ids, kinds)):
-        members = members_of.get(customer_id)
-        if by_company and object_type == "companies":
-            primary = None
-            if members:
-                if len(members) > 1:
-                    members.sort(key=_id_order)
-                    primary = next((c for c in members if is_primary(contacts_type, c, customer_type, customer_id)),
-                                   members[0])
-                else:
-                    primary = members[0]
-                if birthday[i] != birthday[i] and primary in birthdays:
-                    birthday[i] = birthdays[primary]
-            contact_ids.append(tuple(members) if members else ())
-            primaries.append(primary)
-        else:
-            contact_ids.append((customer_id,))
-            primaries.append(customer_id)
-        if since[i] != since[i] and customer_id in first_start:
-            # Without a mapped "customer since" date, the first subscription's start stands in for it.
-            since[i] = first_start[customer_id]
-    columns["contact_ids"], columns["primary_contact_id"] = contact_ids, primaries
-    customers = Table(Customer, {name: columns[name] for name in _KINDS[Customer]}, len(ids))
+    if by_company:
+        members = np.where(company_of >= 0, company_of, -1) if company_of.size else company_of
+        contact_tuples = _groups(members, contact_numbers, contact_ids, n)
+        # the primary contact: a member with a primary association to the company, else the lowest id
+        pf, pt = links.primary_pairs(contacts_type, customer_type)
+        pc, pk = contacts.of(pf), customers.of(pt)
+        width = n + 1
+        marked = np.unique((pc * width + pk)[(pc >= 0) & (pk >= 0)])
+        is_primary = _among(np.arange(members.size, dtype=np.int64) * width + members, marked)
+        primary = _first_per(members, (contact_numbers, ~is_primary), n)
+        has = primary >= 0
+        primaries = _pick_strings(contact_ids, primary)
+        birthday = columns["birthday"]
+        lend = has & np.isnan(birthday)
+        birthday[lend] = contact_birthdays[primary[lend]]
+        columns["contact_ids"], columns["primary_contact_id"] = contact_tuples, primaries
+        if promoted_rows.size:
+            _promote(columns, promoted_rows, contact_ids, contact_numbers, contact_birthdays, built, plan)
+    else:
+        columns["contact_ids"] = list(zip(ids))
+        columns["primary_contact_id"] = ids
+    since = columns["customer_since"]
+    starts = scols.get("start_date")
+    if starts is not None:
+        # Without a mapped "customer since" date, the first subscription's start stands in for it.
+        dated = (sub_customer >= 0) & ~np.isnan(starts)
+        first = np.full(total, np.inf)
+        np.minimum.at(first, sub_customer[dated], starts[dated])
+        fill = np.isnan(since) & np.isfinite(first)
+        since[fill] = first[fill]
+    customers_table = Table(Customer, {name: columns[name] for name in _KINDS[Customer]}, total)
 
-    usage_ids, ucols, _ = _merge(built.chunks.get("usage", []))
-    keep = [k for k, cid in enumerate(usage_ids) if cid in index]
-    if len(keep) < len(usage_ids):
+    usage_ids, usage_numbers, ucols = _merge(built.chunks.get("usage", []))
+    usage_type = o.get("usage")
+    if usage_type == customer_type:
+        usage_rows = customers.of(usage_numbers)
+    elif promoted_rows.size and usage_type == contacts_type:
+        usage_rows = _Rows(contact_numbers[promoted_rows]).of(usage_numbers)
+        usage_rows = np.where(usage_rows >= 0, usage_rows + n, -1)
+    else:
+        usage_rows = np.full(len(usage_ids), -1, dtype=np.int64)
+    if (usage_rows < 0).any():
+        keep = np.flatnonzero(usage_rows >= 0)
         usage_ids, ucols = _rows(usage_ids, ucols, keep)
+        usage_rows = usage_rows[keep]
     usage = _filled(Usage, len(usage_ids), ucols, {"customer_id": usage_ids})
+    usage.owner_rows["customer_id"] = usage_rows
 
     built.issues.sort(key=_issue_order)
-    return Portfolio(
-        reporting_currency=plan.pack.portal.currency.reporting, issues=[issue for _, _, issue in built.issues],
-        tables=Tables(customers=customers, subscriptions=subscriptions, deals=deals, line_items=line_items,
-                      feedback=feedback, usage=usage),
-    )
+    tables = Tables(customers=customers_table, subscriptions=subscriptions, deals=deals, line_items=line_items,
+                    feedback=feedback, usage=usage)
+    for table in (subscriptions, deals, feedback, usage):
+        table.owner_table = customers_table
+        table.owner_rows["customer_id"].flags.writeable = False
+    return Portfolio(reporting_currency=plan.pack.portal.currency.reporting,
+                     issues=[issue for _, _, issue in built.issues], tables=tables)
+
+
+def _merge_contacts(chunks: list[_Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    ids: list[str] = []
+    for chunk in chunks:
+        ids.extend(chunk[0])
+    if not chunks:
+        return ids, np.zeros(0, dtype=np.int64), np.zeros(0)
+    return ids, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+
+
+def _item_mrr(columns: dict[str, Any], n: int) -> list[Any]:
+    """Monthly amount of recurring line items (amount × the frequency's factor), None for one-time ones; computed
+    once per distinct (frequency, amount)."""
+    frequencies, amounts = columns.get("billing_frequency"), columns.get("amount")
+    if frequencies is None or amounts is None:
+        return [None] * n
+    keys = list(zip(frequencies, amounts))
+    mrr: dict[Any, Any] = {}
+    for frequency, amount in set(keys):
+        factor = MONTHLY_FACTOR.get(frequency) if frequency else None
+        mrr[(frequency, amount)] = amount * factor if factor is not None and amount is not None else None
+    return list(map(mrr.__getitem__, keys))
 
 
 def _issue_order(item: tuple[int, int, DataIssue]) -> tuple[int, int]:
@@ -1426,53 +1586,62 @@ def _issue_order(item: tuple[int, int, DataIssue]) -> tuple[int, int]:
 
 
 def _extra_column(columns: dict[str, Any], extras: tuple[tuple[str, str], ...], n: int) -> list[Any]:
-    """Mapped custom fields per row as ((name, value), …) for custom rules; () without any."""
+    """Mapped custom fields per row as ((name, value), …) for custom rules; () without any. Rows with the same
+    values share one tuple."""
     if not extras:
         return [()] * n
     parts = [list(columns[attr]) if attr in columns else [None] * n for attr, _ in extras]
     names = [name for _, name in extras]
-    return [tuple(zip(names, row)) for row in zip(*parts)]
+    rows = list(zip(*parts))
+    shared = {row: tuple(zip(names, row)) for row in set(rows)}
+    return list(map(shared.__getitem__, rows))
 
 
-def _rows(ids: list[str], columns: dict[str, Any], keep: list[int]) -> tuple[list[str], dict[str, Any]]:
-    rows = np.asarray(keep, dtype=np.int64)
+def _rows(ids: list[str], columns: dict[str, Any], keep: np.ndarray) -> tuple[list[str], dict[str, Any]]:
+    picked = keep.tolist()
     out: dict[str, Any] = {}
     for name, column in columns.items():
         if isinstance(column, Flat):
-            out[name] = column.take(rows)
+            out[name] = column.take(keep)
         elif isinstance(column, np.ndarray):
-            out[name] = column[rows]
+            out[name] = column[keep]
         else:
-            out[name] = list(map(column.__getitem__, keep))
-    return list(map(ids.__getitem__, keep)), out
+            out[name] = list(map(column.__getitem__, picked))
+    return list(map(ids.__getitem__, picked)), out
 
 
-def _promote(columns: dict[str, Any], contact_ids: list[str], built: _Built, plan: _Plan) -> None:
-    """Append the contacts that become customers themselves (no company) as customer rows."""
-    loose_ids, lcols, lcreated = _merge(built.loose)
-    where = {cid: k for k, cid in enumerate(loose_ids)}
+def _promote(columns: dict[str, Any], promoted_rows: np.ndarray, contact_ids: list[str], contact_numbers: np.ndarray,
+             contact_birthdays: np.ndarray, built: _Built, plan: _Plan) -> None:
+    """Append the contacts that become customers themselves (no company) as customer rows, in id order."""
+    loose_ids, loose_numbers, lcols = _merge(built.loose)
+    where = _Rows(loose_numbers).of(contact_numbers[promoted_rows])  # row among the contacts read whole, or -1
+    found = where >= 0
+    safe = np.where(found, where, 0)
     extras = plan.extras.get("contacts", ())
-    rows: list[dict[str, Any]] = []
-    for contact_id in contact_ids:
-        k = where.get(contact_id)
-        row: dict[str, Any] = {"id": contact_id, "object_type": "contacts"}
-        for name, kind in _KINDS[Customer].items():
-            if name in row or name in ("contact_ids", "primary_contact_id", "extra"):
-                continue
-            column = lcols.get(name) if k is not None else None
-            value = column[k] if column is not None else (_NAN if kind in ("time", "date") else None)
-            if name == "birthday" and k is None:
-                value = built.birthdays.get(contact_id, _NAN)
-            if name == "created_at" and k is not None and value != value:
-                value = lcreated[k]
-            row[name] = value
-        row["extra"] = tuple((name, lcols[attr][k] if k is not None and attr in lcols else None)
-                             for attr, name in extras) if extras else ()
-        rows.append(row)
-    for name in _KINDS[Customer]:
-        if name in ("contact_ids", "primary_contact_id"):
-            continue
-        column, values = columns[name], [row[name] for row in rows]
+    own_ids = list(map(contact_ids.__getitem__, promoted_rows.tolist()))
+    for name, kind in _KINDS[Customer].items():
+        if name == "id":
+            values: Any = own_ids
+        elif name == "object_type":
+            values = ["contacts"] * len(own_ids)
+        elif name in ("contact_ids", "primary_contact_id"):
+            values = list(zip(own_ids)) if name == "contact_ids" else own_ids
+        elif name == "extra":
+            values = [tuple((extra, lcols[attr][k] if attr in lcols else None) for attr, extra in extras)
+                      if ok else tuple((extra, None) for _, extra in extras)
+                      for k, ok in zip(safe.tolist(), found.tolist())] if extras else [()] * len(own_ids)
+        elif name == "birthday":
+            read = lcols.get("birthday")
+            values = np.where(found, read[safe] if read is not None and read.size else _NAN,
+                              contact_birthdays[promoted_rows])
+        elif kind in ("time", "date"):
+            read = lcols.get(name)
+            values = np.where(found, read[safe], _NAN) if read is not None and read.size else np.full(len(own_ids), _NAN)
+        else:
+            read = lcols.get(name)
+            values = [read[k] if ok else None for k, ok in zip(safe.tolist(), found.tolist())] if read is not None \
+                else [None] * len(own_ids)
+        column = columns[name]
         if isinstance(column, np.ndarray):
             columns[name] = np.concatenate((column, np.asarray(values, dtype=np.float64)))
         else:

@@ -1,0 +1,105 @@
+"""The builder's joins on id numbers: HubSpot ids as their own numbers, any other id still joined exactly, and the
+same portfolio whatever the order or batching of the input."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+
+from connector import model
+from connector.model import build_portfolio
+from tests.unit.test_model import _portal, pack  # noqa: F401  (pack is a fixture)
+
+
+def test_hubspot_ids_are_their_own_numbers():
+    numbers = model._Numbers()
+    got = numbers(["0", "9", "10", "123456789012345678", "20000001"])
+    assert got.tolist() == [0, 9, 10, 123456789012345678, 20000001]
+    assert not numbers.odd
+
+
+def test_other_ids_get_distinct_numbers_above_every_hubspot_id():
+    numbers = model._Numbers()
+    ids = ["007", "7", "abc", "é1", "1234567890123456789", "", "abc", "1 2", "-5", "12\x0034"]
+    got = numbers(ids).tolist()
+    assert got[1] == 7
+    assert got[2] == got[6]  # the same id, the same number
+    odd = [got[k] for k in (0, 2, 3, 4, 5, 7, 8, 9)]
+    assert len(set(odd)) == len(odd) and min(odd) >= 1 << 62
+    # numbered again in a later batch: the same numbers; given as an int: its own number
+    assert numbers(["abc", "007", 42]).tolist() == [got[2], got[0], 42]
+
+
+def _customers(p):
+    return {cid: c for cid, c in p.customers.items()}
+
+
+def _same(a, b):
+    assert _customers(a) == _customers(b)
+    for name in ("subscriptions", "deals", "line_items", "feedback"):
+        assert sorted(getattr(a, name), key=lambda r: r.id) == sorted(getattr(b, name), key=lambda r: r.id), name
+    assert dict(a.usage) == dict(b.usage)
+    assert sorted(map(repr, a.issues)) == sorted(map(repr, b.issues))
+
+
+def test_same_portfolio_whatever_the_order_and_batching(pack, monkeypatch):  # noqa: F811
+    records, associations = _portal()
+    expected = build_portfolio(iter(records), iter(associations), pack)
+    shuffled, reordered = list(records), list(reversed(associations))
+    random.Random(7).shuffle(shuffled)
+    monkeypatch.setattr(model, "_BATCH", 2)  # many small batches per type, interleaved types
+    monkeypatch.setattr(model._Links, "_CHUNK", 3)
+    _same(build_portfolio(iter(shuffled), iter(reordered), pack), expected)
+
+
+def test_ids_in_another_form_are_joined_the_same(pack):  # noqa: F811
+    """Ids that are not HubSpot's decimal form (prefixed here) give the same links, customers and rows."""
+    records, associations = _portal()
+
+    def odd(value: str) -> str:
+        return f"x-{value}"
+    records = [dataclasses.replace(r, id=odd(r.id)) for r in records]
+    associations = [dataclasses.replace(a, from_id=odd(a.from_id), to_id=odd(a.to_id)) for a in associations]
+    got = build_portfolio(iter(records), iter(associations), pack)
+    assert set(got.customers) == {"x-10", "x-12", "x-102", "x-103"}
+    acme = got.customers["x-10"]
+    assert set(acme.contact_ids) == {"x-100", "x-101"} and acme.primary_contact_id == "x-101"
+    subs = {s.id: s.customer_id for s in got.subscriptions}
+    assert subs == {"x-500": "x-10", "x-501": "x-102"}
+    deals = {d.id: (d.customer_id, set(d.line_item_ids)) for d in got.deals}
+    assert deals == {"x-700": ("x-10", {"x-900", "x-901"}), "x-701": ("x-10", set())}
+    items = {i.id: (i.deal_id, i.subscription_id) for i in got.line_items}
+    assert items == {"x-900": ("x-700", None), "x-901": ("x-700", None), "x-902": (None, "x-500")}
+    answers = {f.id: (f.customer_id, f.contact_id) for f in got.feedback}
+    assert answers == {"x-1200": ("x-10", "x-100"), "x-1201": ("x-103", "x-103")}
+
+
+def test_line_items_and_contacts_in_id_order_not_text_order(pack):  # noqa: F811
+    records, associations = _portal()
+    extra = [model_rec for model_rec in records if model_rec.object_type == "line_items"][0]
+    records = records + [dataclasses.replace(extra, id="99"), dataclasses.replace(extra, id="1000")]
+    associations = associations + [type(associations[0])("deals", "700", "line_items", "99", 19),
+                                   type(associations[0])("deals", "700", "line_items", "1000", 19)]
+    got = build_portfolio(iter(records), iter(associations), pack)
+    deal = next(d for d in got.deals if d.id == "700")
+    assert deal.line_item_ids == ("99", "900", "901", "1000")
+
+
+def test_owner_rows_handed_over_match_the_customer_index(pack):  # noqa: F811
+    records, associations = _portal()
+    got = build_portfolio(iter(records), iter(associations), pack)
+    index = got.customer_index()
+    for table in (got.tables.subscriptions, got.tables.deals, got.tables.feedback, got.tables.usage):
+        rows = table.owners(index)
+        expected = [index.get(cid, -1) for cid in table.columns["customer_id"]]
+        assert rows.tolist() == expected
+        with pytest.raises(ValueError):
+            rows[0] = 5  # shared with every caller: read-only
+    # another index (not the portfolio's): computed from it, not the rows handed over
+    other = {cid: 100 + row for cid, row in index.items()}
+    subs = got.tables.subscriptions
+    assert subs.owners(other).tolist() == [other.get(cid, -1) for cid in subs.columns["customer_id"]]
+    assert np.array_equal(subs.owners(index), subs.owners(index))
