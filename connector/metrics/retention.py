@@ -72,13 +72,17 @@ class CustomerCounts:
 
 def _masks(ledger: MrrLedger, period: Period) -> dict[str, np.ndarray]:
     t0, t1 = period.start_ts, period.end_ts
-    start_active = ledger.mrr_at(t0) > 0
-    end_active = ledger.mrr_at(t1) > 0
+    # The portfolio figures ask for the same period's masks twice (counts, then by source): keep the last ones.
+    cached = ledger.cache.get("masks")
+    if cached is not None and cached[0] == (t0, t1):
+        return cached[1]
+    start_active = ledger.micro_at(t0) > 0
+    end_active = ledger.micro_at(t1) > 0
     first = ledger.first_active_ts()
     with np.errstate(invalid="ignore"):
         paid_before = first < t0
         first_inside = (first >= t0) & (first < t1)
-    return {
+    masks = {
         "S": start_active,
         "E": end_active,
         "paid_before": paid_before,
@@ -86,6 +90,10 @@ def _masks(ledger: MrrLedger, period: Period) -> dict[str, np.ndarray]:
         "churns": ledger.events_between(ledger.deactivation, t0, t1),
         "reactivations": ledger.events_between(ledger.reactivation, t0, t1),
     }
+    for mask in masks.values():
+        mask.flags.writeable = False
+    ledger.cache["masks"] = ((t0, t1), masks)
+    return masks
 
 
 def _counts(label: str, m: dict[str, np.ndarray], select: np.ndarray | None = None) -> CustomerCounts:
@@ -192,18 +200,39 @@ def cohort_retention(
     cohort_of[known] = np.searchsorted(starts, first[known], side="right") - 1
     cohort_of[(cohort_of < 0) | (cohort_of >= len(months))] = -1
     sizes = np.bincount(cohort_of[cohort_of >= 0], minlength=len(months))
-    active_by_month = []
-    for p in months:
-        alive = (ledger.mrr_at(p.end_ts) > 0) & (cohort_of >= 0)
-        active_by_month.append(np.bincount(cohort_of[alive], minlength=len(months)))
+    active_by_month = _active_by_month(ledger, cohort_of, np.array([p.end_ts for p in months]))
     rows: list[CohortRow] = []
     for c, p in enumerate(months):
         size = int(sizes[c])
         if not rows and not size:
             continue  # no leading empty cohorts
-        active = tuple(int(active_by_month[c + k][c]) for k in range(len(months) - c))
+        active = tuple(int(active_by_month[c + k, c]) for k in range(len(months) - c))
         rows.append(CohortRow(p.label, size, active, tuple(ratio(a, size) for a in active)))
     return rows
+
+
+def _active_by_month(ledger: MrrLedger, cohort_of: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``[j, c]``: customers of cohort ``c`` paying just before ``ends[j]`` (ascending), in one pass over the ledger.
+
+    A ledger point is the customer's MRR for the snapshots after it up to and including its successor's instant
+    (a snapshot is the left limit), i.e. for the ends in (time, next time]: a range of months per paying point.
+    """
+    months = ends.size
+    times, owner = ledger.times, ledger.owner
+    upto = np.full(times.size, np.inf)  # each point's successor's instant (inf: the customer's last point)
+    if times.size:
+        upto[:-1] = times[1:]
+        upto[ledger.offsets[1:][ledger.offsets[1:] > 0] - 1] = np.inf
+    cohort = cohort_of[owner] if owner.size else np.zeros(0, dtype=np.int64)
+    paying = (ledger.micro > 0) & (cohort >= 0)
+    cohort = cohort[paying]
+    first = np.searchsorted(ends, times[paying], side="right")  # first end after the point's instant
+    past = np.searchsorted(ends, upto[paying], side="right")  # first end after its successor's instant
+    # Difference array over (cohort, month): +1 where a run of months starts, -1 just past it.
+    width = months + 1
+    diff = np.bincount(cohort * width + first, minlength=months * width) \
+        - np.bincount(cohort * width + past, minlength=months * width)
+    return np.cumsum(diff.reshape(months, width)[:, :months], axis=1).T
 
 
 def retention_table(rows: Sequence[CohortRow]) -> list[list[float | None]]:

@@ -309,6 +309,7 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
 
 
 MICRO = 1_000_000  # the ledger carries MRR as integer micro-units: exact sums, exact to 1e-6 per value
+_SNAPSHOTS_KEPT = 4  # snapshot arrays a ledger keeps (8 MB each at a million customers)
 
 
 def money(micro: int) -> Decimal:
@@ -363,6 +364,10 @@ class MrrLedger:
         self.first_activation_point = first_act
         self.reactivation = self.activation.copy()
         self.reactivation[first_act[first_act >= 0]] = False
+        self._first_active: np.ndarray | None = None
+        # The last few snapshots asked for, by instant: a report's periods share their bounds (one month's start
+        # is the month before's end) and each period's figures read the same two snapshots several times.
+        self._snapshots: dict[float, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -377,22 +382,35 @@ class MrrLedger:
         return np.where(counts > 0, self.offsets[:-1] + counts - 1, -1)
 
     def micro_at(self, at: float) -> np.ndarray:
-        """Per customer MRR in micro-units in effect just before epoch ``at``."""
+        """Per customer MRR in micro-units in effect just before epoch ``at`` (read-only: shared by callers)."""
+        at = float(at)
+        cached = self._snapshots.get(at)
+        if cached is not None:
+            return cached
         points = self.point_at(at)
         if not self.micro.size:
-            return np.zeros(len(self.customer_ids), dtype=np.int64)
-        return np.where(points >= 0, self.micro[np.maximum(points, 0)], 0)
+            micro = np.zeros(len(self.customer_ids), dtype=np.int64)
+        else:
+            micro = np.where(points >= 0, self.micro[np.maximum(points, 0)], 0)
+        micro.flags.writeable = False
+        if len(self._snapshots) >= _SNAPSHOTS_KEPT:
+            del self._snapshots[next(iter(self._snapshots))]  # the oldest asked for
+        self._snapshots[at] = micro
+        return micro
 
     def mrr_at(self, at: float) -> np.ndarray:
         """Per customer MRR (float) in effect just before epoch ``at``."""
         return self.micro_at(at) / MICRO
 
     def first_active_ts(self) -> np.ndarray:
-        """Per customer, when MRR first went above 0 (NaN if never)."""
-        out = np.full(len(self.customer_ids), np.nan)
-        has = self.first_activation_point >= 0
-        out[has] = self.times[self.first_activation_point[has]]
-        return out
+        """Per customer, when MRR first went above 0 (NaN if never); read-only, computed once."""
+        if self._first_active is None:
+            out = np.full(len(self.customer_ids), np.nan)
+            has = self.first_activation_point >= 0
+            out[has] = self.times[self.first_activation_point[has]]
+            out.flags.writeable = False
+            self._first_active = out
+        return self._first_active
 
     def events_between(self, flags: np.ndarray, start: float, end: float) -> np.ndarray:
         """Per customer, how many flagged points fall in [start, end)."""

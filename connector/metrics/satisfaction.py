@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, count, repeat
-from operator import is_not, ne, not_
+from operator import eq, ge, is_not, le, not_
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
@@ -25,8 +25,8 @@ def _pct(count: int, total: int) -> float | None:
 def nps(ratings: Sequence[int]) -> float | None:
     """100 × (#9–10 − #0–6)/#responses; passives count in the denominator (§1.6, E7)."""
     ratings = [r for r in ratings if r is not None]
-    promoters = sum(1 for r in ratings if r >= 9)
-    detractors = sum(1 for r in ratings if r <= 6)
+    promoters = sum(map(ge, ratings, repeat(9)))
+    detractors = sum(map(le, ratings, repeat(6)))
     return None if not ratings else 100.0 * (promoters - detractors) / len(ratings)
 
 
@@ -40,9 +40,9 @@ def csat(ratings: Sequence[int], scale: CsatScale = "1-5") -> float | None:
     """Share of satisfied answers, 0–100: top-2-box (4–5) on 1–5, or value 2 on HubSpot's 0/1/2 scale."""
     ratings = [r for r in ratings if r is not None]
     if scale == "1-5":
-        satisfied = sum(1 for r in ratings if r >= 4)
+        satisfied = sum(map(ge, ratings, repeat(4)))
     elif scale == "hubspot":
-        satisfied = sum(1 for r in ratings if r == 2)
+        satisfied = sum(map(eq, ratings, repeat(2)))
     else:
         raise ValueError(f"unknown CSAT scale {scale!r} (valid: hubspot, 1-5)")
     return _pct(satisfied, len(ratings))
@@ -57,7 +57,7 @@ def ces_mean(ratings: Sequence[int]) -> float | None:
 def ces_easy_pct(ratings: Sequence[int]) -> float | None:
     """Share of CES answers 5–7, 0–100."""
     ratings = [r for r in ratings if r is not None]
-    return _pct(sum(1 for r in ratings if r >= 5), len(ratings))
+    return _pct(sum(map(ge, ratings, repeat(5))), len(ratings))
 
 
 def hubspot_response_group(survey_type: str, value: int | None) -> str | None:
@@ -97,15 +97,16 @@ def _table(responses: Responses) -> Table:
     return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
 
 
-def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer its kind code (``_KINDS``, -1 other) and ``hubspot_response_group`` as an index into GROUPS
-    (-1 for none), for upper-case kinds; the same bands as hubspot_response_group, in numpy."""
-    n = len(kinds)
-    kind = np.fromiter(map(_KINDS.get, kinds, repeat(-1)), dtype=np.int8, count=n)
-    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=n)
-    v = np.zeros(n)
-    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
-    group = np.full(n, -1, dtype=np.int8)
+def _kind_codes(survey_types: list[str]) -> np.ndarray:
+    """Per answer its kind code (``_KINDS`` of the upper-cased type, -1 other): one upper() per distinct type."""
+    code_of = {k: _KINDS.get(k.upper(), -1) for k in set(survey_types)}
+    return np.fromiter(map(code_of.__getitem__, survey_types), dtype=np.int8, count=len(survey_types))
+
+
+def _groups(kind: np.ndarray, v: np.ndarray, rated: np.ndarray) -> np.ndarray:
+    """``hubspot_response_group`` as an index into GROUPS (-1 for none) from kind codes and float ratings (read
+    where ``rated``); the same bands as hubspot_response_group, in numpy."""
+    group = np.full(kind.size, -1, dtype=np.int8)
     for code, promoter, passive in ((_KINDS["NPS"], 9, 7), (_KINDS["CES"], 6, 4)):
         rows = kind == code
         group[rows] = np.where(v[rows] >= promoter, 0, np.where(v[rows] >= passive, 1, 2))
@@ -113,18 +114,34 @@ def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndar
     for index, rating in enumerate((2, 1, 0)):  # HubSpot's CSAT is 0/1/2; any other value has no group
         group[csat & (v == rating)] = index
     group[~rated] = -1
-    return kind, group
+    return group
+
+
+def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Per answer its kind code (``_KINDS``, -1 other) and ``hubspot_response_group`` as an index into GROUPS
+    (-1 for none), for upper-case kinds."""
+    n = len(kinds)
+    kind = np.fromiter(map(_KINDS.get, kinds, repeat(-1)), dtype=np.int8, count=n)
+    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=n)
+    v = np.zeros(n)
+    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
+    return kind, _groups(kind, v, rated)
+
+
+_STORED_OTHER = len(GROUPS)  # a stored group that is none of GROUPS
 
 
 def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
     stored = list(map(table.columns["response_group"].__getitem__, rows))
+    # Each distinct stored group upper-cased and coded once (-1: none stored), compared with ours in numpy.
+    position = {g: i for i, g in enumerate(GROUPS)}
+    code_of = {g: -1 if g is None else position.get(g.upper(), _STORED_OTHER) for g in set(stored)}
+    theirs = np.fromiter(map(code_of.__getitem__, stored), dtype=np.int8, count=len(stored))
     ours = group >= 0
-    missing = ours & ~np.fromiter(map(is_not, stored, repeat(None)), dtype=bool, count=len(rows))
+    missing = ours & (theirs < 0)
     checked = ours & ~missing
-    theirs = list(map(str.upper, compress(stored, checked.tolist())))
-    differs = np.fromiter(map(ne, theirs, map(GROUPS.__getitem__, group[checked].tolist())), dtype=bool,
-                          count=len(theirs))
-    first = np.flatnonzero(checked)[differs][:keep_ids].tolist()
+    differs = checked & (theirs != group)
+    first = np.flatnonzero(differs)[:keep_ids].tolist()
     ids = table.columns["id"]
     return GroupCheck(int(checked.sum()), int(differs.sum()), int(missing.sum()),
                       tuple(ids[rows[k]] for k in first))
@@ -154,15 +171,25 @@ def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_co
     contacts = list(map(columns["contact_id"].__getitem__, picked))
     for k in np.flatnonzero(np.fromiter(map(not_, contacts), dtype=bool, count=len(contacts))).tolist():
         contacts[k] = f"response:{ids[picked[k]]}"  # anonymous answers (no contact) are each their own respondent
-    kinds = map(str.upper, map(columns["survey_type"].__getitem__, picked))
+    kinds = _kind_codes(list(map(columns["survey_type"].__getitem__, picked)))
     # Each (respondent, type) is numbered by its first answer's position, so numbers follow first-answer order.
-    # Respondents and types are numbered apart and combined in numpy: no tuple per answer (a tuple per answer
-    # wakes the cycle collector, which then walks every object of the process).
+    # Respondents are numbered apart and combined with the type in numpy: no tuple per answer (a tuple per answer
+    # wakes the cycle collector, which then walks every object of the process). Types other than NPS/CSAT/CES
+    # (code -1) are told apart by their upper-cased name.
     n = len(picked)
     respondent = np.fromiter(map({}.setdefault, contacts, count()), dtype=np.int64, count=n)
-    kind = np.fromiter(map({}.setdefault, kinds, count()), dtype=np.int64, count=n)
-    _, first, pair = np.unique(respondent * n + kind, return_index=True, return_inverse=True)
-    key = first[pair.reshape(-1)]
+    kind = kinds.astype(np.int64)
+    other = kind < 0
+    if other.any():
+        uppers = map(str.upper, map(columns["survey_type"].__getitem__, compress(picked, other.tolist())))
+        kind[other] = len(_KINDS) + np.fromiter(map({}.setdefault, uppers, count()), dtype=np.int64,
+                                                count=int(other.sum()))
+    width = int(kind.max()) + 1
+    first_of: dict[int, int] = {}
+    key = np.fromiter(map(first_of.setdefault, (respondent * width + kind).tolist(), count()), dtype=np.int64,
+                      count=n)
+    if len(first_of) == n:
+        return chosen  # every (respondent, type) answered once: each answer is its own latest, in its order
     # The latest answer per key is the greatest (time, id), the earliest of equal ones: the last after sorting.
     order = np.lexsort((t, key))
     if np.any((key[order][1:] == key[order][:-1]) & (t[order][1:] == t[order][:-1])):
@@ -223,10 +250,10 @@ def survey_summary(
     table = _table(responses)
     chosen = _chosen(table, rows, period, per_contact).tolist()
     columns = table.columns
-    kinds = list(map(str.upper, map(columns["survey_type"].__getitem__, chosen)))
-    values = list(map(columns["value"].__getitem__, chosen))
-    kind, group = _kind_and_group(kinds, values)
-    by_type = {name: list(compress(values, (kind == code).tolist())) for name, code in _KINDS.items()}
+    kind = _kind_codes(list(map(columns["survey_type"].__getitem__, chosen)))
+    values = list(map(columns["value"].__getitem__, chosen))  # all rated: _chosen keeps answers with a value
+    v = np.fromiter(values, dtype=np.float64, count=len(values))
+    group = _groups(kind, v, np.ones(len(values), dtype=bool))
     groups: dict[str, dict[str, int]] = {}
     grouped = group >= 0
     present = {name: np.flatnonzero(grouped & (kind == code)) for name, code in _KINDS.items()}
@@ -234,14 +261,18 @@ def survey_summary(
     for name in sorted((name for name, at in present.items() if at.size), key=lambda name: present[name][0]):
         counts = np.bincount(group[present[name]], minlength=len(GROUPS))
         groups[name] = {g: int(counts[i]) for i, g in enumerate(GROUPS)}
-    ratings = by_type["NPS"]
-    nps_values = np.asarray(ratings, dtype=np.float64)
+    # NPS counted in numpy (whole-number ratings compare exactly as floats); CSAT and CES through their
+    # functions on the (few) ratings of their type.
+    nps_values = v[kind == _KINDS["NPS"]]
+    promoters = int(np.count_nonzero(nps_values >= 9))
+    detractors = int(np.count_nonzero(nps_values <= 6))
+    by_type = {name: list(compress(values, (kind == _KINDS[name]).tolist())) for name in ("CSAT", "CES")}
     return SurveySummary(
-        nps=nps(ratings),
-        nps_responses=len(ratings),
-        promoters=int(np.count_nonzero(nps_values >= 9)),
+        nps=100.0 * (promoters - detractors) / nps_values.size if nps_values.size else None,
+        nps_responses=int(nps_values.size),
+        promoters=promoters,
         passives=int(np.count_nonzero((nps_values >= 7) & (nps_values <= 8))),
-        detractors=int(np.count_nonzero(nps_values <= 6)),
+        detractors=detractors,
         csat=csat(by_type["CSAT"], csat_scale),
         csat_responses=len(by_type["CSAT"]),
         ces_mean=ces_mean(by_type["CES"]),
