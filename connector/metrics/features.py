@@ -124,7 +124,20 @@ def _to_python_list(name: str, column: Any) -> list[Any]:
 
 
 def _floats(values: list[Any]) -> np.ndarray:
-    return np.array(values, dtype=np.float64)  # None becomes NaN, in C
+    """float64 of numbers, NaN for None, as ``np.array(values, dtype=float64)`` gives them; each distinct value
+    converted once (a column holds few: Decimal → float goes through text, a micro-second per value)."""
+    n = len(values)
+    try:
+        distinct = set(values)
+    except TypeError:  # an unhashable value: no shortcut
+        return np.array(values, dtype=np.float64)
+    if len(distinct) > n // 4:
+        return np.array(values, dtype=np.float64)
+    if None not in distinct and all(type(v) is int or type(v) is float for v in distinct):
+        return np.fromiter(values, dtype=np.float64, count=n)  # plain numbers: float() in C, no lookup
+    # Equal values (1, 1.0, Decimal(1)) share a key and convert to the same float.
+    as_float = {v: NAN if v is None else float(v) for v in distinct}
+    return np.fromiter(map(as_float.__getitem__, values), dtype=np.float64, count=n)
 
 
 def _bool_array(mask: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
@@ -297,6 +310,15 @@ def _timeline_values_at(flat: Flat, instants: list[float], defaults: np.ndarray)
     return out
 
 
+class _FirstSeen(dict):
+    """value -> small integer, numbered on first sight: ``map(codes.__getitem__, values)`` stays in C for every
+    value seen before, and ``list(codes)`` lists the values in code order."""
+
+    def __missing__(self, value: Any) -> int:
+        code = self[value] = len(self)
+        return code
+
+
 def _subscription_features(
     subs: Table, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
 ) -> None:
@@ -317,15 +339,18 @@ def _subscription_features(
     own = np.flatnonzero((history.counts() == 0) & ~created_later)
     slot[own] = given + own
     lookup = history.values + table["status"] + [None]
-    status = list(map(lookup.__getitem__, slot[known].tolist()))
-    lives = list(map(table["live_statuses"].__getitem__, known.tolist()))
-    common = lives[0] if lives else frozenset()
-    live_of = {st: st in common for st in set(status)}
-    live = np.fromiter(map(live_of.__getitem__, status), dtype=bool, count=len(status))
-    for i in np.flatnonzero(np.fromiter(map(is_not, lives, repeat(common)), dtype=bool, count=len(lives))).tolist():
-        live[i] = status[i] in lives[i]
-    overdue_of = {st: st in OVERDUE_STATUSES for st in live_of}
-    overdue = np.fromiter(map(overdue_of.__getitem__, status), dtype=bool, count=len(status))
+    # Each distinct status coded once; live and overdue are then a table lookup per code.
+    code_of = _FirstSeen()
+    slots = slot[known].tolist()
+    status = np.fromiter(map(code_of.__getitem__, map(lookup.__getitem__, slots)), dtype=np.int64, count=len(slots))
+    lives_all = table["live_statuses"]
+    common = lives_all[int(known[0])] if known.size else frozenset()
+    statuses = list(code_of)  # in code order
+    live = np.array([st in common for st in statuses], dtype=bool)[status]
+    odd = np.fromiter(map(is_not, lives_all, repeat(common)), dtype=bool, count=subs.size)[known]
+    for i in np.flatnonzero(odd).tolist():
+        live[i] = lookup[slots[i]] in lives_all[int(known[i])]
+    overdue = np.array([st in OVERDUE_STATUSES for st in statuses], dtype=bool)[status]
     overdue |= np.fromiter(map(eq, table["last_payment_status"], repeat("failed")), dtype=bool,
                            count=subs.size)[known]
     due = table["next_payment_due"][known]
@@ -468,9 +493,9 @@ def _survey_features(feedback: Table, index: dict[str, int], as_of: datetime, op
     columns["nps_latest"] = latest
     columns["nps_previous"] = previous
     columns["nps_trend"] = latest - previous
-    columns["nps_group"] = [
-        None if v != v else "promoter" if v >= 9 else "passive" if v >= 7 else "detractor" for v in latest.tolist()
-    ]
+    with np.errstate(invalid="ignore"):
+        band = np.where(np.isnan(latest), 3, np.where(latest >= 9, 0, np.where(latest >= 7, 1, 2)))
+    columns["nps_group"] = list(map(("promoter", "passive", "detractor", None).__getitem__, band.tolist()))
     window = t > now - options.survey_window_days * DAY
     csat_rows = window & (kind == 2)
     satisfied = (value == 2) if options.csat_scale == "hubspot" else (value >= 4)

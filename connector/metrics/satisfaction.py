@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, count, repeat
-from operator import eq, ge, is_not, le, not_
-from typing import Iterable, Literal, Sequence
+from operator import eq, ge, is_not, le
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -97,10 +97,34 @@ def _table(responses: Responses) -> Table:
     return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
 
 
-def _kind_codes(survey_types: list[str]) -> np.ndarray:
+class _Codes(dict):
+    """value -> code, each distinct value coded once, on first sight: ``map(codes.__getitem__, values)`` then stays
+    in C for every value seen before (a column holds a handful of distinct survey types or groups)."""
+
+    def __init__(self, code: Callable[[Any], int]):
+        super().__init__()
+        self.code = code
+
+    def __missing__(self, key: Any) -> int:
+        value = self[key] = self.code(key)
+        return value
+
+
+def _kind_code(survey_type: str) -> int:
+    return _KINDS.get(survey_type.upper(), -1)
+
+
+def _stored_code(stored: str | None) -> int:
+    """A stored ``hs_response_group`` as an index into GROUPS; -1 none stored, len(GROUPS) any other text."""
+    if stored is None:
+        return -1
+    upper = stored.upper()
+    return GROUPS.index(upper) if upper in GROUPS else len(GROUPS)
+
+
+def _kind_codes(survey_types: Iterable[str], n: int) -> np.ndarray:
     """Per answer its kind code (``_KINDS`` of the upper-cased type, -1 other): one upper() per distinct type."""
-    code_of = {k: _KINDS.get(k.upper(), -1) for k in set(survey_types)}
-    return np.fromiter(map(code_of.__getitem__, survey_types), dtype=np.int8, count=len(survey_types))
+    return np.fromiter(map(_Codes(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
 
 
 def _groups(kind: np.ndarray, v: np.ndarray, rated: np.ndarray) -> np.ndarray:
@@ -128,15 +152,10 @@ def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndar
     return kind, _groups(kind, v, rated)
 
 
-_STORED_OTHER = len(GROUPS)  # a stored group that is none of GROUPS
-
-
 def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
-    stored = list(map(table.columns["response_group"].__getitem__, rows))
-    # Each distinct stored group upper-cased and coded once (-1: none stored), compared with ours in numpy.
-    position = {g: i for i, g in enumerate(GROUPS)}
-    code_of = {g: -1 if g is None else position.get(g.upper(), _STORED_OTHER) for g in set(stored)}
-    theirs = np.fromiter(map(code_of.__getitem__, stored), dtype=np.int8, count=len(stored))
+    # Each distinct stored group upper-cased and coded once, compared with ours in numpy.
+    theirs = np.fromiter(map(_Codes(_stored_code).__getitem__, map(table.columns["response_group"].__getitem__, rows)),
+                         dtype=np.int8, count=len(rows))
     ours = group >= 0
     missing = ours & (theirs < 0)
     checked = ours & ~missing
@@ -150,37 +169,44 @@ def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int
 def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_contact: PerContact) -> np.ndarray:
     """The rows select_responses keeps, among ``rows`` (all if None) and in their order: rated, dated, submitted
     inside ``period``; with ``latest`` each respondent's latest answer per survey type, in first-answer order."""
+    return _select(table, rows, period, per_contact)[0]
+
+
+def _select(
+    table: Table, rows: np.ndarray | None, period: Period | None, per_contact: PerContact
+) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
+    """``_chosen``'s rows with their values and, where the selection needed them, their kind codes."""
     columns = table.columns
     rows = np.arange(table.size, dtype=np.int64) if rows is None else rows
     t = columns["submitted_at"][rows]
-    values = columns["value"]
-    keep = np.fromiter(map(is_not, map(values.__getitem__, rows.tolist()), repeat(None)), dtype=bool,
-                       count=rows.size)
+    values = list(map(columns["value"].__getitem__, rows.tolist()))
+    keep = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=rows.size)
     keep &= ~np.isnan(t)
     if period is not None:
         keep &= (t >= period.start_ts) & (t < period.end_ts)  # [start, end): Period.contains on epochs
     chosen, t = rows[keep], t[keep]
-    if per_contact == "all":
-        return chosen
-    if per_contact != "latest":
+    if per_contact not in ("all", "latest"):
         raise ValueError(f"unknown per_contact {per_contact!r} (valid: latest, all)")
-    if not chosen.size:
-        return chosen
+    values = list(compress(values, keep.tolist())) if chosen.size < rows.size else values
+    if per_contact == "all" or not chosen.size:
+        return chosen, values, None
     picked = chosen.tolist()
+    n = len(picked)
     ids = columns["id"]
-    contacts = list(map(columns["contact_id"].__getitem__, picked))
-    for k in np.flatnonzero(np.fromiter(map(not_, contacts), dtype=bool, count=len(contacts))).tolist():
-        contacts[k] = f"response:{ids[picked[k]]}"  # anonymous answers (no contact) are each their own respondent
-    kinds = _kind_codes(list(map(columns["survey_type"].__getitem__, picked)))
+    kinds = _kind_codes(map(columns["survey_type"].__getitem__, picked), n)
     # Each (respondent, type) is numbered by its first answer's position, so numbers follow first-answer order.
     # Respondents are numbered apart and combined with the type in numpy: no tuple per answer (a tuple per answer
-    # wakes the cycle collector, which then walks every object of the process). Types other than NPS/CSAT/CES
-    # (code -1) are told apart by their upper-cased name.
-    n = len(picked)
-    respondent = np.fromiter(map({}.setdefault, contacts, count()), dtype=np.int64, count=n)
+    # wakes the cycle collector, which then walks every object of the process).
+    seen: dict[Any, int] = {}
+    respondent = np.fromiter(map(seen.setdefault, map(columns["contact_id"].__getitem__, picked), count()),
+                             dtype=np.int64, count=n)
+    for blank in (None, ""):  # anonymous answers (no contact) are each their own respondent
+        if blank in seen:
+            for k in np.flatnonzero(respondent == seen.pop(blank)).tolist():
+                respondent[k] = seen.setdefault(f"response:{ids[picked[k]]}", n + k)
     kind = kinds.astype(np.int64)
     other = kind < 0
-    if other.any():
+    if other.any():  # types other than NPS/CSAT/CES are told apart by their upper-cased name
         uppers = map(str.upper, map(columns["survey_type"].__getitem__, compress(picked, other.tolist())))
         kind[other] = len(_KINDS) + np.fromiter(map({}.setdefault, uppers, count()), dtype=np.int64,
                                                 count=int(other.sum()))
@@ -189,7 +215,7 @@ def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_co
     key = np.fromiter(map(first_of.setdefault, (respondent * width + kind).tolist(), count()), dtype=np.int64,
                       count=n)
     if len(first_of) == n:
-        return chosen  # every (respondent, type) answered once: each answer is its own latest, in its order
+        return chosen, values, kinds  # every (respondent, type) answered once: each is its own latest, in order
     # The latest answer per key is the greatest (time, id), the earliest of equal ones: the last after sorting.
     order = np.lexsort((t, key))
     if np.any((key[order][1:] == key[order][:-1]) & (t[order][1:] == t[order][:-1])):
@@ -197,15 +223,18 @@ def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_co
         _, id_rank = np.unique(np.array(list(map(ids.__getitem__, picked)), dtype=str), return_inverse=True)
         order = np.lexsort((-np.arange(n), id_rank.reshape(-1), t, key))
     last = np.r_[key[order][1:] != key[order][:-1], True]
-    return chosen[order[last]]
+    selected = order[last]
+    return chosen[selected], list(map(values.__getitem__, selected.tolist())), kinds[selected]
 
 
 def cross_check_groups(responses: Responses, *, keep_ids: int = 20) -> GroupCheck:
     table = _table(responses)
-    rows = list(range(table.size))
-    kinds = list(map(str.upper, table.columns["survey_type"]))
-    _, group = _kind_and_group(kinds, table.columns["value"])
-    return _group_check(table, rows, group, keep_ids)
+    values = table.columns["value"]
+    kind = _kind_codes(table.columns["survey_type"], table.size)
+    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=table.size)
+    v = np.zeros(table.size)
+    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
+    return _group_check(table, list(range(table.size)), _groups(kind, v, rated), keep_ids)
 
 
 def select_responses(
@@ -248,11 +277,12 @@ def survey_summary(
     ``rows``: read only these rows of a feedback Table (e.g. a period's slice), in this order.
     """
     table = _table(responses)
-    chosen = _chosen(table, rows, period, per_contact).tolist()
+    rows_chosen, values, kind = _select(table, rows, period, per_contact)
+    chosen = rows_chosen.tolist()
     columns = table.columns
-    kind = _kind_codes(list(map(columns["survey_type"].__getitem__, chosen)))
-    values = list(map(columns["value"].__getitem__, chosen))  # all rated: _chosen keeps answers with a value
-    v = np.fromiter(values, dtype=np.float64, count=len(values))
+    if kind is None:
+        kind = _kind_codes(map(columns["survey_type"].__getitem__, chosen), len(chosen))
+    v = np.fromiter(values, dtype=np.float64, count=len(values))  # all rated: _select keeps answers with a value
     group = _groups(kind, v, np.ones(len(values), dtype=bool))
     groups: dict[str, dict[str, int]] = {}
     grouped = group >= 0

@@ -109,3 +109,40 @@ def test_customer_surveys_latest_previous_trend_up_to_as_of():
     surveys = customer_surveys(responses, datetime(2026, 2, 1, tzinfo=timezone.utc))
     assert (surveys["k1"]["NPS"].latest, surveys["k1"]["NPS"].previous, surveys["k1"]["NPS"].trend) == (9, 6, 3)
     assert surveys["k2"]["NPS"].trend is None
+
+
+def test_survey_summary_anonymous_answers_are_each_their_own_respondent():
+    responses = [
+        response("r1", "NPS", 3, contact=None, day=3),
+        response("r2", "NPS", 10, contact="", day=4),
+        response("r3", "NPS", 6, contact=None, day=5),
+        response("r4", "NPS", 9, contact="c1", day=6),
+        response("r5", "NPS", 10, contact="c1", day=7),  # c1's latest
+    ]
+    summary = survey_summary(responses, periods.month(2026, 1))
+    assert (summary.nps_responses, summary.promoters, summary.detractors) == (4, 2, 2)
+
+
+def test_survey_summary_an_anonymous_answer_shares_the_respondent_named_after_it():
+    # Anonymous answers are keyed "response:<id>": a contact of exactly that name is the same respondent.
+    responses = [
+        response("r1", "NPS", 3, contact=None, day=3),
+        response("r2", "NPS", 10, contact="response:r1", day=4),
+        response("r3", "nps", 8, contact="c1", day=5),
+        response("r4", "CSAT", 2, contact="c1", day=5),
+        response("r5", "Other", 2, contact="c1", day=5),
+        response("r6", "other", 1, contact="c1", day=6),  # the same other type, upper-cased
+    ]
+    summary = survey_summary(responses, periods.month(2026, 1))
+    assert (summary.nps_responses, summary.promoters, summary.passives) == (2, 1, 1)
+    assert summary.csat_responses == 1 and summary.group_check.checked == 3
+
+
+def test_survey_summary_groups_check_reads_stored_groups_in_any_case():
+    responses = [
+        response("r1", "NPS", 10, contact="a", group="promoter"),
+        response("r2", "NPS", 3, contact="b", group="Passive"),
+        response("r3", "NPS", 8, contact="c", group="unknown"),
+    ]
+    check = survey_summary(responses, periods.month(2026, 1)).group_check
+    assert (check.checked, check.mismatches, check.missing_group, check.mismatch_ids) == (3, 2, 0, ("r2", "r3"))
