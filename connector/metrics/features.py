@@ -133,6 +133,8 @@ def _floats(values: list[Any]) -> np.ndarray:
         return np.array(values, dtype=np.float64)
     if len(distinct) > n // 4:
         return np.array(values, dtype=np.float64)
+    if len(distinct) == 1 and None in distinct:
+        return np.full(n, NAN)  # a field no record fills
     if None not in distinct and all(type(v) is int or type(v) is float for v in distinct):
         return np.fromiter(values, dtype=np.float64, count=n)  # plain numbers: float() in C, no lookup
     # Equal values (1, 1.0, Decimal(1)) share a key and convert to the same float.

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import chain, compress, repeat
 from operator import is_not
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -453,6 +453,19 @@ def _entries(flat: Flat, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return rows[keep], flat.times[keep], list(compress(flat.values, keep.tolist()))
 
 
+class _Once(dict):
+    """``value -> function(value)``, each distinct value computed once, on first sight: ``map(once.__getitem__,
+    values)`` stays in C for every value seen before."""
+
+    def __init__(self, function: Callable[[Any], Any]):
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, value: Any) -> Any:
+        result = self[value] = self.function(value)
+        return result
+
+
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
     """Each customer's summed MRR steps, from the subscriptions' columns with numpy (no object per subscription).
 
@@ -520,11 +533,10 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     m_sub = np.concatenate((m_sub, m_empty))
     m_times = np.concatenate((m_times, np.full(m_empty.size, NEG_INF)))
     mrr_values = chain(mrr_values, map(columns["mrr"].__getitem__, m_empty.tolist()))
-    status_values, mrr_values = list(status_values), list(mrr_values)
-    live_of = {status: status in common_live for status in set(status_values)}
-    s_live = np.fromiter(map(live_of.__getitem__, status_values), dtype=bool, count=len(status_values))
-    micro_of = {value: to_micro(value) for value in set(mrr_values)}
-    m_micro = np.fromiter(map(micro_of.__getitem__, mrr_values), dtype=np.int64, count=len(mrr_values))
+    # Each distinct status and MRR value judged / converted once, on first sight (a handful of distinct values).
+    s_live = np.fromiter(map(_Once(common_live.__contains__).__getitem__, status_values), dtype=bool,
+                         count=s_sub.size)
+    m_micro = np.fromiter(map(_Once(to_micro).__getitem__, mrr_values), dtype=np.int64, count=m_sub.size)
     del status_values, mrr_values
 
     # One sort of status and MRR changes together by (subscription, instant); forward-filling both along it

@@ -97,17 +97,17 @@ def _table(responses: Responses) -> Table:
     return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
 
 
-class _Codes(dict):
-    """value -> code, each distinct value coded once, on first sight: ``map(codes.__getitem__, values)`` then stays
-    in C for every value seen before (a column holds a handful of distinct survey types or groups)."""
+class _Once(dict):
+    """``value -> function(value)``, each distinct value computed once, on first sight: ``map(once.__getitem__,
+    values)`` stays in C for every value seen before (a column holds a handful of survey types or groups)."""
 
-    def __init__(self, code: Callable[[Any], int]):
+    def __init__(self, function: Callable[[Any], Any]):
         super().__init__()
-        self.code = code
+        self.function = function
 
-    def __missing__(self, key: Any) -> int:
-        value = self[key] = self.code(key)
-        return value
+    def __missing__(self, value: Any) -> Any:
+        result = self[value] = self.function(value)
+        return result
 
 
 def _kind_code(survey_type: str) -> int:
@@ -124,7 +124,7 @@ def _stored_code(stored: str | None) -> int:
 
 def _kind_codes(survey_types: Iterable[str], n: int) -> np.ndarray:
     """Per answer its kind code (``_KINDS`` of the upper-cased type, -1 other): one upper() per distinct type."""
-    return np.fromiter(map(_Codes(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
+    return np.fromiter(map(_Once(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
 
 
 def _groups(kind: np.ndarray, v: np.ndarray, rated: np.ndarray) -> np.ndarray:
@@ -154,8 +154,8 @@ def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndar
 
 def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
     # Each distinct stored group upper-cased and coded once, compared with ours in numpy.
-    theirs = np.fromiter(map(_Codes(_stored_code).__getitem__, map(table.columns["response_group"].__getitem__, rows)),
-                         dtype=np.int8, count=len(rows))
+    stored = map(table.columns["response_group"].__getitem__, rows)
+    theirs = np.fromiter(map(_Once(_stored_code).__getitem__, stored), dtype=np.int8, count=len(rows))
     ours = group >= 0
     missing = ours & (theirs < 0)
     checked = ours & ~missing
@@ -211,11 +211,13 @@ def _select(
         kind[other] = len(_KINDS) + np.fromiter(map({}.setdefault, uppers, count()), dtype=np.int64,
                                                 count=int(other.sum()))
     width = int(kind.max()) + 1
-    first_of: dict[int, int] = {}
-    key = np.fromiter(map(first_of.setdefault, (respondent * width + kind).tolist(), count()), dtype=np.int64,
-                      count=n)
-    if len(first_of) == n:
+    pair = respondent * width + kind
+    taken = np.zeros(int(pair.max()) + 1, dtype=bool)
+    taken[pair] = True
+    if np.count_nonzero(taken) == n:
         return chosen, values, kinds  # every (respondent, type) answered once: each is its own latest, in order
+    del taken
+    key = np.fromiter(map({}.setdefault, pair.tolist(), count()), dtype=np.int64, count=n)
     # The latest answer per key is the greatest (time, id), the earliest of equal ones: the last after sorting.
     order = np.lexsort((t, key))
     if np.any((key[order][1:] == key[order][:-1]) & (t[order][1:] == t[order][:-1])):
