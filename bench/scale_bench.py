@@ -32,7 +32,7 @@ from connector.metrics.features import customer_features  # noqa: E402
 from connector.metrics.portfolio import MetricsOptions, portfolio_metrics  # noqa: E402
 from connector.metrics.retention import customer_counts  # noqa: E402
 from connector.metrics.revenue import build_mrr_ledger, revenue_figures  # noqa: E402
-from connector.model import build_portfolio  # noqa: E402
+from connector.model import Pages, build_portfolio  # noqa: E402
 
 AS_OF = datetime(2026, 1, 15, tzinfo=timezone.utc)
 
@@ -56,7 +56,7 @@ def main() -> None:
     gc.collect()
     records, associations = Paged(iter_records(n)), Paged(iter_associations(n))
     t = time.process_time()
-    portfolio = build_portfolio(records, associations, pack)
+    portfolio = build_portfolio(Pages(records), Pages(associations), pack)
     generating = records.cpu + associations.cpu
     rows.append(("model: build_portfolio (records -> columns), generating the records subtracted",
                  time.process_time() - t - generating, peak_mb()))

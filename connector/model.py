@@ -525,6 +525,17 @@ class Portfolio:
         return out
 
 
+class Pages:
+    """Records (or associations) handed over a page (a list) at a time, as the state store reads them: the builder
+    then takes whole pages in C-level list operations instead of resuming a generator for every record."""
+
+    def __init__(self, pages: Any):
+        self.pages = pages
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        return iter(self.pages)
+
+
 def build_portfolio(
     records: Sequence[RecordLike] | Any,
     associations: Sequence[AssociationLike] | Any,
@@ -552,6 +563,15 @@ def build_portfolio(
 _BATCH = 8192  # records of one type converted together: large enough for C loops, small enough to stream
 
 
+def _runs(records: Any) -> Iterator[tuple[str, Iterator[Any]]]:
+    """(object type, its records) for each run of one type, archived records left out."""
+    if isinstance(records, Pages):
+        for page in records:
+            yield from groupby(filterfalse(_archived_of, page), key=_type_of)
+    else:
+        yield from groupby(filterfalse(_archived_of, records), key=_type_of)
+
+
 def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
     plan = _Plan(pack)
     numbers = _Numbers()
@@ -561,7 +581,7 @@ def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
     pending: dict[str, list[Any]] = {}
     dispatch = plan.dispatch
     # The store streams one object type at a time: runs of one type are taken whole, in C-level slices.
-    for object_type, run in groupby(filterfalse(_archived_of, records), key=_type_of):
+    for object_type, run in _runs(records):
         if not dispatch.get(object_type):
             continue
         batch = pending.setdefault(object_type, [])
@@ -1177,7 +1197,7 @@ class _Links:
 
     def collect(self, associations: Any) -> None:
         parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.pairs]
-        stream = iter(associations)
+        stream = chain.from_iterable(associations) if isinstance(associations, Pages) else iter(associations)
         while chunk := list(islice(stream, self._CHUNK)):
             codes = np.fromiter(map(self.code.get, zip(map(_from_type, chunk), map(_to_type, chunk)), repeat(-1)),
                                 dtype=np.int64, count=len(chunk))

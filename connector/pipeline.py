@@ -231,14 +231,14 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
     """Stored records and associations of every mapped object type → model.Portfolio (streamed, one pass)."""
     import itertools
 
-    from connector.model import build_portfolio
+    from connector.model import Pages, build_portfolio
 
     plan = pack.pull_plan()
-    records = itertools.chain.from_iterable(store.iter_records(object_type) for object_type in plan)
+    records = itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
     associations = itertools.chain.from_iterable(
-        store.iter_associations(from_type=object_type) for object_type, spec in plan.items() if spec.associations
+        store.iter_association_pages(from_type=object_type) for object_type, spec in plan.items() if spec.associations
     )
-    return build_portfolio(records, associations, pack)
+    return build_portfolio(Pages(records), Pages(associations), pack)
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)

@@ -513,6 +513,13 @@ class StateStore:
         self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK
     ) -> Iterator[StoredRecord]:
         """Stream records ordered by id (as text), in keyset pages: memory stays flat and no transaction is held."""
+        for page in self.iter_record_pages(object_type, include_archived=include_archived, batch_size=batch_size):
+            yield from page
+
+    def iter_record_pages(
+        self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK
+    ) -> Iterator[list[StoredRecord]]:
+        """``iter_records`` a page (list) at a time, as read: a consumer of millions takes whole pages."""
         last: str | None = None
         cols = [
             records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")
@@ -528,8 +535,7 @@ class StateStore:
                 batch = conn.execute(query).all()
             if not batch:
                 return
-            for row in batch:
-                yield self._record(row)
+            yield list(map(self._record, batch))
             last = batch[-1].id
 
     def load_records(self, object_type: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
@@ -709,6 +715,13 @@ class StateStore:
         self, from_type: str | None = None, to_type: str | None = None, *, batch_size: int = 5 * CHUNK
     ) -> Iterator[StoredAssociation]:
         """Stream associations in storage order, in keyset pages (memory stays flat, no transaction held)."""
+        for page in self.iter_association_pages(from_type, to_type, batch_size=batch_size):
+            yield from page
+
+    def iter_association_pages(
+        self, from_type: str | None = None, to_type: str | None = None, *, batch_size: int = 5 * CHUNK
+    ) -> Iterator[list[StoredAssociation]]:
+        """``iter_associations`` a page (list) at a time, as read."""
         last = 0
         while True:
             query = select(associations).where(associations.c.seq > last)
@@ -720,8 +733,7 @@ class StateStore:
                 rows = conn.execute(query.order_by(associations.c.seq).limit(batch_size)).all()
             if not rows:
                 return
-            for row in rows:
-                yield StoredAssociation(row.from_type, row.from_id, row.to_type, row.to_id, row.type_id)
+            yield [StoredAssociation(row.from_type, row.from_id, row.to_type, row.to_id, row.type_id) for row in rows]
             last = rows[-1].seq
 
     def count_associations(self, from_type: str | None = None, to_type: str | None = None) -> int:

@@ -103,3 +103,12 @@ def test_owner_rows_handed_over_match_the_customer_index(pack):  # noqa: F811
     subs = got.tables.subscriptions
     assert subs.owners(other).tolist() == [other.get(cid, -1) for cid in subs.columns["customer_id"]]
     assert np.array_equal(subs.owners(index), subs.owners(index))
+
+
+def test_pages_give_the_same_portfolio(pack):  # noqa: F811
+    """Records and associations handed over a page at a time (as the store reads them) build the same portfolio."""
+    records, associations = _portal()
+    expected = build_portfolio(iter(records), iter(associations), pack)
+    pages = [records[k:k + 3] for k in range(0, len(records), 3)]
+    assoc_pages = [associations[k:k + 4] for k in range(0, len(associations), 4)]
+    _same(build_portfolio(model.Pages(iter(pages)), model.Pages(assoc_pages), pack), expected)
