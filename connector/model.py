@@ -948,11 +948,12 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
 class _HistoryPlan:
     """A historical field: HubSpot's newest-first [{value, timestamp}] per record → a Flat column, ascending."""
 
-    __slots__ = ("attr", "prop", "convert", "needs_props")
+    __slots__ = ("attr", "prop", "convert", "currency_prop")
 
     def __init__(self, attr: str, spec: Any, kind: str, pack: Any):
         self.attr, self.prop = attr, spec.properties[0]
-        self.convert, self.needs_props = _converter(spec, kind, pack)
+        self.convert, needs_props = _converter(spec, kind, pack)
+        self.currency_prop = spec.currency_property if needs_props else None  # money: the record's currency
 
 
 def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
@@ -980,34 +981,30 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
                 reason[k] = str(exc) or "malformed value"
     convert = h.convert
     if convert is None:
-        values = [None if r == "" else r for r in raw]
+        values = [None if r == "" else r for r in raw] if "" in raw else raw
     else:
-        parsed: dict[Any, Any] = {}
-        if h.needs_props:
-            values = []
-            for k, (r, o) in enumerate(zip(raw, owner.tolist())):
-                if r is None or r == "":
-                    values.append(None)
-                    continue
-                try:
-                    values.append(convert(r, props[o]))
-                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    reason.setdefault(k, str(exc) or "malformed value")
-                    values.append(None)
+        # converted once per distinct value (money: per distinct (amount, the record's currency))
+        currency = h.currency_prop
+        if currency is not None:
+            codes = list(map(dict.get, props, repeat(currency)))
+            keys: list[Any] = list(zip(raw, map(codes.__getitem__, owner.tolist())))
         else:
-            failed: dict[Any, str] = {}
-            for key in set(raw):
-                if key is None or key == "":
-                    continue
-                try:
-                    parsed[key] = convert(key)
-                except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                    failed[key] = str(exc) or "malformed value"
-            if failed:
-                for k, r in enumerate(raw):
-                    if r in failed:
-                        reason.setdefault(k, failed[r])
-            values = list(map(parsed.get, raw))
+            keys = raw
+        parsed: dict[Any, Any] = {}
+        failed: dict[Any, str] = {}
+        for key in set(keys):
+            r = key[0] if currency is not None else key
+            if r is None or r == "":
+                continue
+            try:
+                parsed[key] = convert(r, {currency: key[1]}) if currency is not None else convert(r)
+            except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+                failed[key] = str(exc) or "malformed value"
+        if failed:
+            for k, key in enumerate(keys):
+                if key in failed:
+                    reason.setdefault(k, failed[key])
+        values = list(map(parsed.get, keys))
     if reason:
         reported: set[int] = set()
         for k in sorted(reason):
@@ -1016,11 +1013,18 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
             if row not in reported:
                 reported.add(row)
                 bad.append((row, prop, raw[k], f"history: {reason[k]}"))
-    # HubSpot gives newest first: reversed, a stable sort by (record, time) keeps equal instants in HubSpot's order.
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    same = owner[1:] == owner[:-1]
+    if not reason and not (times[1:][same] > times[:-1][same]).any():
+        # HubSpot's own order, newest first in every record: reversing each record's entries sorts it (equal
+        # instants end up in reversed HubSpot order, as the stable sort below leaves them)
+        order = offsets[:-1][owner] + offsets[1:][owner] - 1 - np.arange(owner.size, dtype=np.int64)
+        return Flat(offsets, times[order], list(map(values.__getitem__, order.tolist())))
+    # Otherwise reversed, a stable sort by (record, time) keeps equal instants in HubSpot's order.
     order = np.flatnonzero(keep)[::-1]
     order = order[np.lexsort((times[order], owner[order]))]
     kept_counts = np.bincount(owner[order], minlength=rows) if order.size else np.zeros(rows, dtype=np.int64)
-    offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(kept_counts, out=offsets[1:])
     return Flat(offsets, times[order], list(map(values.__getitem__, order.tolist())))
 

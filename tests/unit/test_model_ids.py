@@ -112,3 +112,29 @@ def test_pages_give_the_same_portfolio(pack):  # noqa: F811
     pages = [records[k:k + 3] for k in range(0, len(records), 3)]
     assoc_pages = [associations[k:k + 4] for k in range(0, len(associations), 4)]
     _same(build_portfolio(model.Pages(iter(pages)), model.Pages(assoc_pages), pack), expected)
+
+
+def _sub_with_history(sub_id: str, points: list[tuple[str, str]], currency: str = "EUR"):
+    from tests.unit.test_model import Rec
+    return Rec("subscriptions", sub_id, {"hs_name": "Pro", "hs_status": "active", "hs_mrr": points[0][0],
+                                         "hs_currency_code": currency},
+               history={"hs_mrr": [{"value": v, "timestamp": t, "sourceType": "API"} for v, t in points]})
+
+
+def test_histories_in_any_order_become_the_same_ascending_timeline(pack):  # noqa: F811
+    """HubSpot's newest-first order (taken by reversing each record) and any other order (sorted) agree; equal
+    instants keep reversed HubSpot order either way; money is converted with each record's own currency."""
+    newest_first = [("300", "2024-03-01T00:00:00.000Z"), ("250", "2024-02-01T00:00:00.000Z"),
+                    ("200", "2024-02-01T00:00:00.000Z"), ("100", "2024-01-01T00:00:00.000Z")]
+    shuffled = [newest_first[k] for k in (2, 0, 3, 1)]
+    usd = [("40", "2024-01-05T00:00:00.000Z")]
+    records = [_sub_with_history("1", newest_first), _sub_with_history("2", usd, "USD"),
+               _sub_with_history("3", shuffled)]
+    got = {s.id: s.mrr_history for s in build_portfolio(iter(records), iter([]), pack).subscriptions}
+    rate = pack.portal.currency.rates["EUR"] if pack.portal.currency.reporting != "EUR" else 1
+    assert [str(v / rate) for _, v in got["1"]] == ["100", "200", "250", "300"]  # ties: reversed HubSpot order
+    assert [t.month for t, _ in got["1"]] == [1, 2, 2, 3]
+    assert got["2"][0][1] == model.parse_decimal("40") * (pack.portal.currency.rates.get("USD", 1)
+                                                        if pack.portal.currency.reporting != "USD" else 1)
+    # shuffled: sorted by time; of the two equal instants, reversed given order (200 was given before 250)
+    assert [str(v / rate) for _, v in got["3"]] == ["100", "250", "200", "300"]
