@@ -1097,14 +1097,19 @@ class _Numbers:
 
     def __init__(self) -> None:
         self.odd: dict[str, int] = {}
+        self.non_str = False
 
     def __call__(self, ids: Sequence[Any]) -> np.ndarray:
         n = len(ids)
+        self.non_str = False  # some of the last ids were not strings (str() of them stands in)
         if not n:
             return np.zeros(0, dtype=np.int64)
         try:
             text = ",".join(ids).encode("ascii")
-        except (TypeError, UnicodeEncodeError):
+        except TypeError:
+            self.non_str = True
+            return self._one_by_one(ids)
+        except UnicodeEncodeError:
             return self._one_by_one(ids)
         if text.translate(None, b"0123456789,"):  # anything but digits and the commas
             return self._one_by_one(ids)
@@ -1166,8 +1171,8 @@ class _Rows:
 
 
 _NO_ROWS = _Rows(np.zeros(0, dtype=np.int64))
-_from_type, _to_type, _from_id, _to_id, _type_id = (attrgetter(n) for n in (
-    "from_type", "to_type", "from_id", "to_id", "type_id"))
+_from_id, _to_id, _type_id = (attrgetter(n) for n in ("from_id", "to_id", "type_id"))
+_types_of = attrgetter("from_type", "to_type")
 
 
 class _Links:
@@ -1203,8 +1208,8 @@ class _Links:
         parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.pairs]
         stream = chain.from_iterable(associations) if isinstance(associations, Pages) else iter(associations)
         while chunk := list(islice(stream, self._CHUNK)):
-            codes = np.fromiter(map(self.code.get, zip(map(_from_type, chunk), map(_to_type, chunk)), repeat(-1)),
-                                dtype=np.int64, count=len(chunk))
+            codes = np.fromiter(map(self.code.get, map(_types_of, chunk), repeat(-1)), dtype=np.int64,
+                                count=len(chunk))
             wanted = codes >= 0
             if not wanted.all():
                 if not wanted.any():
@@ -1296,9 +1301,9 @@ class _Built:
 
     def take(self, object_type: str, batch: list[Any]) -> None:
         ids = list(map(_id_of, batch))
-        if not all(map(isinstance, ids, repeat(str))):
-            ids = list(map(str, ids))
         numbers = self.numbers(ids)
+        if self.numbers.non_str:
+            ids = list(map(str, ids))
         props = list(map(_props_of, batch))
         if None in props:
             props = [p or {} for p in props]
@@ -1424,17 +1429,26 @@ def _pick_strings(strings: list[Any], rows: np.ndarray) -> list[Any]:
 def _groups(rows: np.ndarray, keys: np.ndarray, strings: list[str], n: int) -> list[tuple[str, ...]]:
     """Per row 0..n-1, the tuple of ``strings[k]`` of the entries k with ``rows[k] == row`` in ``keys`` order
     (id order); () for a row without any. Entries with row -1 are left out."""
+    entries = np.flatnonzero(rows >= 0)
+    if not entries.size:
+        return [()] * n
+    owner, key = rows[entries], keys[entries]
+    step, later = np.diff(owner), np.diff(key)
+    if not ((step > 0) | ((step == 0) & (later > 0))).all():  # not yet in (row, id) order
+        entries = entries[np.lexsort((key, owner))]
+        owner = rows[entries]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ordered = list(map(strings.__getitem__, entries.tolist()))
+    if starts.size == entries.size:  # one entry per row: the 1-tuples made in C
+        tuples: Any = zip(ordered)
+    else:
+        ends = np.r_[starts[1:], owner.size]
+        tuples = map(tuple, map(ordered.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    if starts.size == n:  # every row has entries, rows in order
+        return list(tuples)
     out = np.empty(n, dtype=object)
     out.fill(())
-    entries = np.flatnonzero(rows >= 0)
-    if entries.size:
-        entries = entries[np.lexsort((keys[entries], rows[entries]))]
-        owner = rows[entries]
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-        ends = np.r_[starts[1:], owner.size]
-        ordered = list(map(strings.__getitem__, entries.tolist()))
-        tuples = map(tuple, map(ordered.__getitem__, map(slice, starts.tolist(), ends.tolist())))
-        out[owner[starts]] = np.fromiter(tuples, dtype=object, count=starts.size)
+    out[owner[starts]] = np.fromiter(tuples, dtype=object, count=starts.size)
     return out.tolist()
 
 

@@ -138,3 +138,11 @@ def test_histories_in_any_order_become_the_same_ascending_timeline(pack):  # noq
                                                         if pack.portal.currency.reporting != "USD" else 1)
     # shuffled: sorted by time; of the two equal instants, reversed given order (200 was given before 250)
     assert [str(v / rate) for _, v in got["3"]] == ["100", "250", "200", "300"]
+
+
+def test_ids_given_as_numbers_read_as_strings(pack):  # noqa: F811
+    records, associations = _portal()
+    as_ints = [dataclasses.replace(r, id=int(r.id)) for r in records]
+    got = build_portfolio(iter(as_ints), iter(associations), pack)
+    _same(got, build_portfolio(iter(records), iter(associations), pack))
+    assert all(type(cid) is str for cid in got.customers)
