@@ -135,8 +135,14 @@ def _floats(values: list[Any]) -> np.ndarray:
         return np.array(values, dtype=np.float64)
     if len(distinct) == 1 and None in distinct:
         return np.full(n, NAN)  # a field no record fills
-    if None not in distinct and all(type(v) is int or type(v) is float for v in distinct):
-        return np.fromiter(values, dtype=np.float64, count=n)  # plain numbers: float() in C, no lookup
+    if None not in distinct:
+        if all(type(v) is int for v in distinct):
+            try:
+                return np.fromiter(values, dtype=np.int64, count=n).astype(np.float64)  # exact, then as float
+            except OverflowError:
+                pass
+        if all(type(v) is int or type(v) is float for v in distinct):
+            return np.fromiter(values, dtype=np.float64, count=n)  # plain numbers: float() in C, no lookup
     # Equal values (1, 1.0, Decimal(1)) share a key and convert to the same float.
     as_float = {v: NAN if v is None else float(v) for v in distinct}
     return np.fromiter(map(as_float.__getitem__, values), dtype=np.float64, count=n)

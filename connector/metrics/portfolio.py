@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -104,6 +105,15 @@ def engagement_summary(features: FeatureTable) -> EngagementSummary:
     )
 
 
+def _engagement_of(ledger: MrrLedger, features: FeatureTable) -> EngagementSummary:
+    """engagement_summary of ``features``, kept for the next period's figures (the features are as of one date, so
+    every period of a report shows the same summary); a weak reference, so the cache never keeps a table alive."""
+    cached = ledger.cache.get("engagement")
+    if cached is None or cached[0]() is not features:
+        cached = ledger.cache["engagement"] = (weakref.ref(features), engagement_summary(features))
+    return cached[1]
+
+
 class _FeedbackByTime:
     """Feedback rows sorted by submission time once, so each period reads only its own slice."""
 
@@ -168,7 +178,7 @@ def portfolio_metrics(
         if revenue.arpa_start is not None else None,
         surveys=survey_summary(feedback, window, rows=in_window, per_contact=options.per_contact,
                                csat_scale=options.features.csat_scale),
-        engagement=engagement_summary(features),
+        engagement=_engagement_of(ledger, features),
         by_source=retention_by_source(ledger, portfolio, window),
         cohorts=cohort_retention(ledger, as_of, tz=options.features.tz) if options.cohorts else [],
         data_issues=len(portfolio.issues),

@@ -145,3 +145,24 @@ def test_iter_rows_can_limit_the_features(table):
     rows = dict(table.iter_rows(names=["mrr", "nps_group"]))
     assert rows["k1"] == {"mrr": 200.0, "nps_group": "promoter"}
     assert rows["k3"] == {"mrr": 0.0, "nps_group": None}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([1, 2, 3, 2, 1] * 5, id="ints"),
+        pytest.param([None] * 9, id="all-none"),
+        pytest.param([None, 1, 2, None] * 5, id="ints-and-none"),
+        pytest.param([Decimal("2400"), Decimal("19.99"), None, Decimal("2400.00")] * 5, id="decimals"),
+        pytest.param([1, 1.0, Decimal(1), True, 2.5, None] * 5, id="equal-values-of-several-types"),
+        pytest.param([2**70, 1, 1, 1, 1, 1, 1, 1, 1] * 3, id="beyond-int64"),
+        pytest.param([0.1 * i for i in range(20)], id="distinct-floats"),
+        pytest.param([], id="empty"),
+    ],
+)
+def test_number_columns_convert_like_numpy(values):
+    import numpy as np
+
+    from connector.metrics.features import _floats
+
+    assert np.array_equal(_floats(values), np.array(values, dtype=np.float64), equal_nan=True)

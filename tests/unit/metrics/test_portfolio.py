@@ -94,3 +94,25 @@ def test_periods_sharing_a_ledger_read_only_their_own_answers():
     assert (january.surveys.nps, january.surveys.nps_responses) == (0.0, 2)  # 00:00 on Feb 1 is February's
     assert (february.surveys.nps, february.surveys.nps_responses) == (0.0, 2)
     assert january.surveys == portfolio_metrics(portfolio, JANUARY, as_of).surveys
+
+
+def test_engagement_follows_the_feature_table_handed_in_with_one_ledger():
+    # The summary is kept per ledger for the periods of a report; another feature table must not get it.
+    from connector.metrics.features import customer_features
+    from connector.metrics.portfolio import engagement_summary
+    from connector.metrics.revenue import build_mrr_ledger
+
+    from connector.model import Portfolio
+
+    e3 = e3_portfolio()
+    # C pays from June 2025 and churns on January 20: active (with its usage) early, not on February 1.
+    portfolio = Portfolio(customers=dict(e3.customers), subscriptions=e3.subscriptions, deals=(), line_items=(),
+                          feedback=(), usage={"C": Usage(customer_id="C", active_days_30d=12)})
+    ledger = build_mrr_ledger(portfolio)
+    early = customer_features(portfolio, datetime(2025, 7, 1, tzinfo=timezone.utc), ledger=ledger)
+    late = customer_features(portfolio, FEB_1, ledger=ledger)
+    for features in (early, late, early):
+        for month in (JANUARY, periods.month(2025, 12)):
+            m = portfolio_metrics(portfolio, month, FEB_1, ledger=ledger, features=features)
+            assert m.engagement == engagement_summary(features)
+    assert engagement_summary(early) != engagement_summary(late)

@@ -244,3 +244,16 @@ def test_ledger_equals_summed_model_mrr_on_random_portfolios():
             expected = sum((s.mrr_at(instant) for s in by_customer.get(cid, [])), D(0))
             assert micro[i] == int(expected * MICRO), (cid, instant)
         instant += timedelta(hours=29)
+
+
+def test_ledger_snapshots_are_shared_read_only_and_stay_right_after_eviction():
+    ledger = build_mrr_ledger(e3_portfolio())
+    instants = [at(1, d).timestamp() for d in range(1, 29)]
+    first = ledger.micro_at(instants[0]).copy()
+    assert ledger.micro_at(instants[0]) is ledger.micro_at(instants[0])  # kept: periods share their bounds
+    with pytest.raises(ValueError):
+        ledger.micro_at(instants[0])[0] = 1  # shared, so read-only
+    for instant in instants:  # more instants than a ledger keeps
+        ledger.micro_at(instant)
+    assert (ledger.micro_at(instants[0]) == first).all()
+    assert ledger.first_active_ts() is ledger.first_active_ts() and not ledger.first_active_ts().flags.writeable
