@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model_bench import Paged, iter_associations, iter_records  # noqa: E402
+from model_bench import Paged, Timed, iter_association_columns, iter_records  # noqa: E402
 
 from connector.mapping import load_pack  # noqa: E402
 from connector.metrics import periods  # noqa: E402
@@ -54,9 +54,9 @@ def main() -> None:
         rows.append((name, time.process_time() - started, peak_mb()))
 
     gc.collect()
-    records, associations = Paged(iter_records(n)), Paged(iter_associations(n))
+    records, associations = Paged(iter_records(n)), Timed(iter_association_columns(n))
     t = time.process_time()
-    portfolio = build_portfolio(Pages(records), Pages(associations), pack)
+    portfolio = build_portfolio(Pages(records), associations, pack)
     generating = records.cpu + associations.cpu
     rows.append(("model: build_portfolio (records -> columns), generating the records subtracted",
                  time.process_time() - t - generating, peak_mb()))

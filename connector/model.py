@@ -51,6 +51,17 @@ class RecordLike(Protocol):
     updated_at: datetime | None
 
 
+class AssociationColumnsLike(Protocol):
+    """A page of one (from type, to type) pair's associations as columns (``connector.state`` reads them so): the
+    builder takes them without an object per association."""
+
+    from_type: str
+    to_type: str
+    from_ids: Sequence[str]
+    to_ids: Sequence[str]
+    type_ids: Sequence[int | None]
+
+
 class AssociationLike(Protocol):
     """One stored association (``connector.state.StoredAssociation`` satisfies it)."""
 
@@ -1205,8 +1216,19 @@ class _Links:
             pair: (empty, empty, np.zeros(0, dtype=bool)) for pair in self.pairs}
 
     def collect(self, associations: Any) -> None:
+        """Take every association: objects (one at a time or in ``Pages``), or ``AssociationColumnsLike`` pages."""
         parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.pairs]
-        stream = chain.from_iterable(associations) if isinstance(associations, Pages) else iter(associations)
+        if isinstance(associations, Pages):
+            stream = chain.from_iterable(associations)
+        else:
+            stream = iter(associations)
+            first = next(stream, None)
+            if first is not None and hasattr(first, "from_ids"):
+                for columns in chain((first,), stream):
+                    self._take_columns(columns, parts)
+                self._finish(parts)
+                return
+            stream = chain((first,), stream) if first is not None else stream
         while chunk := list(islice(stream, self._CHUNK)):
             codes = np.fromiter(map(self.code.get, map(_types_of, chunk), repeat(-1)), dtype=np.int64,
                                 count=len(chunk))
@@ -1218,12 +1240,31 @@ class _Links:
                 codes = codes[wanted]
             froms = self.numbers(list(map(_from_id, chunk)))
             tos = self.numbers(list(map(_to_id, chunk)))
-            primary = np.fromiter(map(self.primary_ids.__contains__, map(_type_id, chunk)), dtype=bool,
-                                  count=len(chunk))
+            primary = self._primary(list(map(_type_id, chunk)))
             for code in np.unique(codes).tolist():
                 picked = codes == code
                 a, b = froms[picked], tos[picked]
                 parts[code >> 1].append((b, a, primary[picked]) if code & 1 else (a, b, primary[picked]))
+        self._finish(parts)
+
+    def _take_columns(self, columns: Any, parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> None:
+        """One page of one pair's associations given as columns: no per-association object or type lookup."""
+        code = self.code.get((columns.from_type, columns.to_type))
+        if code is None or not len(columns.from_ids):
+            return
+        froms, tos = self.numbers(columns.from_ids), self.numbers(columns.to_ids)
+        primary = self._primary(columns.type_ids)
+        parts[code >> 1].append((tos, froms, primary) if code & 1 else (froms, tos, primary))
+
+    def _primary(self, type_ids: Sequence[int | None]) -> np.ndarray:
+        """Per association: is its type one of portal.yaml's primary association types?"""
+        try:
+            types = np.array(type_ids, dtype=np.int64)
+        except (TypeError, ValueError, OverflowError):  # None (no type), or not numbers
+            return np.fromiter(map(self.primary_ids.__contains__, type_ids), dtype=bool, count=len(type_ids))
+        return np.isin(types, np.fromiter(self.primary_ids, dtype=np.int64, count=len(self.primary_ids)))
+
+    def _finish(self, parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> None:
         for pair, chunks in zip(self.pairs, parts):
             if not chunks:
                 continue

@@ -236,9 +236,11 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
     plan = pack.pull_plan()
     records = itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
     associations = itertools.chain.from_iterable(
-        store.iter_association_pages(from_type=object_type) for object_type, spec in plan.items() if spec.associations
+        store.iter_association_columns(from_type, to_type)
+        for object_type, spec in plan.items() if spec.associations
+        for from_type, to_type in store.association_pairs(object_type)
     )
-    return build_portfolio(Pages(records), Pages(associations), pack)
+    return build_portfolio(Pages(records), associations, pack)
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)

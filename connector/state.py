@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    tuple_,
     Text,
     and_,
     create_engine,
@@ -247,6 +248,18 @@ class StoredAssociation:
     to_type: str
     to_id: str
     type_id: int | None
+
+
+@dataclass(frozen=True)
+class StoredAssociationColumns:
+    """A page of one (from type, to type) pair's associations as columns (satisfies
+    ``connector.model.AssociationColumnsLike``): millions of associations without an object each."""
+
+    from_type: str
+    to_type: str
+    from_ids: list[str]
+    to_ids: list[str]
+    type_ids: list[int | None]
 
 
 def _now() -> datetime:
@@ -735,6 +748,33 @@ class StateStore:
                 return
             yield [StoredAssociation(row.from_type, row.from_id, row.to_type, row.to_id, row.type_id) for row in rows]
             last = rows[-1].seq
+
+    def association_pairs(self, from_type: str | None = None) -> list[tuple[str, str]]:
+        """The (from type, to type) pairs stored, optionally of one from type."""
+        query = select(associations.c.from_type, associations.c.to_type).distinct()
+        if from_type is not None:
+            query = query.where(associations.c.from_type == from_type)
+        with self._connect() as conn:
+            return sorted((row[0], row[1]) for row in conn.execute(query))
+
+    def iter_association_columns(
+        self, from_type: str, to_type: str, *, batch_size: int = 5 * CHUNK
+    ) -> Iterator[StoredAssociationColumns]:
+        """One pair's associations by from id, a page of columns at a time: keyset pages along the (from type,
+        to type, from id) index, so each page is an index range, memory stays flat and no transaction is held."""
+        last: tuple[str, int] | None = None
+        c = associations.c
+        while True:
+            query = select(c.seq, c.from_id, c.to_id, c.type_id).where(c.from_type == from_type, c.to_type == to_type)
+            if last is not None:
+                query = query.where(tuple_(c.from_id, c.seq) > tuple_(*last))
+            with self._connect() as conn:
+                rows = conn.execute(query.order_by(c.from_id, c.seq).limit(batch_size)).all()
+            if not rows:
+                return
+            yield StoredAssociationColumns(from_type, to_type, [row[1] for row in rows], [row[2] for row in rows],
+                                           [row[3] for row in rows])
+            last = (rows[-1][1], rows[-1][0])
 
     def count_associations(self, from_type: str | None = None, to_type: str | None = None) -> int:
         query = select(func.count()).select_from(associations)

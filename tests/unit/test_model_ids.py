@@ -146,3 +146,26 @@ def test_ids_given_as_numbers_read_as_strings(pack):  # noqa: F811
     got = build_portfolio(iter(as_ints), iter(associations), pack)
     _same(got, build_portfolio(iter(records), iter(associations), pack))
     assert all(type(cid) is str for cid in got.customers)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    from_type: str
+    to_type: str
+    from_ids: list
+    to_ids: list
+    type_ids: list
+
+
+def test_association_columns_give_the_same_portfolio(pack):  # noqa: F811
+    """Associations handed over as columns per pair (as the store reads them) link exactly as single objects do."""
+    records, associations = _portal()
+    expected = build_portfolio(iter(records), iter(associations), pack)
+    pairs: dict = {}
+    for a in associations:
+        pairs.setdefault((a.from_type, a.to_type), []).append(a)
+    columns = [_Columns(f, t, [a.from_id for a in group[k:k + 2]], [a.to_id for a in group[k:k + 2]],
+                        [a.type_id for a in group[k:k + 2]])
+               for (f, t), group in pairs.items() for k in range(0, len(group), 2)]
+    columns.append(_Columns("tickets", "contacts", ["1"], ["100"], [None]))  # a pair nothing reads
+    _same(build_portfolio(iter(records), iter(columns), pack), expected)

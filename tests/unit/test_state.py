@@ -196,6 +196,25 @@ def test_replace_associations_with_unlabelled_type(store):
     assert got == [("6", None), ("7", 20)]
 
 
+def test_association_columns_page_each_pair_whole(store):
+    """Columns per (from type, to type) pair, in pages along the index: every association once, none of another
+    pair, the same rows as iter_associations (a from id with several targets split across pages included)."""
+    store.replace_associations("contacts", "companies", {str(i): [(str(100 + i % 3), 1), ("999", 279)]
+                                                          for i in range(1, 8)})
+    store.replace_associations("contacts", "deals", {"1": [("900", 4)]})
+    store.replace_associations("deals", "line_items", {"5": [("6", None)]})
+    assert store.association_pairs("contacts") == [("contacts", "companies"), ("contacts", "deals")]
+    assert ("deals", "line_items") in store.association_pairs()
+    pages = list(store.iter_association_columns("contacts", "companies", batch_size=3))
+    assert [len(p.from_ids) for p in pages] == [3, 3, 3, 3, 2]
+    assert all(p.from_type == "contacts" and p.to_type == "companies" for p in pages)
+    got = sorted((f, t, k) for p in pages for f, t, k in zip(p.from_ids, p.to_ids, p.type_ids))
+    expected = sorted((a.from_id, a.to_id, a.type_id) for a in store.iter_associations("contacts", "companies"))
+    assert got == expected and len(got) == 14
+    unlabelled = list(store.iter_association_columns("deals", "line_items"))
+    assert [(p.from_ids, p.to_ids, p.type_ids) for p in unlabelled] == [(["5"], ["6"], [None])]
+
+
 # ---------------------------------------------------------------- runs and locks
 
 
