@@ -800,13 +800,14 @@ def _memo(parse: Callable[[str], Any], limit: int = 8192) -> Callable[[str], Any
 class _FieldPlan:
     """How one canonical field is read from a batch of records."""
 
-    __slots__ = ("attr", "prop", "convert", "currency_prop", "reader", "fast", "out", "constant")
+    __slots__ = ("attr", "prop", "convert", "currency_prop", "reader", "fast", "out", "constant", "fallbacks")
 
     def __init__(self, attr: str, prop: str | None, convert: Callable[..., Any] | None, currency_prop: str | None,
                  reader: Callable[[dict], Any] | None, fast: str | None, out: str):
         self.attr, self.prop, self.convert, self.currency_prop = attr, prop, convert, currency_prop
         self.reader, self.fast, self.out = reader, fast, out
         self.constant: tuple[Any] | None = None  # (value,) of a constant field
+        self.fallbacks: tuple[str, ...] = ()  # properties read, in order, where ``prop`` is empty
 
 
 def _field(attr: str, spec: Any, kind: str, pack: Any, out: str) -> _FieldPlan:
@@ -828,29 +829,17 @@ def _field(attr: str, spec: Any, kind: str, pack: Any, out: str) -> _FieldPlan:
             text = " ".join(p.strip() for p in parts if p and p.strip())
             return text or None
         return _FieldPlan(attr, None, None, None, read_join, None, out)
-    if isinstance(spec.property, str):
-        fast = None
-        if spec.transform == "datetime" and spec.range is None:
-            if kind == "datetime":
-                fast = "epoch"
-            elif kind == "date" and pack.portal.periods.time_zone == "UTC":
-                fast = "utc_date"
-        return _FieldPlan(attr, spec.property, convert, spec.currency_property if needs_props else None, None, fast,
-                          out)
-    names = spec.property
-
-    def read_first(props: dict) -> Any:
-        for name in names:
-            raw = props.get(name)
-            if raw is not None and raw != "":
-                if convert is None:
-                    return raw
-                try:
-                    return convert(raw, props) if needs_props else convert(raw)
-                except _MALFORMED as exc:
-                    raise _Bad(name, raw, str(exc) or "malformed value") from None
-        return None
-    return _FieldPlan(attr, None, None, None, read_first, None, out)
+    # one property, or a list of them (the first that is not empty is the value)
+    names = (spec.property,) if isinstance(spec.property, str) else tuple(spec.property)
+    fast = None
+    if spec.transform == "datetime" and spec.range is None:
+        if kind == "datetime":
+            fast = "epoch"
+        elif kind == "date" and pack.portal.periods.time_zone == "UTC":
+            fast = "utc_date"
+    plan = _FieldPlan(attr, names[0], convert, spec.currency_property if needs_props else None, None, fast, out)
+    plan.fallbacks = names[1:]
+    return plan
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -910,6 +899,15 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
                 values.append(None)
         return _as_column(values, f.out)
     raw = list(map(dict.get, props, repeat(f.prop)))
+    source: list[str] | None = None  # per row, the property its value came from (with fallbacks)
+    if f.fallbacks and (None in raw or "" in raw):
+        source = [f.prop] * len(raw)
+        for name in f.fallbacks:
+            gaps = [k for k, r in enumerate(raw) if r is None or r == ""]
+            for k in gaps:
+                value = props[k].get(name)
+                if value is not None and value != "":
+                    raw[k], source[k] = value, name
     if raw.count(None) == len(raw):  # a property no record of the batch has: nothing to convert
         return _as_column(raw, f.out)
     if "" in raw:  # HubSpot's "no value"
@@ -952,7 +950,7 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
     if failed:
         for row, key in enumerate(keys):
             if key in failed:
-                bad.append((row, f.prop, raw[row], failed[key]))
+                bad.append((row, source[row] if source else f.prop, raw[row], failed[key]))
     return _as_column(list(map(parsed.get, keys)), f.out)
 
 

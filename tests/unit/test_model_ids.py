@@ -169,3 +169,24 @@ def test_association_columns_give_the_same_portfolio(pack):  # noqa: F811
                for (f, t), group in pairs.items() for k in range(0, len(group), 2)]
     columns.append(_Columns("tickets", "contacts", ["1"], ["100"], [None]))  # a pair nothing reads
     _same(build_portfolio(iter(records), iter(columns), pack), expected)
+
+
+def test_a_list_of_properties_reads_the_first_not_empty(pack):  # noqa: F811
+    """submitted_at maps [hs_submission_timestamp, hs_createdate]: an empty first property falls back to the next;
+    a malformed one does not (it is reported against the property it came from)."""
+    from tests.unit.test_model import Rec
+    records = [
+        Rec("feedback_submissions", "1", {"hs_survey_type": "NPS", "hs_submission_timestamp": "2024-04-01T09:00:00.000Z",
+                                          "hs_createdate": "2024-01-01T00:00:00.000Z"}),
+        Rec("feedback_submissions", "2", {"hs_survey_type": "NPS", "hs_submission_timestamp": "",
+                                          "hs_createdate": "2024-02-01T00:00:00.000Z"}),
+        Rec("feedback_submissions", "3", {"hs_survey_type": "NPS", "hs_submission_timestamp": "nope",
+                                          "hs_createdate": "2024-03-01T00:00:00.000Z"}),
+        Rec("feedback_submissions", "4", {"hs_survey_type": "NPS", "hs_createdate": "bad"}, created_at=None),
+    ]
+    got = build_portfolio(iter(records), iter([]), pack)
+    times = {f.id: f.submitted_at for f in got.feedback}
+    assert times["1"].month == 4 and times["2"].month == 2 and times["4"] is None
+    assert times["3"] == records[2].created_at  # unreadable: the record's own creation stands in, as before
+    assert {(i.record_id, i.property, i.raw_value) for i in got.issues} == {
+        ("3", "hs_submission_timestamp", "nope"), ("4", "hs_createdate", "bad")}
