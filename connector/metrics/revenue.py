@@ -430,9 +430,13 @@ def _dense_rank(values: np.ndarray) -> np.ndarray:
     """Each value's rank among the distinct values (equal values, equal rank): instants as small integers."""
     order = np.argsort(values)
     ordered = values[order]
-    rank = np.empty(values.size, dtype=np.int64)
+    step = np.zeros(values.size, dtype=np.int64)  # 1 where a new value starts, then summed in place
     if values.size:
-        rank[order] = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+        np.not_equal(ordered[1:], ordered[:-1], out=step[1:])
+    del ordered
+    np.cumsum(step, out=step)
+    rank = np.empty(values.size, dtype=np.int64)
+    rank[order] = step
     return rank
 
 
@@ -441,7 +445,9 @@ def _sort_by(key: np.ndarray, rank: np.ndarray) -> np.ndarray:
     (key, rank) instead of a sort per key, ~3x faster on a million customers' changes."""
     if not key.size:
         return np.zeros(0, dtype=np.int64)
-    return np.argsort(key * (int(rank.max()) + 1) + rank, kind="stable")
+    combined = key * (int(rank.max()) + 1)
+    combined += rank
+    return np.argsort(combined, kind="stable")
 
 
 def _entries(flat: Flat, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
@@ -541,29 +547,45 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
 
     # One sort of status and MRR changes together by (subscription, instant); forward-filling both along it
     # gives, at the last change of each instant, the status and the MRR in effect (value_at is "at or before").
+    # Arrays of a million customers' changes are large: each is let go as soon as it has been used, so the peak
+    # stays a few arrays above what the ledger keeps.
     n_status = s_sub.size
     ck = np.concatenate((s_sub, m_sub))
+    del s_sub, m_sub
     ct = np.concatenate((s_times, m_times))
     del s_times, m_times
     r_time_a = np.asarray(r_time, dtype=np.float64)
     rank = _dense_rank(np.concatenate((ct, r_time_a)))  # the resolved steps' instants ranked along
-    cr, r_rank = rank[:ct.size], rank[ct.size:]
+    r_rank = rank[ct.size:].copy()
+    cr = rank[:ct.size]
+    del rank
     order = _sort_by(ck, cr)
-    ck, ct, cr = ck[order], ct[order], cr[order]
+    ck = ck[order]
+    ct = ct[order]
+    cr = cr[order]
     is_status = order < n_status
     position = np.arange(order.size)
-    last_status = np.maximum.accumulate(np.where(is_status, position, -1))
-    last_mrr = np.maximum.accumulate(np.where(is_status, -1, position))
-    has_status = (last_status >= 0) & (ck[np.maximum(last_status, 0)] == ck)
-    has_mrr = (last_mrr >= 0) & (ck[np.maximum(last_mrr, 0)] == ck)
-    live_now = has_status & s_live[np.minimum(order[np.maximum(last_status, 0)], max(n_status - 1, 0))] \
-        if n_status else np.zeros(order.size, dtype=bool)
-    mrr_index = np.maximum(order[np.maximum(last_mrr, 0)] - n_status, 0)
-    value = np.where(live_now & has_mrr, m_micro[mrr_index] if m_micro.size else 0, 0)
-    last_of_instant = np.ones(order.size, dtype=bool)
+    last = np.maximum.accumulate(np.where(is_status, position, -1))  # the last status change so far
+    live_now = (last >= 0) & (ck[np.maximum(last, 0)] == ck)
+    if n_status:
+        live_now &= s_live[np.minimum(order[np.maximum(last, 0)], n_status - 1)]
+    else:
+        live_now[:] = False
+    del s_live
+    last = np.maximum.accumulate(np.where(is_status, -1, position), out=last)  # the last MRR change so far
+    del is_status, position
+    live_now &= (last >= 0) & (ck[np.maximum(last, 0)] == ck)  # and an MRR known
+    mrr_index = np.maximum(order[np.maximum(last, 0)] - n_status, 0)
+    del last, order
+    value = np.where(live_now, m_micro[mrr_index] if m_micro.size else 0, 0)
+    del live_now, mrr_index, m_micro
+    last_of_instant = np.ones(value.size, dtype=bool)
     last_of_instant[:-1] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
-    ck, ct, cr, value = ck[last_of_instant], ct[last_of_instant], cr[last_of_instant], value[last_of_instant]
-    del order, is_status, position, last_status, last_mrr, has_status, has_mrr, live_now, mrr_index
+    ck = ck[last_of_instant]
+    ct = ct[last_of_instant]
+    cr = cr[last_of_instant]
+    value = value[last_of_instant]
+    del last_of_instant
     # Resolved subscriptions join here (already one value per change instant), each under its own id.
     if r_sub:
         ck = np.concatenate((ck, n_subs + np.asarray(r_sub, dtype=np.int64)))
@@ -573,17 +595,27 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
         order = _sort_by(ck, cr)
         ck, ct, cr, value = ck[order], ct[order], cr[order], value[order]
     # Per subscription deltas; the customer's MRR is their running sum over time.
-    previous = np.zeros(value.size, dtype=np.int64)
+    delta = value.copy()
     if value.size:
-        previous[1:] = value[:-1]
-        previous[np.flatnonzero(np.r_[True, ck[1:] != ck[:-1]])] = 0
-    delta = value - previous
+        delta[1:] -= value[:-1]
+        first_change = np.flatnonzero(np.r_[True, ck[1:] != ck[:-1]])
+        delta[first_change] = value[first_change]  # a subscription starts from 0
+    del value
     changed = delta != 0
     sub_customer = np.concatenate((owner_of, np.asarray(resolved_customer, dtype=np.int64)))
     owner = sub_customer[ck[changed]]
-    times, delta = ct[changed], delta[changed]
-    order = _sort_by(owner, cr[changed])
-    owner, times, delta = owner[order], times[order], delta[order]
+    del ck, sub_customer
+    times = ct[changed]
+    del ct
+    delta = delta[changed]
+    cr = cr[changed]
+    del changed
+    order = _sort_by(owner, cr)
+    del cr
+    owner = owner[order]
+    times = times[order]
+    delta = delta[order]
+    del order
     if owner.size:
         group = np.r_[True, (owner[1:] != owner[:-1]) | (times[1:] != times[:-1])]
         starts = np.flatnonzero(group)
