@@ -133,8 +133,10 @@ def _floats(values: list[Any]) -> np.ndarray:
         return np.array(values, dtype=np.float64)
     if len(distinct) > n // 4:
         return np.array(values, dtype=np.float64)
-    if len(distinct) == 1 and None in distinct:
-        return np.full(n, NAN)  # a field no record fills
+    if len(distinct) == 1:  # one value for every row (a field no record fills: None)
+        only = next(iter(distinct))
+        if only is None or type(only) is int or type(only) is float:
+            return np.full(n, NAN if only is None else float(only))
     if None not in distinct:
         if all(type(v) is int for v in distinct):
             try:
@@ -355,12 +357,14 @@ def _subscription_features(
     common = lives_all[int(known[0])] if known.size else frozenset()
     statuses = list(code_of)  # in code order
     live = np.array([st in common for st in statuses], dtype=bool)[status]
-    odd = np.fromiter(map(is_not, lives_all, repeat(common)), dtype=bool, count=subs.size)[known]
-    for i in np.flatnonzero(odd).tolist():
-        live[i] = lookup[slots[i]] in lives_all[int(known[i])]
+    if lives_all.count(common) < subs.size:  # one C-level scan: usually every row shares the portal's set
+        odd = np.fromiter(map(is_not, lives_all, repeat(common)), dtype=bool, count=subs.size)[known]
+        for i in np.flatnonzero(odd).tolist():
+            live[i] = lookup[slots[i]] in lives_all[int(known[i])]
     overdue = np.array([st in OVERDUE_STATUSES for st in statuses], dtype=bool)[status]
-    overdue |= np.fromiter(map(eq, table["last_payment_status"], repeat("failed")), dtype=bool,
-                           count=subs.size)[known]
+    if "failed" in table["last_payment_status"]:
+        overdue |= np.fromiter(map(eq, table["last_payment_status"], repeat("failed")), dtype=bool,
+                               count=subs.size)[known]
     due = table["next_payment_due"][known]
     with np.errstate(invalid="ignore"):
         requested = table["cancel_requested_at"][known] <= now  # NaN: False

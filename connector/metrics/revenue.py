@@ -498,11 +498,16 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     owner_of = subs.owners(index)
     lives = columns["live_statuses"]
     common_live = lives[0] if lives else LIVE_STATUSES
-    odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
-    for i in np.flatnonzero(odd).tolist():
-        odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
-    graced = np.fromiter(map(is_not, columns["past_due_grace_days"], repeat(None)), dtype=bool, count=n_subs)
-    if graced.any():
+    # list.count is one C-level scan (identity, then equality): when every row has the common live statuses or no
+    # grace period, the per-row masks are not built.
+    odd = np.zeros(n_subs, dtype=bool)
+    if lives.count(common_live) < n_subs:
+        odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
+        for i in np.flatnonzero(odd).tolist():
+            odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
+    grace_days = columns["past_due_grace_days"]
+    if grace_days.count(None) < n_subs:
+        graced = np.fromiter(map(is_not, grace_days, repeat(None)), dtype=bool, count=n_subs)
         # A grace period changes nothing unless the status history has a past_due/unpaid run to count it on.
         overdue = np.fromiter(map(OVERDUE_STATUSES.__contains__, status_flat.values), dtype=bool,
                               count=len(status_flat.values))

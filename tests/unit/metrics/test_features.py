@@ -158,6 +158,8 @@ def test_iter_rows_can_limit_the_features(table):
         pytest.param([2**70, 1, 1, 1, 1, 1, 1, 1, 1] * 3, id="beyond-int64"),
         pytest.param([0.1 * i for i in range(20)], id="distinct-floats"),
         pytest.param([], id="empty"),
+        pytest.param([7] * 9, id="one-int-everywhere"),
+        pytest.param([Decimal("2400")] * 9, id="one-decimal-everywhere"),
     ],
 )
 def test_number_columns_convert_like_numpy(values):
