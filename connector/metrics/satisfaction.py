@@ -195,8 +195,8 @@ def _select(
     n = len(picked)
     ids = columns["id"]
     kinds = _kind_codes(map(columns["survey_type"].__getitem__, picked), n)
-    contacts = list(map(columns["contact_id"].__getitem__, picked))
-    distinct = set(contacts)  # a set of the contacts costs a third of numbering them
+    contact_of = columns["contact_id"].__getitem__
+    distinct = set(map(contact_of, picked))  # a set of the contacts costs a third of numbering them
     if len(distinct) == n and None not in distinct and "" not in distinct:
         return chosen, values, kinds  # every contact answered once: each answer is its own latest, in order
     del distinct
@@ -204,8 +204,7 @@ def _select(
     # Respondents are numbered apart and combined with the type in numpy: no tuple per answer (a tuple per answer
     # wakes the cycle collector, which then walks every object of the process).
     seen: dict[Any, int] = {}
-    respondent = np.fromiter(map(seen.setdefault, contacts, count()), dtype=np.int64, count=n)
-    del contacts
+    respondent = np.fromiter(map(seen.setdefault, map(contact_of, picked), count()), dtype=np.int64, count=n)
     for blank in (None, ""):  # anonymous answers (no contact) are each their own respondent
         if blank in seen:
             for k in np.flatnonzero(respondent == seen.pop(blank)).tolist():
@@ -304,7 +303,8 @@ def survey_summary(
     nps_values = v[kind == _KINDS["NPS"]]
     promoters = int(np.count_nonzero(nps_values >= 9))
     detractors = int(np.count_nonzero(nps_values <= 6))
-    by_type = {name: list(compress(values, (kind == _KINDS[name]).tolist())) for name in ("CSAT", "CES")}
+    by_type = {name: list(map(values.__getitem__, np.flatnonzero(kind == _KINDS[name]).tolist()))
+               for name in ("CSAT", "CES")}
     return SurveySummary(
         nps=100.0 * (promoters - detractors) / nps_values.size if nps_values.size else None,
         nps_responses=int(nps_values.size),
