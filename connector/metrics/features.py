@@ -91,8 +91,8 @@ class FeatureTable(Mapping[str, dict[str, Any]]):
         for lo in range(0, len(self.customer_ids), chunk):
             hi = min(lo + chunk, len(self.customer_ids))
             parts = [_to_python_list(name, self.columns[name][lo:hi]) for name in names]
-            for offset, values in enumerate(zip(*parts)):
-                yield self.customer_ids[lo + offset], dict(zip(names, values))
+            # Rows are zipped and made dicts in C: no Python step per row but the generator's hand-over.
+            yield from zip(self.customer_ids[lo:hi], map(dict, map(zip, repeat(names), zip(*parts))))
 
 
 class _RowItems(ItemsView):
@@ -112,15 +112,27 @@ def _python(name: str, value: Any) -> Any:
     return value
 
 
+_BOOLS = (False, True, None)  # int8 codes 0, 1 and -1 (unknown)
+
+
 def _to_python_list(name: str, column: Any) -> list[Any]:
-    if isinstance(column, np.ndarray):
+    if not isinstance(column, np.ndarray):
+        return list(column)
+    if column.dtype == np.int8:
+        if column.size and (int(column.min()) < -1 or int(column.max()) > 1):
+            return [None if v < 0 else bool(v) for v in column.tolist()]
+        return list(map(_BOOLS.__getitem__, column.tolist()))
+    missing = np.isnan(column)
+    known = column[~missing]
+    if name in INT_FEATURES:
+        if known.size and not np.abs(known).max() < 2.0**63:  # beyond int64 (or infinite): Python's int() decides
+            return [None if v != v else int(v) for v in column.tolist()]
+        values = np.where(missing, 0.0, column).astype(np.int64).tolist()  # truncates toward 0, as int() does
+    else:
         values = column.tolist()
-        if column.dtype == np.int8:
-            return [None if v < 0 else bool(v) for v in values]
-        if name in INT_FEATURES:
-            return [None if v != v else int(v) for v in values]
-        return [None if v != v else v for v in values]
-    return list(column)
+    for i in np.flatnonzero(missing).tolist():  # NaN is None
+        values[i] = None
+    return values
 
 
 def _floats(values: list[Any]) -> np.ndarray:
