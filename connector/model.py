@@ -605,6 +605,7 @@ def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
     for object_type, batch in pending.items():
         if batch:
             built.take(object_type, batch)
+    pending.clear()  # the last records are let go before the columns are assembled
     return _assemble(plan, links, built)
 
 
@@ -1459,10 +1460,27 @@ def _filled(cls: type, n: int, columns: dict[str, Any], given: dict[str, Any]) -
     return Table(cls, out, n)
 
 
+_SPAN = 65_536  # rows turned into Python objects at a time where a million at once would cost a peak
+
+
+def _spans(size: int) -> range:
+    return range(0, size, _SPAN)
+
+
 def _pick_strings(strings: list[Any], rows: np.ndarray) -> list[Any]:
     """``strings[row]`` per row, None where the row is -1."""
-    lookup = strings + [None] if strings else [None]
-    return list(map(lookup.__getitem__, rows.tolist()))
+    if not strings:
+        return [None] * rows.size
+    pick = strings.__getitem__
+    out: list[Any] = []
+    for start in _spans(rows.size):
+        part = rows[start:start + _SPAN]
+        picked = list(map(pick, part.tolist()))
+        if (part < 0).any():
+            for k in np.flatnonzero(part < 0).tolist():
+                picked[k] = None
+        out += picked
+    return out
 
 
 def _groups(rows: np.ndarray, keys: np.ndarray, strings: list[str], n: int) -> list[tuple[str, ...]]:
@@ -1476,15 +1494,22 @@ def _groups(rows: np.ndarray, keys: np.ndarray, strings: list[str], n: int) -> l
     if not ((step > 0) | ((step == 0) & (later > 0))).all():  # not yet in (row, id) order
         entries = entries[np.lexsort((key, owner))]
         owner = rows[entries]
+    del key, step, later
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    ordered = list(map(strings.__getitem__, entries.tolist()))
-    if starts.size == entries.size:  # one entry per row: the 1-tuples made in C
-        tuples: Any = zip(ordered)
-    else:
-        ends = np.r_[starts[1:], owner.size]
-        tuples = map(tuple, map(ordered.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    ends = np.r_[starts[1:], owner.size]
+    identity = entries.size == len(strings) and bool((entries == np.arange(entries.size)).all())
+    pick = strings.__getitem__
+    tuples: list[tuple[str, ...]] = []
+    for start in _spans(starts.size):  # a block of groups at a time: no million-int lists at once
+        lo, hi = int(starts[start]), int(ends[min(start + _SPAN, starts.size) - 1])
+        ordered = strings[lo:hi] if identity else list(map(pick, entries[lo:hi].tolist()))
+        first, last = starts[start:start + _SPAN] - lo, ends[start:start + _SPAN] - lo
+        if first.size == len(ordered):  # one entry per group: the 1-tuples made in C
+            tuples += zip(ordered)
+        else:
+            tuples += map(tuple, map(ordered.__getitem__, map(slice, first.tolist(), last.tolist())))
     if starts.size == n:  # every row has entries, rows in order
-        return list(tuples)
+        return tuples
     out = np.empty(n, dtype=object)
     out.fill(())
     out[owner[starts]] = np.fromiter(tuples, dtype=object, count=starts.size)
@@ -1569,9 +1594,10 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     subscriptions.owner_rows["customer_id"] = sub_customer
 
     item_ids, item_numbers, icols = _merge(built.chunks.pop("line_items", []))
-    deal_rows, sub_rows = _Rows(deal_numbers), _Rows(sub_numbers)
-    item_deal = links.pick(o.get("line_items"), o.get("deals"), item_numbers, deal_rows)
-    item_sub = links.pick(o.get("line_items"), o.get("subscriptions"), item_numbers, sub_rows)
+    item_deal = links.pick(o.get("line_items"), o.get("deals"), item_numbers, _Rows(deal_numbers))
+    item_sub = links.pick(o.get("line_items"), o.get("subscriptions"), item_numbers, _Rows(sub_numbers))
+    primary_pairs = links.primary_pairs(contacts_type, customer_type)
+    links.arrays.clear()  # every link is resolved: the association arrays are let go
     line_items = _filled(LineItem, len(item_ids), icols, {
         "id": item_ids, "deal_id": _pick_strings(deal_ids, item_deal),
         "subscription_id": _pick_strings(sub_ids, item_sub), "mrr": _item_mrr(icols, len(item_ids))})
@@ -1604,7 +1630,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         members = np.where(company_of >= 0, company_of, -1) if company_of.size else company_of
         contact_tuples = _groups(members, contact_numbers, contact_ids, n)
         # the primary contact: a member with a primary association to the company, else the lowest id
-        pf, pt = links.primary_pairs(contacts_type, customer_type)
+        pf, pt = primary_pairs
         pc, pk = contacts.of(pf), customers.of(pt)
         width = n + 1
         marked = np.unique((pc * width + pk)[(pc >= 0) & (pk >= 0)])
@@ -1690,11 +1716,16 @@ def _extra_column(columns: dict[str, Any], extras: tuple[tuple[str, str], ...], 
     values share one tuple."""
     if not extras:
         return [()] * n
-    parts = [list(columns[attr]) if attr in columns else [None] * n for attr, _ in extras]
+    parts = [columns[attr] if attr in columns else [None] * n for attr, _ in extras]
     names = [name for _, name in extras]
-    rows = list(zip(*parts))
-    shared = {row: tuple(zip(names, row)) for row in set(rows)}
-    return list(map(shared.__getitem__, rows))
+    shared: dict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = {}
+    out: list[Any] = []
+    for start in _spans(n):
+        rows = list(zip(*(part[start:start + _SPAN] for part in parts)))
+        for row in set(rows).difference(shared):
+            shared[row] = tuple(zip(names, row))
+        out += map(shared.__getitem__, rows)
+    return out
 
 
 def _rows(ids: list[str], columns: dict[str, Any], keep: np.ndarray) -> tuple[list[str], dict[str, Any]]:
