@@ -909,14 +909,16 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
                 value = props[k].get(name)
                 if value is not None and value != "":
                     raw[k], source[k] = value, name
-    if raw.count(None) == len(raw):  # a property no record of the batch has: nothing to convert
+    if raw[0] is None and raw.count(None) == len(raw):  # a property no record of the batch has
         return _as_column(raw, f.out)
-    if "" in raw:  # HubSpot's "no value"
-        raw = [None if r == "" else r for r in raw]
+    # "" is HubSpot's "no value": each path below reads it as None (found among the distinct values, not by a scan)
     convert = f.convert
     if convert is None:  # text kept as is; equal strings share one object (a million "Pro" are one string)
         shared: dict[Any, Any] = {}
-        return _as_column(list(map(shared.setdefault, raw, raw)), f.out)
+        values = list(map(shared.setdefault, raw, raw))
+        if "" in shared:
+            values = [None if v == "" else v for v in values]
+        return _as_column(values, f.out)
     if f.fast is not None:
         present = np.fromiter(map(is_not, raw, repeat(None)), dtype=bool, count=len(raw))
         epochs = _fast_epochs(list(compress(raw, present.tolist())))
@@ -932,7 +934,7 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
         parsed: dict[Any, Any] = {}
         failed: dict[Any, str] = {}
         for key in set(keys):
-            if key[0] is None:
+            if key[0] is None or key[0] == "":
                 continue
             try:
                 parsed[key] = convert(key[0], {f.currency_prop: key[1]})
@@ -942,7 +944,7 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
         keys = raw
         parsed, failed = {}, {}
         for key in set(raw):
-            if key is None:
+            if key is None or key == "":
                 continue
             try:
                 parsed[key] = convert(key)

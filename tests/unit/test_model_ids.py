@@ -190,3 +190,21 @@ def test_a_list_of_properties_reads_the_first_not_empty(pack):  # noqa: F811
     assert times["3"] == records[2].created_at  # unreadable: the record's own creation stands in, as before
     assert {(i.record_id, i.property, i.raw_value) for i in got.issues} == {
         ("3", "hs_submission_timestamp", "nope"), ("4", "hs_createdate", "bad")}
+
+
+def test_empty_strings_are_no_value_in_every_kind_of_column(pack):  # noqa: F811
+    """HubSpot's "" reads as None for text, numbers, money, enumerations and timestamps, and is no data issue."""
+    from tests.unit.test_model import Rec
+    records = [
+        Rec("subscriptions", "1", {"hs_name": "", "hs_status": "", "hs_mrr": "", "hs_currency_code": "",
+                                   "hs_createdate": "", "hs_recurring_billing_start_date": ""}, created_at=None),
+        Rec("subscriptions", "2", {"hs_name": "Pro", "hs_status": "active", "hs_mrr": "10", "hs_currency_code": "USD",
+                                   "hs_createdate": "2024-01-01T00:00:00.000Z",
+                                   "hs_recurring_billing_start_date": "2024-01-01"}),
+    ]
+    got = build_portfolio(iter(records), iter([]), pack)
+    empty = next(s for s in got.subscriptions if s.id == "1")
+    assert (empty.name, empty.status, empty.mrr, empty.currency, empty.created_at, empty.start_date) == (None,) * 6
+    assert not got.issues
+    full = next(s for s in got.subscriptions if s.id == "2")
+    assert full.name == "Pro" and full.status == "active" and full.created_at.year == 2024
