@@ -317,6 +317,71 @@ class Flat:
         return Flat(offsets, self.times[entries], list(map(self.values.__getitem__, entries.tolist())))
 
 
+class Ids(Sequence[Any]):
+    """A column of record ids held as their int64 numbers (see ``_Numbers``), each string made on access: a million
+    ids are 8 MB, not 65 MB of strings. -1 reads as None (no id)."""
+
+    __slots__ = ("numbers", "odd")
+
+    def __init__(self, numbers: np.ndarray, odd: Mapping[int, str] | None = None):
+        self.numbers, self.odd = numbers, odd
+
+    def _one(self, number: int) -> str | None:
+        if number < 0:
+            return None
+        return self.odd[number] if number >= _ODD_IDS and self.odd else str(number)
+
+    def __len__(self) -> int:
+        return self.numbers.size
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(map(self._one, self.numbers[i].tolist()))
+        return self._one(int(self.numbers[i]))
+
+    def __iter__(self) -> Iterator[str | None]:
+        return map(self._one, self.numbers.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class IdTuples(Sequence[tuple[str, ...]]):
+    """A column of id tuples (a customer's contacts, a deal's line items) as offsets into one int64 array of id
+    numbers: row ``i`` is ``numbers[offsets[i]:offsets[i+1]]``, each tuple of strings made on access."""
+
+    __slots__ = ("offsets", "numbers", "odd")
+
+    def __init__(self, offsets: np.ndarray, numbers: np.ndarray, odd: Mapping[int, str] | None = None):
+        self.offsets, self.numbers, self.odd = offsets, numbers, odd
+
+    def __len__(self) -> int:
+        return self.offsets.size - 1
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        return tuple(Ids(self.numbers[lo:hi], self.odd)) if hi > lo else ()
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return map(self.__getitem__, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def plus_singles(self, numbers: np.ndarray) -> "IdTuples":
+        """These rows, then one row of a single id per number."""
+        offsets = np.concatenate((self.offsets, self.offsets[-1] + 1 + np.arange(numbers.size, dtype=np.int64)))
+        return IdTuples(offsets, np.concatenate((self.numbers, numbers)), self.odd)
+
+
 def _kind(annotation: str) -> str:
     if annotation == "Timeline":
         return "timeline"
@@ -1141,6 +1206,10 @@ class _Numbers:
             return self._one_by_one(ids)
         return np.fromstring(text, dtype=np.int64, sep=",")
 
+    def names(self) -> dict[int, str] | None:
+        """Number -> id of the ids that are not HubSpot's decimal form (None when there are none)."""
+        return {number: key for key, number in self.odd.items()} or None
+
     def _one_by_one(self, ids: Sequence[Any]) -> np.ndarray:
         odd = self.odd
         out = np.empty(len(ids), dtype=np.int64)
@@ -1360,7 +1429,9 @@ class _Built:
                 columns = self._read(object_type, ids, props, histories, fields, historical, range(len(ids)))
                 if entity in _CREATED_FIELD:
                     _with_created(columns, _CREATED_FIELD[entity], batch)
-                self.chunks.setdefault(entity, []).append((ids, numbers, columns))
+                # only the customers' and usage's id strings are kept; the other ids live on as their numbers
+                kept = ids if entity in (plan.customer_entity, "usage") else None
+                self.chunks.setdefault(entity, []).append((kept, numbers, columns))
             # companies mapped while customers are contacts: nothing reads them
         self.seen += len(batch)
 
@@ -1393,7 +1464,7 @@ class _Built:
             column = self._read(object_type, ids, props, histories, [birthday], [], range(len(ids)))["birthday"]
         else:
             column = np.full(len(ids), _NAN)
-        self.contacts.append((ids, numbers, column))
+        self.contacts.append((None, numbers, column))
         alone = ~self.links.has_any(plan.contacts_type, plan.customer_type, numbers)
         if not alone.any():
             return
@@ -1405,14 +1476,15 @@ class _Built:
         if birthday is not None:
             columns["birthday"] = column[loose]
         _with_created(columns, "created_at", list(map(batch.__getitem__, loose)))
-        self.loose.append((sub_ids, numbers[loose], columns))
+        self.loose.append((None, numbers[loose], columns))
 
 
 def _merge(chunks: list[_Chunk]) -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """Batches of one entity joined into whole columns (ids, id numbers, {attr: column})."""
+    """Batches of one entity joined into whole columns (ids where kept, id numbers, {attr: column})."""
     ids: list[str] = []
     for chunk in chunks:
-        ids.extend(chunk[0])
+        if chunk[0] is not None:
+            ids.extend(chunk[0])
     numbers = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0, dtype=np.int64)
     columns: dict[str, Any] = {}
     names = dict.fromkeys(name for _, _, cols in chunks for name in cols)
@@ -1485,37 +1557,19 @@ def _pick_strings(strings: list[Any], rows: np.ndarray) -> list[Any]:
     return out
 
 
-def _groups(rows: np.ndarray, keys: np.ndarray, strings: list[str], n: int) -> list[tuple[str, ...]]:
-    """Per row 0..n-1, the tuple of ``strings[k]`` of the entries k with ``rows[k] == row`` in ``keys`` order
-    (id order); () for a row without any. Entries with row -1 are left out."""
+def _groups(rows: np.ndarray, keys: np.ndarray, n: int, odd: Mapping[int, str] | None) -> IdTuples:
+    """Per row 0..n-1, the ids ``keys[k]`` of the entries k with ``rows[k] == row``, in id order; () for a row
+    without any. Entries with row -1 are left out. No Python object per entry: offsets into the sorted ids."""
     entries = np.flatnonzero(rows >= 0)
-    if not entries.size:
-        return [()] * n
     owner, key = rows[entries], keys[entries]
-    step, later = np.diff(owner), np.diff(key)
-    if not ((step > 0) | ((step == 0) & (later > 0))).all():  # not yet in (row, id) order
-        entries = entries[np.lexsort((key, owner))]
-        owner = rows[entries]
-    del key, step, later
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    ends = np.r_[starts[1:], owner.size]
-    identity = entries.size == len(strings) and bool((entries == np.arange(entries.size)).all())
-    pick = strings.__getitem__
-    tuples: list[tuple[str, ...]] = []
-    for start in _spans(starts.size):  # a block of groups at a time: no million-int lists at once
-        lo, hi = int(starts[start]), int(ends[min(start + _SPAN, starts.size) - 1])
-        ordered = strings[lo:hi] if identity else list(map(pick, entries[lo:hi].tolist()))
-        first, last = starts[start:start + _SPAN] - lo, ends[start:start + _SPAN] - lo
-        if first.size == len(ordered):  # one entry per group: the 1-tuples made in C
-            tuples += zip(ordered)
-        else:
-            tuples += map(tuple, map(ordered.__getitem__, map(slice, first.tolist(), last.tolist())))
-    if starts.size == n:  # every row has entries, rows in order
-        return tuples
-    out = np.empty(n, dtype=object)
-    out.fill(())
-    out[owner[starts]] = np.fromiter(tuples, dtype=object, count=starts.size)
-    return out.tolist()
+    if owner.size > 1:
+        step, later = np.diff(owner), np.diff(key)
+        if not ((step > 0) | ((step == 0) & (later > 0))).all():  # not yet in (row, id) order
+            order = np.lexsort((key, owner))
+            owner, key = owner[order], key[order]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+    return IdTuples(offsets, key, odd)
 
 
 def _first_per(rows: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
@@ -1539,17 +1593,18 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     ids, numbers, ccols = _merge(built.chunks.pop(plan.customer_entity, []))
     n = len(ids)
     customers = _Rows(numbers)
+    odd = built.numbers.names()  # the ids that are not HubSpot numbers, by number
 
     # Contacts when companies are the customers: each one's company row (-1: none live); those without one may
     # become customers themselves ("promoted"), at rows n.. (provisionally n + contact row, renumbered below).
     if by_company:
-        contact_ids, contact_numbers, contact_birthdays = _merge_contacts(built.drain("contacts"))
+        contact_numbers, contact_birthdays = _merge_contacts(built.drain("contacts"))
         contacts = _Rows(contact_numbers)
         company_of = links.pick(contacts_type, customer_type, contact_numbers, customers)
-        loose = (company_of < 0) if fallback != "never" else np.zeros(len(contact_ids), dtype=bool)
-        promoted = loose.copy() if fallback == "always" else np.zeros(len(contact_ids), dtype=bool)
+        loose = (company_of < 0) if fallback != "never" else np.zeros(contact_numbers.size, dtype=bool)
+        promoted = loose.copy() if fallback == "always" else np.zeros(contact_numbers.size, dtype=bool)
     else:
-        contact_ids, contacts = ids, customers
+        contact_numbers, contacts = numbers, customers
         company_of = loose = promoted = np.zeros(0, dtype=np.int64)
 
     def customers_of(entity: str, record_numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1569,52 +1624,54 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
             found = np.where(needs, n + contact, found)
         return found, contact
 
-    sub_ids, sub_numbers, scols = _merge(built.chunks.pop("subscriptions", []))
+    _, sub_numbers, scols = _merge(built.chunks.pop("subscriptions", []))
     sub_customer, _ = customers_of("subscriptions", sub_numbers)
-    deal_ids, deal_numbers, dcols = _merge(built.chunks.pop("deals", []))
+    _, deal_numbers, dcols = _merge(built.chunks.pop("deals", []))
     deal_customer, _ = customers_of("deals", deal_numbers)
-    answer_ids, answer_numbers, fcols = _merge(built.chunks.pop("feedback", []))
+    _, answer_numbers, fcols = _merge(built.chunks.pop("feedback", []))
     answer_customer, answer_contact = customers_of("feedback", answer_numbers)
 
     # The promoted contacts, in id order, become customer rows n, n+1, …
     promoted_rows = contacts.order[promoted[contacts.order]] if by_company else np.zeros(0, dtype=np.int64)
     if promoted_rows.size:
-        renumber = np.full(len(contact_ids), -1, dtype=np.int64)
+        renumber = np.full(contact_numbers.size, -1, dtype=np.int64)
         renumber[promoted_rows] = n + np.arange(promoted_rows.size)
 
         def final(rows: np.ndarray) -> np.ndarray:
             return np.where(rows >= n, renumber[np.maximum(rows - n, 0)], rows)
         sub_customer, deal_customer, answer_customer = map(final, (sub_customer, deal_customer, answer_customer))
-    all_ids = ids + list(map(contact_ids.__getitem__, promoted_rows.tolist())) if promoted_rows.size else ids
+    promoted_ids = _id_strings(contact_numbers[promoted_rows], odd) if promoted_rows.size else []
+    all_ids = ids + promoted_ids if promoted_ids else ids
     total = len(all_ids)
 
-    n_subs = len(sub_ids)
+    n_subs = sub_numbers.size
     subscriptions = _filled(Subscription, n_subs, scols, {
-        "id": sub_ids, "customer_id": _pick_strings(all_ids, sub_customer),
+        "id": Ids(sub_numbers, odd), "customer_id": _pick_strings(all_ids, sub_customer),
         "live_statuses": [plan.live] * n_subs, "past_due_grace_days": [plan.grace] * n_subs,
     })
     subscriptions.owner_rows["customer_id"] = sub_customer
 
-    item_ids, item_numbers, icols = _merge(built.chunks.pop("line_items", []))
+    _, item_numbers, icols = _merge(built.chunks.pop("line_items", []))
+    n_items, n_deals, n_answers = item_numbers.size, deal_numbers.size, answer_numbers.size
     item_deal = links.pick(o.get("line_items"), o.get("deals"), item_numbers, _Rows(deal_numbers))
     item_sub = links.pick(o.get("line_items"), o.get("subscriptions"), item_numbers, _Rows(sub_numbers))
     primary_pairs = links.primary_pairs(contacts_type, customer_type)
     links.arrays.clear()  # every link is resolved: the association arrays are let go
-    line_items = _filled(LineItem, len(item_ids), icols, {
-        "id": item_ids, "deal_id": _pick_strings(deal_ids, item_deal),
-        "subscription_id": _pick_strings(sub_ids, item_sub), "mrr": _item_mrr(icols, len(item_ids))})
+    line_items = _filled(LineItem, n_items, icols, {
+        "id": Ids(item_numbers, odd), "deal_id": Ids(_at(deal_numbers, item_deal), odd),
+        "subscription_id": Ids(_at(sub_numbers, item_sub), odd), "mrr": _item_mrr(icols, n_items)})
 
-    deals = _filled(Deal, len(deal_ids), dcols, {
-        "id": deal_ids, "customer_id": _pick_strings(all_ids, deal_customer),
-        "line_item_ids": _groups(item_deal, item_numbers, item_ids, len(deal_ids)),
+    deals = _filled(Deal, n_deals, dcols, {
+        "id": Ids(deal_numbers, odd), "customer_id": _pick_strings(all_ids, deal_customer),
+        "line_item_ids": _groups(item_deal, item_numbers, n_deals, odd),
     })
     deals.owner_rows["customer_id"] = deal_customer
 
-    types = fcols.get("survey_type", [None] * len(answer_ids))
+    types = fcols.get("survey_type", [None] * n_answers)
     upper = {t: (t.upper() if t else "OTHER") for t in set(types)}
-    feedback = _filled(FeedbackResponse, len(answer_ids), fcols, {
-        "id": answer_ids, "customer_id": _pick_strings(all_ids, answer_customer),
-        "contact_id": _pick_strings(contact_ids, answer_contact),
+    feedback = _filled(FeedbackResponse, n_answers, fcols, {
+        "id": Ids(answer_numbers, odd), "customer_id": _pick_strings(all_ids, answer_customer),
+        "contact_id": Ids(_at(contact_numbers, answer_contact), odd),
         "survey_type": list(map(upper.__getitem__, types)),
     })
     feedback.owner_rows["customer_id"] = answer_customer
@@ -1630,7 +1687,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
                                                                  else [None] * n)
     if by_company:
         members = np.where(company_of >= 0, company_of, -1) if company_of.size else company_of
-        contact_tuples = _groups(members, contact_numbers, contact_ids, n)
+        contact_tuples = _groups(members, contact_numbers, n, odd)
         # the primary contact: a member with a primary association to the company, else the lowest id
         pf, pt = primary_pairs
         pc, pk = contacts.of(pf), customers.of(pt)
@@ -1639,13 +1696,16 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         is_primary = _among(np.arange(members.size, dtype=np.int64) * width + members, marked)
         primary = _first_per(members, (contact_numbers, ~is_primary), n)
         has = primary >= 0
-        primaries = _pick_strings(contact_ids, primary)
+        primaries = _at(contact_numbers, primary)
         birthday = columns["birthday"]
         lend = has & np.isnan(birthday)
         birthday[lend] = contact_birthdays[primary[lend]]
-        columns["contact_ids"], columns["primary_contact_id"] = contact_tuples, primaries
-        if promoted_rows.size:
-            _promote(columns, promoted_rows, contact_ids, contact_numbers, contact_birthdays, built, plan)
+        if promoted_rows.size:  # a contact that is a customer itself is its own (primary) contact
+            promoted_numbers = contact_numbers[promoted_rows]
+            contact_tuples = contact_tuples.plus_singles(promoted_numbers)
+            primaries = np.concatenate((primaries, promoted_numbers))
+            _promote(columns, promoted_rows, promoted_ids, contact_numbers, contact_birthdays, built, plan)
+        columns["contact_ids"], columns["primary_contact_id"] = contact_tuples, Ids(primaries, odd)
     else:
         columns["contact_ids"] = list(zip(ids))
         columns["primary_contact_id"] = ids
@@ -1686,13 +1746,22 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
                      issues=[issue for _, _, issue in built.issues], tables=tables)
 
 
-def _merge_contacts(chunks: list[_Chunk]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    ids: list[str] = []
-    for chunk in chunks:
-        ids.extend(chunk[0])
+def _merge_contacts(chunks: list[_Chunk]) -> tuple[np.ndarray, np.ndarray]:
+    """(id numbers, birthday ordinals) of every contact."""
     if not chunks:
-        return ids, np.zeros(0, dtype=np.int64), np.zeros(0)
-    return ids, np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate([c[1] for c in chunks]), np.concatenate([c[2] for c in chunks])
+
+
+def _at(numbers: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``numbers[row]`` per row, -1 where the row is -1."""
+    if not numbers.size:
+        return np.full(rows.size, -1, dtype=np.int64)
+    return np.where(rows >= 0, numbers[np.maximum(rows, 0)], -1)
+
+
+def _id_strings(numbers: np.ndarray, odd: Mapping[int, str] | None) -> list[str]:
+    return list(Ids(numbers, odd))
 
 
 def _item_mrr(columns: dict[str, Any], n: int) -> list[Any]:
@@ -1743,7 +1812,7 @@ def _rows(ids: list[str], columns: dict[str, Any], keep: np.ndarray) -> tuple[li
     return list(map(ids.__getitem__, picked)), out
 
 
-def _promote(columns: dict[str, Any], promoted_rows: np.ndarray, contact_ids: list[str], contact_numbers: np.ndarray,
+def _promote(columns: dict[str, Any], promoted_rows: np.ndarray, own_ids: list[str], contact_numbers: np.ndarray,
              contact_birthdays: np.ndarray, built: _Built, plan: _Plan) -> None:
     """Append the contacts that become customers themselves (no company) as customer rows, in id order."""
     loose_ids, loose_numbers, lcols = _merge(built.drain("loose"))
@@ -1751,14 +1820,13 @@ def _promote(columns: dict[str, Any], promoted_rows: np.ndarray, contact_ids: li
     found = where >= 0
     safe = np.where(found, where, 0)
     extras = plan.extras.get("contacts", ())
-    own_ids = list(map(contact_ids.__getitem__, promoted_rows.tolist()))
     for name, kind in _KINDS[Customer].items():
         if name == "id":
             values: Any = own_ids
         elif name == "object_type":
             values = ["contacts"] * len(own_ids)
         elif name in ("contact_ids", "primary_contact_id"):
-            values = list(zip(own_ids)) if name == "contact_ids" else own_ids
+            continue  # the caller's
         elif name == "extra":
             values = [tuple((extra, lcols[attr][k] if attr in lcols else None) for attr, extra in extras)
                       if ok else tuple((extra, None) for _, extra in extras)

@@ -208,3 +208,30 @@ def test_empty_strings_are_no_value_in_every_kind_of_column(pack):  # noqa: F811
     assert not got.issues
     full = next(s for s in got.subscriptions if s.id == "2")
     assert full.name == "Pro" and full.status == "active" and full.created_at.year == 2024
+
+
+def test_id_columns_read_as_strings():
+    odd = {(1 << 62) + 0: "x-1"}
+    ids = model.Ids(np.array([10, -1, (1 << 62), 7], dtype=np.int64), odd)
+    assert list(ids) == ["10", None, "x-1", "7"] and ids[0] == "10" and ids[np.int64(2)] == "x-1"
+    assert ids[1:3] == [None, "x-1"] and len(ids) == 4 and ids == ["10", None, "x-1", "7"] and ids != ["10"]
+    tuples = model.IdTuples(np.array([0, 2, 2, 3]), np.array([5, 9, (1 << 62)]), odd)
+    assert list(tuples) == [("5", "9"), (), ("x-1",)] and tuples[-1] == ("x-1",)
+    more = tuples.plus_singles(np.array([12, 13]))
+    assert list(more) == [("5", "9"), (), ("x-1",), ("12",), ("13",)]
+
+
+def test_built_portfolio_keeps_other_ids_as_numbers(pack):  # noqa: F811
+    """Subscriptions', deals', line items' and answers' ids, a customer's contacts and a deal's line items are number
+    columns read as strings; the rows built from them are the plain dataclasses with string ids."""
+    records, associations = _portal()
+    got = build_portfolio(iter(records), iter(associations), pack)
+    t = got.tables
+    assert isinstance(t.subscriptions.columns["id"], model.Ids)
+    assert isinstance(t.customers.columns["contact_ids"], model.IdTuples)
+    assert isinstance(t.deals.columns["line_item_ids"], model.IdTuples)
+    assert isinstance(t.feedback.columns["contact_id"], model.Ids)
+    acme = got.customers["10"]
+    assert acme.contact_ids == ("100", "101") and acme.primary_contact_id == "101"
+    assert got.customers["102"].contact_ids == ("102",) and got.customers["102"].primary_contact_id == "102"
+    assert all(type(s.id) is str for s in got.subscriptions)
