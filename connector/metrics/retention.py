@@ -211,27 +211,34 @@ def cohort_retention(
     return rows
 
 
+_POINTS_PER_PASS = 1 << 18  # ledger points per chunk of the cohort pass: bounded working memory at any scale
+
+
 def _active_by_month(ledger: MrrLedger, cohort_of: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``[j, c]``: customers of cohort ``c`` paying just before ``ends[j]`` (ascending), in one pass over the ledger.
 
     A ledger point is the customer's MRR for the snapshots after it up to and including its successor's instant
-    (a snapshot is the left limit), i.e. for the ends in (time, next time]: a range of months per paying point.
+    (a snapshot is the left limit), i.e. for the ends in (time, next time]: a range of months per paying point,
+    counted in a difference array over (cohort, month).
     """
     months = ends.size
-    times, owner = ledger.times, ledger.owner
-    upto = np.full(times.size, np.inf)  # each point's successor's instant (inf: the customer's last point)
-    if times.size:
-        upto[:-1] = times[1:]
-        upto[ledger.offsets[1:][ledger.offsets[1:] > 0] - 1] = np.inf
-    cohort = cohort_of[owner] if owner.size else np.zeros(0, dtype=np.int64)
-    paying = (ledger.micro > 0) & (cohort >= 0)
-    cohort = cohort[paying]
-    first = np.searchsorted(ends, times[paying], side="right")  # first end after the point's instant
-    past = np.searchsorted(ends, upto[paying], side="right")  # first end after its successor's instant
-    # Difference array over (cohort, month): +1 where a run of months starts, -1 just past it.
     width = months + 1
-    diff = np.bincount(cohort * width + first, minlength=months * width) \
-        - np.bincount(cohort * width + past, minlength=months * width)
+    diff = np.zeros(months * width, dtype=np.int64)
+    times, owner, micro = ledger.times, ledger.owner, ledger.micro
+    total = times.size
+    for lo in range(0, total, _POINTS_PER_PASS):
+        hi = min(lo + _POINTS_PER_PASS, total)
+        cohort = cohort_of[owner[lo:hi]]
+        paying = np.flatnonzero((micro[lo:hi] > 0) & (cohort >= 0))
+        if not paying.size:
+            continue
+        cohort = cohort[paying] * width
+        at = lo + paying
+        after = np.minimum(at + 1, total - 1)
+        # The successor's instant where the next point is the same customer's; a customer's last point: never.
+        upto = np.where((at + 1 < total) & (owner[after] == owner[at]), times[after], np.inf)
+        diff += np.bincount(cohort + np.searchsorted(ends, times[at], side="right"), minlength=months * width)
+        diff -= np.bincount(cohort + np.searchsorted(ends, upto, side="right"), minlength=months * width)
     return np.cumsum(diff.reshape(months, width)[:, :months], axis=1).T
 
 

@@ -309,7 +309,9 @@ def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tup
 
 
 MICRO = 1_000_000  # the ledger carries MRR as integer micro-units: exact sums, exact to 1e-6 per value
-_SNAPSHOTS_KEPT = 4  # snapshot arrays a ledger keeps (8 MB each at a million customers)
+# Snapshot arrays a ledger keeps (8 MB each at a million customers): a period's two bounds and the next earlier
+# period's start, whose end is this one's start.
+_SNAPSHOTS_KEPT = 3
 
 
 def money(micro: int) -> Decimal:
