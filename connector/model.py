@@ -995,31 +995,56 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
             return out
     if f.currency_prop is not None:
         codes = list(map(dict.get, props, repeat(f.currency_prop)))
-        keys = list(zip(raw, codes))
-        parsed: dict[Any, Any] = {}
-        failed: dict[Any, str] = {}
-        for key in set(keys):
-            if key[0] is None or key[0] == "":
-                continue
-            try:
-                parsed[key] = convert(key[0], {f.currency_prop: key[1]})
-            except _MALFORMED as exc:
-                failed[key] = str(exc) or "malformed value"
+        values, failed = _converted(raw, convert, _MALFORMED, f.currency_prop, codes)
     else:
-        keys = raw
-        parsed, failed = {}, {}
-        for key in set(raw):
-            if key is None or key == "":
-                continue
-            try:
-                parsed[key] = convert(key)
-            except _MALFORMED as exc:
-                failed[key] = str(exc) or "malformed value"
-    if failed:
-        for row, key in enumerate(keys):
-            if key in failed:
-                bad.append((row, source[row] if source else f.prop, raw[row], failed[key]))
-    return _as_column(list(map(parsed.get, keys)), f.out)
+        values, failed = _converted(raw, convert, _MALFORMED)
+    for row, reason in sorted(failed.items()):
+        bad.append((row, source[row] if source else f.prop, raw[row], reason))
+    return _as_column(values, f.out)
+
+
+def _converted(raw: list[Any], convert: Callable[..., Any], errors: tuple[type, ...], currency_prop: str | None = None,
+               codes: list[Any] | None = None) -> tuple[list[Any], dict[int, str]]:
+    """(values, {position: why it could not be read}): each distinct value converted once; money once per distinct
+    amount within each currency (the values grouped by currency code in numpy: no tuple per value). None and ""
+    (HubSpot's "no value") are None."""
+    if currency_prop is None or codes is None:
+        return _converted_one(raw, convert, errors)
+    currencies = dict.fromkeys(codes)
+    if len(currencies) == 1:
+        (code,) = currencies
+        return _converted_one(raw, lambda r: convert(r, {currency_prop: code}), errors)
+    number = {code: k for k, code in enumerate(currencies)}
+    code_of = np.fromiter(map(number.__getitem__, codes), dtype=np.int64, count=len(codes))
+    out = np.empty(len(raw), dtype=object)
+    failed: dict[int, str] = {}
+    for code, k in number.items():
+        rows = np.flatnonzero(code_of == k)
+        part = list(map(raw.__getitem__, rows.tolist()))
+        values, bad = _converted_one(part, lambda r, c=code: convert(r, {currency_prop: c}), errors)
+        out[rows] = np.fromiter(values, dtype=object, count=len(values))
+        for position, reason in bad.items():
+            failed[int(rows[position])] = reason
+    return out.tolist(), failed
+
+
+def _converted_one(raw: list[Any], convert: Callable[[Any], Any],
+                   errors: tuple[type, ...]) -> tuple[list[Any], dict[int, str]]:
+    parsed: dict[Any, Any] = {}
+    failed_values: dict[Any, str] = {}
+    for value in set(raw):
+        if value is None or value == "":
+            continue
+        try:
+            parsed[value] = convert(value)
+        except errors as exc:
+            failed_values[value] = str(exc) or "malformed value"
+    failed: dict[int, str] = {}
+    if failed_values:
+        for k, value in enumerate(raw):
+            if value in failed_values:
+                failed[k] = failed_values[value]
+    return list(map(parsed.get, raw)), failed
 
 
 class _HistoryPlan:
@@ -1060,28 +1085,16 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     if convert is None:
         values = [None if r == "" else r for r in raw] if "" in raw else raw
     else:
-        # converted once per distinct value (money: per distinct (amount, the record's currency))
-        currency = h.currency_prop
-        if currency is not None:
-            codes = list(map(dict.get, props, repeat(currency)))
-            keys: list[Any] = list(zip(raw, map(codes.__getitem__, owner.tolist())))
+        # converted once per distinct value (money: per distinct amount within each currency)
+        errors = (ValueError, TypeError, ArithmeticError, AttributeError)
+        if h.currency_prop is not None:
+            record_codes = list(map(dict.get, props, repeat(h.currency_prop)))
+            values, failed = _converted(raw, convert, errors, h.currency_prop,
+                                        list(map(record_codes.__getitem__, owner.tolist())))
         else:
-            keys = raw
-        parsed: dict[Any, Any] = {}
-        failed: dict[Any, str] = {}
-        for key in set(keys):
-            r = key[0] if currency is not None else key
-            if r is None or r == "":
-                continue
-            try:
-                parsed[key] = convert(r, {currency: key[1]}) if currency is not None else convert(r)
-            except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-                failed[key] = str(exc) or "malformed value"
-        if failed:
-            for k, key in enumerate(keys):
-                if key in failed:
-                    reason.setdefault(k, failed[key])
-        values = list(map(parsed.get, keys))
+            values, failed = _converted(raw, convert, errors)
+        for k, why in failed.items():
+            reason.setdefault(k, why)
     if reason:
         reported: set[int] = set()
         for k in sorted(reason):

@@ -235,3 +235,19 @@ def test_built_portfolio_keeps_other_ids_as_numbers(pack):  # noqa: F811
     assert acme.contact_ids == ("100", "101") and acme.primary_contact_id == "101"
     assert got.customers["102"].contact_ids == ("102",) and got.customers["102"].primary_contact_id == "102"
     assert all(type(s.id) is str for s in got.subscriptions)
+
+
+def test_money_in_several_currencies_converted_per_currency_with_issues_in_place(pack):  # noqa: F811
+    """Amounts are converted at their own record's currency; a malformed one (in either currency) is reported at
+    its own record, in record order, and the rest are read."""
+    from tests.unit.test_model import Rec
+    rates = pack.portal.currency.rates
+    foreign = next(code for code in rates if code != pack.portal.currency.reporting)
+    specs = [("1", "100", foreign), ("2", "abc", pack.portal.currency.reporting), ("3", "100", pack.portal.currency.reporting),
+             ("4", "x1", foreign), ("5", "7", foreign)]
+    records = [Rec("deals", i, {"dealname": "D", "amount": a, "deal_currency_code": c}) for i, a, c in specs]
+    got = build_portfolio(iter(records), iter([]), pack)
+    amounts = {d.id: d.amount for d in got.deals}
+    assert amounts["1"] == model.parse_decimal("100") * rates[foreign] and amounts["3"] == model.parse_decimal("100")
+    assert amounts["5"] == model.parse_decimal("7") * rates[foreign] and amounts["2"] is None and amounts["4"] is None
+    assert [(i.record_id, i.raw_value) for i in got.issues] == [("2", "abc"), ("4", "x1")]
