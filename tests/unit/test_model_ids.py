@@ -251,3 +251,18 @@ def test_money_in_several_currencies_converted_per_currency_with_issues_in_place
     assert amounts["1"] == model.parse_decimal("100") * rates[foreign] and amounts["3"] == model.parse_decimal("100")
     assert amounts["5"] == model.parse_decimal("7") * rates[foreign] and amounts["2"] is None and amounts["4"] is None
     assert [(i.record_id, i.raw_value) for i in got.issues] == [("2", "abc"), ("4", "x1")]
+
+
+@pytest.mark.parametrize("stamps", [
+    ["2024-01-02T03:04:05.678Z", "2025-12-31T23:59:59.999Z"],  # one form: read in place
+    ["2024-01-02T03:04:05Z", "2024-01-02T03:04:06Z"],
+    ["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.678Z"],  # mixed forms
+])
+def test_fast_timestamps_agree_with_parse_datetime(stamps):
+    assert model._fast_epochs(stamps).tolist() == [model.parse_datetime(s).timestamp() for s in stamps]
+
+
+@pytest.mark.parametrize("stamps", [["2024-13-02T03:04:05.678Z"], ["2024-02-30T03:04:05Z"], ["2024-01-02 03:04:05.678Z"],
+                                    ["1704164645678"], ["2024-01-02T03:04:05.678+"]])
+def test_fast_timestamps_leave_other_forms_to_parse_datetime(stamps):
+    assert model._fast_epochs(stamps) is None
