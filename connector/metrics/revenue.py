@@ -343,7 +343,7 @@ class MrrLedger:
         self.owner = owner
         self.times = times
         self.micro = micro
-        self.mrr = micro / MICRO
+        self._mrr: np.ndarray | None = None
         # Derived per-portfolio data that several periods reuse (e.g. the feedback time index), by name.
         self.cache: dict[Any, Any] = {}
         counts = np.bincount(owner, minlength=n) if owner.size else np.zeros(n, dtype=np.int64)
@@ -373,6 +373,14 @@ class MrrLedger:
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+    @property
+    def mrr(self) -> np.ndarray:
+        """Every point's MRR as float, made on first use: the metrics read ``micro``, so 8 bytes a point are kept
+        only for a reader that asks."""
+        if self._mrr is None:
+            self._mrr = self.micro / MICRO
+        return self._mrr
 
     def point_at(self, at: float) -> np.ndarray:
         """Per customer, the point in effect just before epoch ``at`` (snapshot semantics, see Period), -1 if none."""
