@@ -1015,11 +1015,18 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
     if f.currency_prop is not None:
         codes = list(map(dict.get, props, repeat(f.currency_prop)))
         values, failed = _converted(raw, convert, _MALFORMED, f.currency_prop, codes)
+        column = _as_column(values, f.out)
+    elif f.out in ("time", "date"):  # the number of each distinct value, then one C pass over the rows
+        parsed, failed = _parsed(raw, convert, _MALFORMED)
+        to_number = datetime.timestamp if f.out == "time" else date.toordinal
+        numbers = {value: to_number(parsed[value]) for value in parsed if parsed[value] is not None}
+        column = np.fromiter(map(numbers.get, raw, repeat(_NAN)), dtype=np.float64, count=len(raw))
     else:
         values, failed = _converted(raw, convert, _MALFORMED)
+        column = _as_column(values, f.out)
     for row, reason in sorted(failed.items()):
         bad.append((row, source[row] if source else f.prop, raw[row], reason))
-    return _as_column(values, f.out)
+    return column
 
 
 def _converted(raw: list[Any], convert: Callable[..., Any], errors: tuple[type, ...], currency_prop: str | None = None,
@@ -1049,6 +1056,13 @@ def _converted(raw: list[Any], convert: Callable[..., Any], errors: tuple[type, 
 
 def _converted_one(raw: list[Any], convert: Callable[[Any], Any],
                    errors: tuple[type, ...]) -> tuple[list[Any], dict[int, str]]:
+    parsed, failed = _parsed(raw, convert, errors)
+    return list(map(parsed.get, raw)), failed
+
+
+def _parsed(raw: list[Any], convert: Callable[[Any], Any],
+            errors: tuple[type, ...]) -> tuple[dict[Any, Any], dict[int, str]]:
+    """({distinct raw value: converted}, {position: why it could not be read}); None and "" are left out."""
     parsed: dict[Any, Any] = {}
     failed_values: dict[Any, str] = {}
     for value in set(raw):
@@ -1063,7 +1077,7 @@ def _converted_one(raw: list[Any], convert: Callable[[Any], Any],
         for k, value in enumerate(raw):
             if value in failed_values:
                 failed[k] = failed_values[value]
-    return list(map(parsed.get, raw)), failed
+    return parsed, failed
 
 
 class _HistoryPlan:
