@@ -348,6 +348,34 @@ class Ids(Sequence[Any]):
     __hash__ = None  # type: ignore[assignment]
 
 
+class Picked(Sequence[Any]):
+    """``strings[rows[i]]`` per row, None where the row is -1: a column of another table's ids (a subscription's
+    customer id) held as the rows they are at, which the model has anyway; each value looked up on access."""
+
+    __slots__ = ("strings", "rows")
+
+    def __init__(self, strings: Sequence[Any], rows: np.ndarray):
+        self.strings, self.rows = strings, rows
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        row = int(self.rows[i])
+        return None if row < 0 else self.strings[row]
+
+    def __iter__(self) -> Iterator[Any]:
+        strings = self.strings
+        return (None if row < 0 else strings[row] for row in self.rows.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class IdTuples(Sequence[tuple[str, ...]]):
     """A column of id tuples (a customer's contacts, a deal's line items) as offsets into one int64 array of id
     numbers: row ``i`` is ``numbers[offsets[i]:offsets[i+1]]``, each tuple of strings made on access."""
@@ -1587,22 +1615,6 @@ def _spans(size: int) -> range:
     return range(0, size, _SPAN)
 
 
-def _pick_strings(strings: list[Any], rows: np.ndarray) -> list[Any]:
-    """``strings[row]`` per row, None where the row is -1."""
-    if not strings:
-        return [None] * rows.size
-    pick = strings.__getitem__
-    out: list[Any] = []
-    for start in _spans(rows.size):
-        part = rows[start:start + _SPAN]
-        picked = list(map(pick, part.tolist()))
-        if (part < 0).any():
-            for k in np.flatnonzero(part < 0).tolist():
-                picked[k] = None
-        out += picked
-    return out
-
-
 def _groups(rows: np.ndarray, keys: np.ndarray, n: int, odd: Mapping[int, str] | None) -> IdTuples:
     """Per row 0..n-1, the ids ``keys[k]`` of the entries k with ``rows[k] == row``, in id order; () for a row
     without any. Entries with row -1 are left out. No Python object per entry: offsets into the sorted ids."""
@@ -1692,7 +1704,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
 
     n_subs = sub_numbers.size
     subscriptions = _filled(Subscription, n_subs, scols, {
-        "id": Ids(sub_numbers, odd), "customer_id": _pick_strings(all_ids, sub_customer),
+        "id": Ids(sub_numbers, odd), "customer_id": Picked(all_ids, sub_customer),
         "live_statuses": [plan.live] * n_subs, "past_due_grace_days": [plan.grace] * n_subs,
     })
     subscriptions.owner_rows["customer_id"] = sub_customer
@@ -1708,7 +1720,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         "subscription_id": Ids(_at(sub_numbers, item_sub), odd), "mrr": _item_mrr(icols, n_items)})
 
     deals = _filled(Deal, n_deals, dcols, {
-        "id": Ids(deal_numbers, odd), "customer_id": _pick_strings(all_ids, deal_customer),
+        "id": Ids(deal_numbers, odd), "customer_id": Picked(all_ids, deal_customer),
         "line_item_ids": _groups(item_deal, item_numbers, n_deals, odd),
     })
     deals.owner_rows["customer_id"] = deal_customer
@@ -1716,7 +1728,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
     types = fcols.get("survey_type", [None] * n_answers)
     upper = {t: (t.upper() if t else "OTHER") for t in set(types)}
     feedback = _filled(FeedbackResponse, n_answers, fcols, {
-        "id": Ids(answer_numbers, odd), "customer_id": _pick_strings(all_ids, answer_customer),
+        "id": Ids(answer_numbers, odd), "customer_id": Picked(all_ids, answer_customer),
         "contact_id": Ids(_at(contact_numbers, answer_contact), odd),
         "survey_type": list(map(upper.__getitem__, types)),
     })
@@ -1738,7 +1750,7 @@ def _assemble(plan: _Plan, links: _Links, built: _Built) -> Portfolio:
         pf, pt = primary_pairs
         pc, pk = contacts.of(pf), customers.of(pt)
         width = n + 1
-        marked = np.unique((pc * width + pk)[(pc >= 0) & (pk >= 0)])
+        marked = np.sort((pc * width + pk)[(pc >= 0) & (pk >= 0)], kind="stable")  # radix sort: linear
         is_primary = _among(np.arange(members.size, dtype=np.int64) * width + members, marked)
         primary = _first_per(members, (contact_numbers, ~is_primary), n)
         has = primary >= 0
@@ -1816,12 +1828,11 @@ def _item_mrr(columns: dict[str, Any], n: int) -> list[Any]:
     frequencies, amounts = columns.get("billing_frequency"), columns.get("amount")
     if frequencies is None or amounts is None:
         return [None] * n
-    keys = list(zip(frequencies, amounts))
-    mrr: dict[Any, Any] = {}
-    for frequency, amount in set(keys):
-        factor = MONTHLY_FACTOR.get(frequency) if frequency else None
-        mrr[(frequency, amount)] = amount * factor if factor is not None and amount is not None else None
-    return list(map(mrr.__getitem__, keys))
+    def monthly(amount: Decimal, frequency: dict[str, Any]) -> Decimal | None:
+        factor = MONTHLY_FACTOR.get(frequency["frequency"]) if frequency["frequency"] else None
+        return amount * factor if factor is not None else None
+    # grouped by frequency like money by currency: one product per distinct amount and frequency
+    return _converted(amounts, monthly, (ArithmeticError,), "frequency", frequencies)[0]
 
 
 def _issue_order(item: tuple[int, int, DataIssue]) -> tuple[int, int]:
@@ -1835,6 +1846,8 @@ def _extra_column(columns: dict[str, Any], extras: tuple[tuple[str, str], ...], 
         return [()] * n
     parts = [columns[attr] if attr in columns else [None] * n for attr, _ in extras]
     names = [name for _, name in extras]
+    if all(part.count(None) == n for part in parts):  # no record has any: one shared row
+        return [tuple((name, None) for name in names)] * n
     shared: dict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = {}
     out: list[Any] = []
     for start in _spans(n):

@@ -266,3 +266,9 @@ def test_fast_timestamps_agree_with_parse_datetime(stamps):
                                     ["1704164645678"], ["2024-01-02T03:04:05.678+"]])
 def test_fast_timestamps_leave_other_forms_to_parse_datetime(stamps):
     assert model._fast_epochs(stamps) is None
+
+
+def test_picked_column_reads_another_tables_ids():
+    picked = model.Picked(["a", "b"], np.array([1, -1, 0]))
+    assert list(picked) == ["b", None, "a"] and picked[0] == "b" and picked[1] is None and picked[-1] == "a"
+    assert picked[:2] == ["b", None] and picked == ["b", None, "a"] and len(picked) == 3
