@@ -1127,14 +1127,15 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     if None in found:
         found = [f or () for f in found]
     counts = np.fromiter(map(len, found), dtype=np.int64, count=rows)
-    entries: list[dict] = list(chain.from_iterable(found))
+    # each record's entries reversed as they are read: HubSpot gives newest first, so they come out ascending
+    entries: list[dict] = list(chain.from_iterable(map(reversed, found)))
     prop = h.prop
     owner = np.repeat(np.arange(rows, dtype=np.int64), counts)
     raw = list(map(dict.get, entries, repeat("value")))
     stamps = list(map(dict.get, entries, repeat("timestamp")))
     keep = np.ones(len(entries), dtype=bool)
     reason: dict[int, str] = {}  # entry -> why it was dropped
-    times = _fast_epochs(stamps) if None not in stamps else None
+    times = _fast_epochs(stamps)
     if times is None:
         times = np.full(len(entries), _NAN)
         for k, stamp in enumerate(stamps):
@@ -1158,7 +1159,7 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
             reason.setdefault(k, why)
     if reason:
         reported: set[int] = set()
-        for k in sorted(reason):
+        for k in sorted(reason, reverse=True):  # a record's newest bad entry (HubSpot's first) is the one reported
             keep[k] = False
             row = int(owner[k])
             if row not in reported:
@@ -1167,13 +1168,10 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     same = owner[1:] == owner[:-1]
-    if not reason and not (times[1:][same] > times[:-1][same]).any():
-        # HubSpot's own order, newest first in every record: reversing each record's entries sorts it (equal
-        # instants end up in reversed HubSpot order, as the stable sort below leaves them)
-        order = offsets[:-1][owner] + offsets[1:][owner] - 1 - np.arange(owner.size, dtype=np.int64)
-        return Flat(offsets, times[order], list(map(values.__getitem__, order.tolist())))
-    # Otherwise reversed, a stable sort by (record, time) keeps equal instants in HubSpot's order.
-    order = np.flatnonzero(keep)[::-1]
+    if not reason and not (times[1:][same] < times[:-1][same]).any():
+        return Flat(offsets, times, values)  # HubSpot's own order, reversed: ascending in every record already
+    # Otherwise a stable sort by (record, time): equal instants keep reversed HubSpot order, as above.
+    order = np.flatnonzero(keep)
     order = order[np.lexsort((times[order], owner[order]))]
     kept_counts = np.bincount(owner[order], minlength=rows) if order.size else np.zeros(rows, dtype=np.int64)
     np.cumsum(kept_counts, out=offsets[1:])
@@ -1413,8 +1411,10 @@ class _Links:
             if not chunks:
                 continue
             f, t, p = (np.concatenate([c[i] for c in chunks]) for i in range(3))
-            order = np.lexsort((t, ~p, f))
-            self.arrays[pair] = (f[order], t[order], p[order])
+            if f.size > 1 and not (f[1:] > f[:-1]).all():  # unless each record has one, in id order already
+                order = np.lexsort((t, ~p, f))
+                f, t, p = f[order], t[order], p[order]
+            self.arrays[pair] = (f, t, p)
 
     def has_any(self, from_type: str | None, to_type: str | None, numbers: np.ndarray) -> np.ndarray:
         """Per record number: has it any association of this pair?"""

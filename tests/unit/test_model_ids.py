@@ -272,3 +272,14 @@ def test_picked_column_reads_another_tables_ids():
     picked = model.Picked(["a", "b"], np.array([1, -1, 0]))
     assert list(picked) == ["b", None, "a"] and picked[0] == "b" and picked[1] is None and picked[-1] == "a"
     assert picked[:2] == ["b", None] and picked == ["b", None, "a"] and len(picked) == 3
+
+
+def test_a_history_with_bad_entries_reports_hubspots_first_and_keeps_the_rest(pack):  # noqa: F811
+    newest_first = [("300", "2024-03-01T00:00:00.000Z"), ("bad-new", "2024-02-15T00:00:00.000Z"),
+                    ("200", "2024-02-01T00:00:00.000Z"), ("bad-old", "2024-01-15T00:00:00.000Z"),
+                    ("100", "2024-01-01T00:00:00.000Z")]
+    got = build_portfolio(iter([_sub_with_history("1", newest_first, "USD")]), iter([]), pack)
+    issues = [(i.property, i.raw_value) for i in got.issues if i.property == "hs_mrr"]
+    assert issues == [("hs_mrr", "bad-new")]  # once per record: HubSpot's first (newest) bad entry
+    history = got.subscriptions[0].mrr_history
+    assert [t.month for t, _ in history] == [1, 2, 3] and len(history) == 3
