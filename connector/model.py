@@ -1492,10 +1492,12 @@ class _Built:
         props = list(map(_props_of, batch))
         if None in props:
             props = [p or {} for p in props]
-        histories = list(map(_history_of, batch))
-        if None in histories:
-            histories = [h or {} for h in histories]
         plan = self.plan
+        histories: list[Any] = []  # read only for types with historical fields
+        if any(historical for _, _, historical in plan.dispatch[object_type]):
+            histories = list(map(_history_of, batch))
+            if None in histories:
+                histories = [h or {} for h in histories]
         for entity, fields, historical in plan.dispatch[object_type]:
             if entity == "contacts" and plan.customer_entity != "contacts":
                 self._contacts(object_type, batch, ids, numbers, props, histories, fields, historical)
@@ -1546,7 +1548,7 @@ class _Built:
         rest = [f for f in fields if f is not birthday]
         sub_ids = list(map(ids.__getitem__, loose))
         columns = self._read(object_type, sub_ids, list(map(props.__getitem__, loose)),
-                             list(map(histories.__getitem__, loose)), rest, historical, loose)
+                             list(map(histories.__getitem__, loose)) if histories else [], rest, historical, loose)
         if birthday is not None:
             columns["birthday"] = column[loose]
         _with_created(columns, "created_at", list(map(batch.__getitem__, loose)))
