@@ -508,12 +508,35 @@ _KINDS: dict[type, dict[str, str]] = {
 }
 
 
-class _Index(dict):
-    """id -> row of one table (``table``), so the row lookups the model already made can be recognised."""
+class _Index(Mapping[str, int]):
+    """id -> row of one table (``table``), so the row lookups the model already made can be recognised; the
+    dictionary itself is built on the first lookup (the metrics mostly hand it to ``Table.owners``, which then
+    needs none). Once built, ``get`` and ``__getitem__`` read as the dictionary's own (C) methods."""
 
-    def __init__(self, table: Table, items: Any):
-        super().__init__(items)
-        self.table = table
+    def __init__(self, table: Table, ids: Sequence[str]):
+        self.table, self.ids = table, ids
+        self.rows: dict[str, int] | None = None
+
+    def _built(self) -> dict[str, int]:
+        if self.rows is None:
+            self.rows = dict(zip(self.ids, range(len(self.ids))))
+            self.get, self.__getitem__ = self.rows.get, self.rows.__getitem__  # type: ignore[method-assign]
+        return self.rows
+
+    def __getitem__(self, key: str) -> int:
+        return self._built()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self._built().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._built()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 class _Keyed(Mapping[str, Any]):
@@ -522,12 +545,12 @@ class _Keyed(Mapping[str, Any]):
     def __init__(self, table: Table, key: str):
         self.table, self.key = table, key
         self.ids: list[str] = table.columns[key]
-        self._index: dict[str, int] | None = None
+        self._index: _Index | None = None
 
     @property
-    def index(self) -> dict[str, int]:
+    def index(self) -> "_Index":
         if self._index is None:
-            self._index = _Index(self.table, zip(self.ids, range(self.table.size)))
+            self._index = _Index(self.table, self.ids)
         return self._index
 
     def __getitem__(self, key: str) -> Any:
@@ -614,7 +637,7 @@ class Portfolio:
         parts.update(changes)
         return Portfolio(**parts)
 
-    def customer_index(self) -> dict[str, int]:
+    def customer_index(self) -> Mapping[str, int]:
         """Customer id → row of the customers table."""
         customers = self.customers
         if isinstance(customers, _Keyed):

@@ -283,3 +283,13 @@ def test_a_history_with_bad_entries_reports_hubspots_first_and_keeps_the_rest(pa
     assert issues == [("hs_mrr", "bad-new")]  # once per record: HubSpot's first (newest) bad entry
     history = got.subscriptions[0].mrr_history
     assert [t.month for t, _ in history] == [1, 2, 3] and len(history) == 3
+
+
+def test_customer_index_is_built_on_its_first_lookup(pack):  # noqa: F811
+    records, associations = _portal()
+    got = build_portfolio(iter(records), iter(associations), pack)
+    index = got.customer_index()
+    got.tables.subscriptions.owners(index)
+    assert index.rows is None  # the handed-over rows needed no dictionary
+    assert index["10"] == list(got.customers).index("10") and index.get("nope") is None and "12" in index
+    assert len(index) == len(got.customers) and set(index) == set(got.customers)
