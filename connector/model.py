@@ -1150,8 +1150,7 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     if None in found:
         found = [f or () for f in found]
     counts = np.fromiter(map(len, found), dtype=np.int64, count=rows)
-    # each record's entries reversed as they are read: HubSpot gives newest first, so they come out ascending
-    entries: list[dict] = list(chain.from_iterable(map(reversed, found)))
+    entries: list[dict] = list(chain.from_iterable(found))
     prop = h.prop
     owner = np.repeat(np.arange(rows, dtype=np.int64), counts)
     raw = list(map(dict.get, entries, repeat("value")))
@@ -1182,7 +1181,7 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
             reason.setdefault(k, why)
     if reason:
         reported: set[int] = set()
-        for k in sorted(reason, reverse=True):  # a record's newest bad entry (HubSpot's first) is the one reported
+        for k in sorted(reason):  # a record's first bad entry in HubSpot's order (its newest) is the one reported
             keep[k] = False
             row = int(owner[k])
             if row not in reported:
@@ -1191,10 +1190,13 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     same = owner[1:] == owner[:-1]
-    if not reason and not (times[1:][same] < times[:-1][same]).any():
-        return Flat(offsets, times, values)  # HubSpot's own order, reversed: ascending in every record already
-    # Otherwise a stable sort by (record, time): equal instants keep reversed HubSpot order, as above.
-    order = np.flatnonzero(keep)
+    if not reason and not (times[1:][same] > times[:-1][same]).any():
+        # HubSpot's own order, newest first in every record: reversing each record's entries sorts it (equal
+        # instants end up in reversed HubSpot order, as the stable sort below leaves them)
+        order = offsets[:-1][owner] + offsets[1:][owner] - 1 - np.arange(owner.size, dtype=np.int64)
+        return Flat(offsets, times[order], list(map(values.__getitem__, order.tolist())))
+    # Otherwise reversed, a stable sort by (record, time) keeps equal instants in HubSpot's order.
+    order = np.flatnonzero(keep)[::-1]
     order = order[np.lexsort((times[order], owner[order]))]
     kept_counts = np.bincount(owner[order], minlength=rows) if order.size else np.zeros(rows, dtype=np.int64)
     np.cumsum(kept_counts, out=offsets[1:])
