@@ -1045,6 +1045,8 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
                 if value is not None and value != "":
                     raw[k], source[k] = value, name
     if raw[0] is None and raw.count(None) == len(raw):  # a property no record of the batch has
+        if f.out in ("time", "date"):
+            return np.full(len(raw), _NAN)
         return _as_column(raw, f.out)
     # "" is HubSpot's "no value": each path below reads it as None (found among the distinct values, not by a scan)
     convert = f.convert
@@ -1055,11 +1057,14 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
             values = [None if v == "" else v for v in values]
         return _as_column(values, f.out)
     if f.fast is not None:
-        present = np.fromiter(map(is_not, raw, repeat(None)), dtype=bool, count=len(raw))
-        epochs = _fast_epochs(list(compress(raw, present.tolist())))
-        if epochs is not None:
-            out = np.full(len(raw), _NAN)
-            out[present] = epochs
+        out = _fast_epochs(raw)  # every record has one (the usual case): read as is
+        if out is None:
+            present = np.fromiter(map(is_not, raw, repeat(None)), dtype=bool, count=len(raw))
+            epochs = _fast_epochs(list(compress(raw, present.tolist())))
+            if epochs is not None:
+                out = np.full(len(raw), _NAN)
+                out[present] = epochs
+        if out is not None:
             if f.fast == "utc_date":
                 out = np.floor(out / 86400.0) + _EPOCH_ORDINAL
             return out
