@@ -1492,9 +1492,12 @@ def _with_created(columns: dict[str, Any], name: str, records: Sequence[Any]) ->
     if column is None:
         columns[name] = epoch_seconds(list(map(_created_of, records)))
         return
-    missing = np.flatnonzero(np.isnan(column)).tolist()
-    if missing:
-        column[missing] = epoch_seconds([records[k].created_at for k in missing])
+    missing = np.isnan(column)
+    if missing.all():
+        columns[name] = epoch_seconds(list(map(_created_of, records)))
+    elif missing.any():
+        rows = np.flatnonzero(missing).tolist()
+        column[rows] = epoch_seconds(list(map(_created_of, map(records.__getitem__, rows))))
 
 
 class _Built:
