@@ -1086,10 +1086,10 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
 
 
 def _converted(raw: list[Any], convert: Callable[..., Any], errors: tuple[type, ...], currency_prop: str | None = None,
-               codes: list[Any] | None = None) -> tuple[list[Any], dict[int, str]]:
+               codes: list[Any] | None = None, owner: np.ndarray | None = None) -> tuple[list[Any], dict[int, str]]:
     """(values, {position: why it could not be read}): each distinct value converted once; money once per distinct
-    amount within each currency (the values grouped by currency code in numpy: no tuple per value). None and ""
-    (HubSpot's "no value") are None."""
+    amount within each currency (the values grouped by currency code in numpy: no tuple per value). ``codes``: per
+    value, or per record with ``owner`` giving each value's record. None and "" (HubSpot's "no value") are None."""
     if currency_prop is None or codes is None:
         return _converted_one(raw, convert, errors)
     currencies = dict.fromkeys(codes)
@@ -1098,6 +1098,8 @@ def _converted(raw: list[Any], convert: Callable[..., Any], errors: tuple[type, 
         return _converted_one(raw, lambda r: convert(r, {currency_prop: code}), errors)
     number = {code: k for k, code in enumerate(currencies)}
     code_of = np.fromiter(map(number.__getitem__, codes), dtype=np.int64, count=len(codes))
+    if owner is not None:
+        code_of = code_of[owner]
     out = np.empty(len(raw), dtype=object)
     failed: dict[int, str] = {}
     for code, k in number.items():
@@ -1177,9 +1179,8 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
         # converted once per distinct value (money: per distinct amount within each currency)
         errors = (ValueError, TypeError, ArithmeticError, AttributeError)
         if h.currency_prop is not None:
-            record_codes = list(map(dict.get, props, repeat(h.currency_prop)))
             values, failed = _converted(raw, convert, errors, h.currency_prop,
-                                        list(map(record_codes.__getitem__, owner.tolist())))
+                                        list(map(dict.get, props, repeat(h.currency_prop))), owner)
         else:
             values, failed = _converted(raw, convert, errors)
         for k, why in failed.items():
@@ -1194,6 +1195,8 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
                 bad.append((row, prop, raw[k], f"history: {reason[k]}"))
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
+    if not reason and counts.max(initial=0) <= 1:
+        return Flat(offsets, times, values)  # at most one entry a record: nothing to order
     same = owner[1:] == owner[:-1]
     if not reason and not (times[1:][same] > times[:-1][same]).any():
         # HubSpot's own order, newest first in every record: reversing each record's entries sorts it (equal
