@@ -687,7 +687,7 @@ def build_portfolio(
             gc.enable()
 
 
-_BATCH = 8192  # records of one type converted together: large enough for C loops, small enough to stream
+_BATCH = 2048  # records of one type converted together: enough for C loops, few enough to stay in cache
 
 
 def _runs(records: Any) -> Iterator[tuple[str, Iterator[Any]]]:
