@@ -1,10 +1,12 @@
 """Canonical model: frozen dataclasses built from stored HubSpot records through the mappings.
 
-CONTRACT (shared by mapping, metrics, health, segments): the dataclasses below are the only shape the pure
-core sees. ``build_portfolio`` turns stored records into a ``Portfolio``. Times are timezone-aware UTC
-``datetime``; calendar dates are ``date``; money is ``Decimal`` in the portal's reporting currency
-(already converted, at constant FX). A value that could not be read is ``None`` and is reported once in
-``Portfolio.issues``; it never stops the run.
+CONTRACT (shared by mapping, metrics, health, segments): the dataclasses below are the shape of one record, and
+``Portfolio.tables`` the same records as columns (what the metrics read: a million customers as a few dozen arrays
+and sequences, see ``Table``). ``build_portfolio`` turns stored records into a ``Portfolio``. Times are
+timezone-aware UTC ``datetime`` (float epoch seconds in columns); calendar dates are ``date`` (float ordinals);
+money is ``Decimal`` in the portal's reporting currency (already converted, at constant FX). Id columns may be
+``Ids`` / ``IdTuples`` / ``Picked`` sequences that make the strings on access. A value that could not be read is
+``None`` and is reported once in ``Portfolio.issues``; it never stops the run.
 """
 
 from __future__ import annotations
