@@ -730,13 +730,6 @@ def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
 # ---------------------------------------------------------------- reading values (compiled once per pack)
 
 
-class _Bad(Exception):
-    """A value that could not be read: becomes a DataIssue."""
-
-    def __init__(self, prop: str, raw: Any, reason: str):
-        self.prop, self.raw, self.reason = prop, raw, reason
-
-
 _UTC = timezone.utc
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
@@ -930,9 +923,9 @@ class _FieldPlan:
 
 
 def _field(attr: str, spec: Any, kind: str, pack: Any, out: str) -> _FieldPlan:
-    """One property read as a column and converted once per distinct value (``prop``; money with a currency
-    property per (amount, currency) pair), or a ``reader(props)`` per record for constants, joins and lists of
-    properties. ``fast``: HubSpot's own timestamps, parsed in one vectorised call. ``out``: the column's kind."""
+    """A property (or the first not empty of a list of them) read as a column and converted once per distinct value
+    (money once per distinct amount within each currency); a constant; or a ``reader(props)`` per record for joins.
+    ``fast``: HubSpot's own timestamps, parsed in one vectorised call. ``out``: the column's kind."""
     convert, needs_props = _converter(spec, kind, pack)
     if spec.constant is not None:
         raw = str(spec.constant).lower() if isinstance(spec.constant, bool) else str(spec.constant)
@@ -944,9 +937,8 @@ def _field(attr: str, spec: Any, kind: str, pack: Any, out: str) -> _FieldPlan:
         names = spec.property
 
         def read_join(props: dict) -> Any:
-            parts = [props.get(name) for name in names]
-            text = " ".join(p.strip() for p in parts if p and p.strip())
-            return text or None
+            parts = (str(value).strip() for value in map(props.get, names) if value is not None)
+            return " ".join(part for part in parts if part) or None
         return _FieldPlan(attr, None, None, None, read_join, None, out)
     # one property, or a list of them (the first that is not empty is the value)
     names = (spec.property,) if isinstance(spec.property, str) else tuple(spec.property)
@@ -962,7 +954,6 @@ def _field(attr: str, spec: Any, kind: str, pack: Any, out: str) -> _FieldPlan:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_HUBSPOT_STAMP_LENGTHS = frozenset({20, 24})  # 2024-01-02T03:04:05Z, 2024-01-02T03:04:05.678Z
 
 
 def _fast_epochs(raw: list[str]) -> np.ndarray | None:
@@ -1027,14 +1018,8 @@ def _read_column(f: _FieldPlan, props: list[dict], bad: list[tuple[int, str, Any
     reason) in ``bad``."""
     if f.constant is not None:
         return _as_column(list(f.constant) * len(props), f.out)
-    if f.reader is not None:
-        values = []
-        for row, p in enumerate(props):
-            try:
-                values.append(f.reader(p))
-            except _Bad as exc:
-                bad.append((row, exc.prop, exc.raw, exc.reason))
-                values.append(None)
+    if f.reader is not None:  # a join of several properties: text, it cannot be malformed
+        values = list(map(f.reader, props))
         return _as_column(values, f.out)
     raw = list(map(dict.get, props, repeat(f.prop)))
     source: list[str] | None = None  # per row, the property its value came from (with fallbacks)
