@@ -148,22 +148,17 @@ def iter_association_columns(n: int, page: int = 5_000) -> Iterator[Columns]:
         companies = [str(10_000_000 + k) for k in i]
         yield Columns("contacts", "companies", [str(20_000_000 + 2 * k + j) for k in i for j in (0, 1)],
                       [c for c in companies for _ in (0, 1)], [1, 279] * len(i))
-    for start in range(0, n, page):
-        i = range(start, min(n, start + page))
-        yield Columns("subscriptions", "companies", [str(30_000_000 + k) for k in i], [str(10_000_000 + k) for k in i],
-                      [297] * len(i))
-    for start in range(0, n, page):
-        i = range(start, min(n, start + page))
-        yield Columns("deals", "companies", [str(40_000_000 + k) for k in i], [str(10_000_000 + k) for k in i],
-                      [5] * len(i))
-    for start in range(0, n, page):
-        i = range(start, min(n, start + page))
-        yield Columns("deals", "line_items", [str(40_000_000 + k) for k in i], [str(50_000_000 + k) for k in i],
-                      [19] * len(i))
-    for start in range(0, n, page):
-        i = range(start, min(n, start + page))
-        yield Columns("feedback_submissions", "contacts", [str(60_000_000 + k) for k in i],
-                      [str(20_000_000 + 2 * k) for k in i], [1148] * len(i))
+    # one association per customer: (from type, to type, from id base, to id base, to id step, type id)
+    for from_type, to_type, from_base, to_base, step, type_id in (
+        ("subscriptions", "companies", 30_000_000, 10_000_000, 1, 297),
+        ("deals", "companies", 40_000_000, 10_000_000, 1, 5),
+        ("deals", "line_items", 40_000_000, 50_000_000, 1, 19),
+        ("feedback_submissions", "contacts", 60_000_000, 20_000_000, 2, 1148),
+    ):
+        for start in range(0, n, page):
+            i = range(start, min(n, start + page))
+            yield Columns(from_type, to_type, [str(from_base + k) for k in i], [str(to_base + step * k) for k in i],
+                          [type_id] * len(i))
 
 
 class Timed:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import sys
 import time
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model_bench import Paged, Timed, iter_association_columns, iter_records  # noqa: E402
+from model_bench import Paged, Timed, iter_association_columns, iter_records, peak_mb  # noqa: E402
 
 from connector.mapping import load_pack  # noqa: E402
 from connector.metrics import periods  # noqa: E402
@@ -35,10 +34,6 @@ from connector.metrics.revenue import build_mrr_ledger, revenue_figures  # noqa:
 from connector.model import Pages, build_portfolio  # noqa: E402
 
 AS_OF = datetime(2026, 1, 15, tzinfo=timezone.utc)
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main() -> None:
