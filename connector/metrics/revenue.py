@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from connector.errors import ConfigError
+from connector.metrics.memo import Once
 from connector.metrics.periods import Period
 from connector.model import LIVE_STATUSES, OVERDUE_STATUSES, Flat, Portfolio, Subscription
 
@@ -469,19 +470,6 @@ def _entries(flat: Flat, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return rows[keep], flat.times[keep], list(compress(flat.values, keep.tolist()))
 
 
-class _Once(dict):
-    """``value -> function(value)``, each distinct value computed once, on first sight: ``map(once.__getitem__,
-    values)`` stays in C for every value seen before."""
-
-    def __init__(self, function: Callable[[Any], Any]):
-        super().__init__()
-        self.function = function
-
-    def __missing__(self, value: Any) -> Any:
-        result = self[value] = self.function(value)
-        return result
-
-
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
     """Each customer's summed MRR steps, from the subscriptions' columns with numpy (no object per subscription).
 
@@ -555,9 +543,9 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     m_times = np.concatenate((m_times, np.full(m_empty.size, NEG_INF)))
     mrr_values = chain(mrr_values, map(columns["mrr"].__getitem__, m_empty.tolist()))
     # Each distinct status and MRR value judged / converted once, on first sight (a handful of distinct values).
-    s_live = np.fromiter(map(_Once(common_live.__contains__).__getitem__, status_values), dtype=bool,
+    s_live = np.fromiter(map(Once(common_live.__contains__).__getitem__, status_values), dtype=bool,
                          count=s_sub.size)
-    m_micro = np.fromiter(map(_Once(to_micro).__getitem__, mrr_values), dtype=np.int64, count=m_sub.size)
+    m_micro = np.fromiter(map(Once(to_micro).__getitem__, mrr_values), dtype=np.int64, count=m_sub.size)
     del status_values, mrr_values
 
     # One sort of status and MRR changes together by (subscription, instant); forward-filling both along it

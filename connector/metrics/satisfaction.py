@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
+from connector.metrics.memo import Once
 from connector.metrics.periods import Period
 from connector.model import FeedbackResponse, Table
 
@@ -97,19 +98,6 @@ def _table(responses: Responses) -> Table:
     return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
 
 
-class _Once(dict):
-    """``value -> function(value)``, each distinct value computed once, on first sight: ``map(once.__getitem__,
-    values)`` stays in C for every value seen before (a column holds a handful of survey types or groups)."""
-
-    def __init__(self, function: Callable[[Any], Any]):
-        super().__init__()
-        self.function = function
-
-    def __missing__(self, value: Any) -> Any:
-        result = self[value] = self.function(value)
-        return result
-
-
 def _kind_code(survey_type: str) -> int:
     return _KINDS.get(survey_type.upper(), -1)
 
@@ -124,7 +112,7 @@ def _stored_code(stored: str | None) -> int:
 
 def _kind_codes(survey_types: Iterable[str], n: int) -> np.ndarray:
     """Per answer its kind code (``_KINDS`` of the upper-cased type, -1 other): one upper() per distinct type."""
-    return np.fromiter(map(_Once(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
+    return np.fromiter(map(Once(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
 
 
 def _groups(kind: np.ndarray, v: np.ndarray, rated: np.ndarray) -> np.ndarray:
@@ -155,7 +143,7 @@ def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndar
 def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
     # Each distinct stored group upper-cased and coded once, compared with ours in numpy.
     stored = map(table.columns["response_group"].__getitem__, rows)
-    theirs = np.fromiter(map(_Once(_stored_code).__getitem__, stored), dtype=np.int8, count=len(rows))
+    theirs = np.fromiter(map(Once(_stored_code).__getitem__, stored), dtype=np.int8, count=len(rows))
     ours = group >= 0
     missing = ours & (theirs < 0)
     checked = ours & ~missing
