@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from itertools import chain, compress, repeat
 from operator import is_not
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
