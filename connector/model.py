@@ -1246,14 +1246,8 @@ def _extra_kind(spec: Any) -> str:
 # ---------------------------------------------------------------- record ids as numbers, associations
 
 
-def _id_order(value: str) -> tuple[int, str]:
-    # HubSpot ids are numeric strings: order 9 before 10
-    return (len(value), value)
-
-
 _ID_DIGITS = 18  # HubSpot's ids have at most 18 digits here (int64 holds every one)
 _ODD_IDS = 1 << 62  # numbers of ids that are not HubSpot's decimal form start here (above every 18-digit number)
-_NOT_ID_BYTES = bytes(set(range(256)) - set(b"0123456789,"))
 
 
 class _Numbers:
