@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import sys
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields as dataclass_fields
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -707,10 +707,16 @@ def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
     links = _Links(plan, numbers)
     links.collect(associations)
     built = _Built(plan, links, numbers)
+    _take_runs(built, _runs(records))
+    return _assemble(plan, links, built)
+
+
+def _take_runs(built: "_Built", runs: Iterator[tuple[str, Iterator[Any]]]) -> None:
+    """Every record of ``runs`` into ``built``, in batches of one object type."""
     pending: dict[str, list[Any]] = {}
-    dispatch = plan.dispatch
+    dispatch = built.plan.dispatch
     # The store streams one object type at a time: runs of one type are taken whole, in C-level slices.
-    for object_type, run in _runs(records):
+    for object_type, run in runs:
         if not dispatch.get(object_type):
             continue
         batch = pending.setdefault(object_type, [])
@@ -724,7 +730,85 @@ def _build(records: Any, associations: Any, pack: Any) -> Portfolio:
         if batch:
             built.take(object_type, batch)
     pending.clear()  # the last records are let go before the columns are assembled
-    return _assemble(plan, links, built)
+
+
+@dataclass(slots=True)
+class Part:
+    """One object type's records read by ``PortfolioBuilder.read``: its converted columns in batches and its data
+    issues, ready to be assembled (picklable: a worker process can send it back)."""
+
+    object_type: str
+    chunks: dict[str, list[Any]]
+    loose: list[Any]
+    contacts: list[Any]
+    issues: list[tuple[int, int, DataIssue]]
+    seen: int
+    odd: dict[str, int]  # ids not in HubSpot's decimal form first numbered while reading this part
+
+
+class PortfolioBuilder:
+    """``build_portfolio`` in three steps, for a caller that reads object types apart (in worker processes, each
+    from its own store connection): the associations once, when built; then ``read`` each object type's records on
+    its own, into a ``Part``; then ``assemble`` the parts, in the order the types would have been streamed. The
+    result is the one ``build_portfolio`` gives for the same records streamed in that order.
+
+    ``read`` is pure computation on the records it is given and may run in a process forked from this one after
+    the builder was made (it changes nothing the other parts see). Parts are assembled once; a builder is then
+    spent."""
+
+    def __init__(self, associations: Any, pack: Any):
+        self.plan = _Plan(pack)
+        self.numbers = _Numbers()
+        self.links = _Links(self.plan, self.numbers)
+        self.links.collect(associations)
+
+    def reads(self, object_type: str) -> bool:
+        """Whether the pack maps ``object_type`` (records of any other type are ignored)."""
+        return bool(self.plan.dispatch.get(object_type))
+
+    def read(self, object_type: str, pages: Iterable[list[Any]]) -> Part:
+        """The records of ``object_type`` (pages of records; archived ones are skipped) → a Part."""
+        known = set(self.numbers.odd)
+        built = _Built(self.plan, self.links, self.numbers)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            _take_runs(built, _runs(Pages(pages)))
+        finally:
+            if collecting:
+                gc.enable()
+        odd = {key: number for key, number in self.numbers.odd.items() if key not in known}
+        return Part(object_type, built.chunks, built.loose, built.contacts, built.issues, built.seen, odd)
+
+    def assemble(self, parts: Sequence[Part]) -> Portfolio:
+        """The Portfolio of the parts, read in this order. Raises ``PartsDisagree`` when parts read in different
+        processes numbered ids that are not HubSpot's decimal form differently (read them in one process then)."""
+        odd = dict(self.numbers.odd)  # checked on a copy: a builder whose parts disagree is left as it was
+        taken = {number: key for key, number in odd.items()}
+        for part in parts:
+            for key, number in part.odd.items():
+                if odd.setdefault(key, number) != number or taken.setdefault(number, key) != key:
+                    raise PartsDisagree(f"{part.object_type}: id {key!r} was numbered apart from the other parts")
+        self.numbers.odd = odd
+        built = _Built(self.plan, self.links, self.numbers)
+        for part in parts:
+            for entity, chunks in part.chunks.items():
+                built.chunks.setdefault(entity, []).extend(chunks)
+            built.loose.extend(part.loose)
+            built.contacts.extend(part.contacts)
+            built.issues.extend((built.seen + seq, position, issue) for seq, position, issue in part.issues)
+            built.seen += part.seen
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return _assemble(self.plan, self.links, built)
+        finally:
+            if collecting:
+                gc.enable()
+
+
+class PartsDisagree(Exception):
+    """Parts read in different processes gave one odd id different numbers: read them in one process."""
 
 
 # ---------------------------------------------------------------- reading values (compiled once per pack)

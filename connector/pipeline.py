@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------- pull (issue 3)
 import contextlib as _contextlib  # noqa: E402  (imports kept in each issue's section)
+import itertools as _itertools  # noqa: E402
 import os as _os  # noqa: E402
 import socket as _socket  # noqa: E402
 import time as _time  # noqa: E402
@@ -227,20 +228,82 @@ def check_mappings_online(settings: _Any, pack: _Any, *, client: _Any = None) ->
     return check_against_portal(pack, fetch_portal_properties(settings, object_types, client=client))
 
 
-def load_portfolio(store: _Any, pack: _Any) -> _Any:
-    """Stored records and associations of every mapped object type → model.Portfolio (streamed, one pass)."""
-    import itertools
+def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:
+    """Stored records and associations of every mapped object type → model.Portfolio (streamed).
 
+    ``workers``: processes reading the object types side by side (``build_portfolio_in_workers``); 0 picks as many
+    as the CPUs (up to 4) once the store holds ``PARALLEL_FROM`` records, 1 reads everything in this process. An
+    in-memory store is always read here (another process could not open it)."""
     from connector.model import Pages, build_portfolio
 
     plan = pack.pull_plan()
-    records = itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
-    associations = itertools.chain.from_iterable(
+    associations = _itertools.chain.from_iterable(
         store.iter_association_columns(from_type, to_type)
         for object_type, spec in plan.items() if spec.associations
         for from_type, to_type in store.association_pairs(object_type)
     )
+    if workers == 0:
+        workers = min(_os.cpu_count() or 1, 4) if store.count_records() >= PARALLEL_FROM else 1
+    if workers > 1 and store.reopenable:
+        readers = {object_type: _StoreReader(store, object_type) for object_type in plan}
+        return build_portfolio_in_workers(readers, associations, pack, workers)
+    records = _itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
     return build_portfolio(Pages(records), associations, pack)
+
+
+PARALLEL_FROM = 100_000  # stored records from which load_portfolio reads in worker processes by default
+
+
+class _StoreReader:
+    """One object type's stored records, page by page, read through a connection of the process that asks."""
+
+    def __init__(self, store: _Any, object_type: str):
+        self.store, self.object_type, self.pid = store, object_type, _os.getpid()
+
+    def __call__(self) -> _Any:
+        if _os.getpid() != self.pid:  # a forked worker: its own connections, never the parent's
+            self.store.engine.dispose(close=False)
+            self.pid = _os.getpid()
+        return self.store.iter_record_pages(self.object_type)
+
+
+_JOB: _Any = None  # (builder, readers) inherited by the forked workers of build_portfolio_in_workers
+
+
+def build_portfolio_in_workers(readers: _Any, associations: _Any, pack: _Any, workers: int) -> _Any:
+    """``model.build_portfolio`` with the object types read side by side in ``workers`` forked processes.
+
+    ``readers``: object type → a callable returning that type's pages of records (called in the worker, so a
+    store read runs there too), in the order the types are streamed. The associations are collected here first;
+    the workers inherit them (fork: nothing is copied), each reads whole object types, the next in order as it
+    comes free, and sends its part back (pickled columns); the parts are assembled here, in the types' order, so
+    the Portfolio, its issues included, is the one a serial build gives. Without fork (not Linux or macOS), with
+    one type or one worker, or when parts read apart numbered ids outside HubSpot's decimal form differently, the
+    types are read in this process."""
+    import multiprocessing
+
+    from connector.model import PartsDisagree, PortfolioBuilder
+
+    builder = PortfolioBuilder(associations, pack)
+    types = [object_type for object_type in readers if builder.reads(object_type)]
+    if workers > 1 and len(types) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        global _JOB
+        _JOB = (builder, readers)
+        try:
+            with multiprocessing.get_context("fork").Pool(min(workers, len(types))) as pool:
+                parts = pool.map(_read_part, types, chunksize=1)
+        finally:
+            _JOB = None
+        try:
+            return builder.assemble(parts)
+        except PartsDisagree:
+            pass  # read again below, in this process (the builder is as it was before the workers)
+    return builder.assemble([builder.read(object_type, readers[object_type]()) for object_type in types])
+
+
+def _read_part(object_type: str) -> _Any:
+    builder, readers = _JOB
+    return builder.read(object_type, readers[object_type]())
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)
@@ -490,8 +553,9 @@ class Computed:
     segment_distribution: dict[str, _Any]
 
 
-def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_MONTHS) -> Computed:
-    """model → metrics → health → segments, with last run's snapshots for trends and hysteresis."""
+def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_MONTHS, workers: int = 0) -> Computed:
+    """model → metrics → health → segments, with last run's snapshots for trends and hysteresis (``workers``: see
+    ``load_portfolio``)."""
     from connector.health import health_distribution, health_features, health_scores
     from connector.metrics.periods import containing, previous
     from connector.metrics.portfolio import portfolio_metrics
@@ -500,7 +564,7 @@ def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_M
     from connector.segments import customer_segments, segment_distribution, segment_features
 
     options = metrics_options(pack)
-    portfolio = load_portfolio(store, pack)
+    portfolio = load_portfolio(store, pack, workers=workers)
     ledger = build_mrr_ledger(portfolio)
     features = customer_features(portfolio, as_of, options=options.features, ledger=ledger)
 
@@ -681,7 +745,7 @@ def run_sync(
 
             note("compute")
             moment = as_of or _datetime.now(_timezone.utc)
-            computed = compute(store, pack, moment)
+            computed = compute(store, pack, moment, workers=settings.model_workers)
             summary.customers = len(computed.outputs)
             summary.data_issues = len(computed.portfolio.issues)
             store.heartbeat(SYNC_LOCK, owner)
@@ -760,7 +824,7 @@ def run_metrics(settings: _Any, *, period: str = "month", as_of: _datetime | Non
     pack = load_pack(settings.mappings_dir)
     moment = as_of or _datetime.now(_timezone.utc)
     with _contextlib.closing(StateStore.open(settings.state_url)) as store:
-        portfolio = load_portfolio(store, pack)
+        portfolio = load_portfolio(store, pack, workers=settings.model_workers)
     window = containing(moment, period, pack.portal.periods.time_zone)
     return portfolio_metrics(portfolio, window, moment, options=metrics_options(pack)), pack
 
