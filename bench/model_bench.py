@@ -72,8 +72,9 @@ def iter_records(n: int) -> Iterator[Rec]:
         yield from _records(object_type, n)
 
 
-def _records(object_type: str, n: int) -> Iterator[Rec]:
-    for i in range(n):
+def _records(object_type: str, n: int, start: int = 0) -> Iterator[Rec]:
+    """The records of customers start..n-1 of one type."""
+    for i in range(start, n):
         plan = PLANS[i % len(PLANS)]
         if object_type == "companies":
             yield Rec("companies", str(10_000_000 + i), {
@@ -206,37 +207,103 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    args = parser.parse_args()
-    pack = load_pack(Path(__file__).resolve().parent.parent / "mappings")
-    n = args.customers
-    base = peak_mb()
-    gc.collect()
-    records, associations = Paged(iter_records(n)), Timed(iter_association_columns(n))
-    wall, cpu = time.perf_counter(), time.process_time()
-    portfolio = build_portfolio(Pages(records), associations, pack)
-    total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    gen_wall, gen_cpu = records.wall + associations.wall, records.cpu + associations.cpu
-    assert len(portfolio.customers) == n and len(portfolio.subscriptions) == n and not portfolio.issues
-    # A fixed pure-Python loop, to tell a slow or shared machine from a slow builder.
-    cpu = time.process_time()
-    probe = {"a": 1}
-    for _ in range(3_000_000):
-        probe.get("a")
-    ref_cpu = time.process_time() - cpu
-    build_wall, build_cpu = total_wall - gen_wall, total_cpu - gen_cpu
-    per = 100_000 / n
-    print(f"build_portfolio: {n:,} customers, {6 * n:,} records, {6 * n:,} associations (default pack)")
-    print(f"  builder alone: wall {build_wall:.2f} s, cpu {build_cpu:.2f} s "
-          f"({build_wall * per:.2f} s wall / {build_cpu * per:.2f} s cpu per 100k customers; "
-          f"{6 * n / build_cpu:,.0f} records/s of cpu)")
-    print(f"  generating the records, page by page in place: wall {gen_wall:.2f} s, cpu {gen_cpu:.2f} s "
-          f"(not the builder's)")
-    print(f"  peak RSS {peak_mb():,.0f} MB (before building: {base:,.0f} MB)")
-    print(f"  machine probe: 3M dict.get in {ref_cpu:.3f} s cpu (about 0.12 s on an idle 2-vCPU box)")
+TYPES = ("companies", "contacts", "subscriptions", "deals", "line_items", "feedback_submissions")
 
 
-if __name__ == "__main__":
-    main()
+class WorkerReaders:
+    """model_bench's records as ``pipeline.build_portfolio_in_workers`` shards: each object type in ``parts`` runs
+    of customers (as load_portfolio splits a type by id ranges), generated in the worker that reads it (as each
+    worker reads the store itself), a page of 1,000 at a time. Each reader notes in shared memory its process,
+    when it started, when its records ran out and the time spent generating them, so ``model_wall`` can take the
+    generating out of the critical path."""
+
+    _FIELDS = 5  # pid, start, end (monotonic clock, shared by the processes), generating wall, generating cpu
+
+    def __init__(self, n: int, parts: int):
+        import multiprocessing
+
+        self.n = n
+        cuts = [n * k // parts for k in range(parts + 1)]
+        self.shards = [(t, self._reader(k * parts + j, t, cuts[j], cuts[j + 1]))
+                       for k, t in enumerate(TYPES) for j in range(parts) if cuts[j] < cuts[j + 1]]
+        self.shared = multiprocessing.get_context("fork").Array("d", len(TYPES) * parts * self._FIELDS, lock=False)
+
+    def _reader(self, k: int, object_type: str, start: int, stop: int) -> Any:
+        def pages() -> Iterator[list[Any]]:
+            import os
+
+            base = k * self._FIELDS
+            self.shared[base], self.shared[base + 1] = os.getpid(), time.perf_counter()
+            paged = Paged(_records(object_type, stop, start))
+            for page in paged:
+                yield page
+            self.shared[base + 2], self.shared[base + 3], self.shared[base + 4] = (
+                time.perf_counter(), paged.wall, paged.cpu)
+        return pages
+
+    def _rows(self) -> list[tuple[float, ...]]:
+        rows = [tuple(self.shared[k * self._FIELDS:(k + 1) * self._FIELDS])
+                for k in range(len(self.shared) // self._FIELDS)]
+        return [row for row in rows if row[0]]
+
+    def generating_cpu(self) -> float:
+        return sum(row[4] for row in self._rows())
+
+    def model_wall(self, started: float, finished: float, before: float) -> float:
+        """The builder's critical path with the generating taken out: the time before the first reader started
+        (associations, fork; ``before`` of it was spent generating them), then the worker whose own work (its
+        time from its first reader's start to its last reader's end, less its generating) was longest, then the
+        time after the last reader ended (the last batch, sending the parts back, assembling)."""
+        rows = self._rows()
+        own: dict[float, list[tuple[float, ...]]] = {}
+        for row in rows:
+            own.setdefault(row[0], []).append(row)
+        busiest = max(max(r[2] for r in rs) - min(r[1] for r in rs) - sum(r[3] for r in rs) for rs in own.values())
+        return (min(r[1] for r in rows) - started - before) + busiest + (finished - max(r[2] for r in rows))
+
+
+class TreeMemory:
+    """Peak memory of this process and its children together, from /proc: the sum of their RSS every 50 ms (pages
+    a forked worker still shares with this process counted in each: an upper bound) and of their PSS every second
+    (shared pages split between the processes sharing them). Linux only; the peaks stay 0 elsewhere."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.pss_mb = self.rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import os
+
+        page = os.sysconf("SC_PAGE_SIZE") / 2**20
+        tick = 0
+        while not self._stop.wait(0.05):
+            pids = [os.getpid()]
+            try:
+                for task in os.listdir("/proc/self/task"):
+                    with open(f"/proc/self/task/{task}/children") as f:
+                        pids += [int(p) for p in f.read().split()]
+            except OSError:
+                return
+            rss = pss = 0.0
+            for pid in pids:  # RSS every 50 ms (cheap); PSS every second (the kernel walks every mapping for it)
+                try:
+                    with open(f"/proc/{pid}/statm") as f:
+                        rss += int(f.read().split()[1]) * page
+                    if tick % 20 == 0:
+                        with open(f"/proc/{pid}/smaps_rollup") as f:
+                            pss += sum(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+                except OSError:
+                    continue  # a child that just ended
+            self.rss_mb, self.pss_mb = max(self.rss_mb, rss), max(self.pss_mb, pss)
+            tick += 1

@@ -245,65 +245,105 @@ def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:
     if workers == 0:
         workers = min(_os.cpu_count() or 1, 4) if store.count_records() >= PARALLEL_FROM else 1
     if workers > 1 and store.reopenable:
-        readers = {object_type: _StoreReader(store, object_type) for object_type in plan}
-        return build_portfolio_in_workers(readers, associations, pack, workers)
+        shards = [(object_type, _StoreReader(store, object_type, low, high))
+                  for object_type in plan for low, high in _pairs(store.id_splits(object_type, workers))]
+        return build_portfolio_in_workers(shards, associations, pack, workers)
     records = _itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
-    return build_portfolio(Pages(records), associations, pack)
+    portfolio = build_portfolio(Pages(records), associations, pack)
+    release_freed_memory()
+    return portfolio
 
 
 PARALLEL_FROM = 100_000  # stored records from which load_portfolio reads in worker processes by default
 
 
-class _StoreReader:
-    """One object type's stored records, page by page, read through a connection of the process that asks."""
+def _pairs(splits: list[str]) -> list[tuple[str | None, str | None]]:
+    """Id ranges (after, through) around the split ids: (None, s1), (s1, s2), …, (sk, None)."""
+    bounds: list[str | None] = [None, *splits, None]
+    return list(zip(bounds[:-1], bounds[1:]))
 
-    def __init__(self, store: _Any, object_type: str):
+
+class _StoreReader:
+    """One object type's stored records with ids in (after, through], page by page, read through a connection of
+    the process that asks."""
+
+    def __init__(self, store: _Any, object_type: str, after: str | None = None, through: str | None = None):
         self.store, self.object_type, self.pid = store, object_type, _os.getpid()
+        self.after, self.through = after, through
 
     def __call__(self) -> _Any:
         if _os.getpid() != self.pid:  # a forked worker: its own connections, never the parent's
             self.store.engine.dispose(close=False)
             self.pid = _os.getpid()
-        return self.store.iter_record_pages(self.object_type)
+        return self.store.iter_record_pages(self.object_type, after=self.after, through=self.through)
 
 
-_JOB: _Any = None  # (builder, readers) inherited by the forked workers of build_portfolio_in_workers
+_JOB: _Any = None  # (builder, shards) inherited by the forked workers of build_portfolio_in_workers
 
 
-def build_portfolio_in_workers(readers: _Any, associations: _Any, pack: _Any, workers: int) -> _Any:
-    """``model.build_portfolio`` with the object types read side by side in ``workers`` forked processes.
+def build_portfolio_in_workers(shards: _Any, associations: _Any, pack: _Any, workers: int) -> _Any:
+    """``model.build_portfolio`` with the records read side by side in ``workers`` forked processes.
 
-    ``readers``: object type → a callable returning that type's pages of records (called in the worker, so a
-    store read runs there too), in the order the types are streamed. The associations are collected here first;
-    the workers inherit them (fork: nothing is copied), each reads whole object types, the next in order as it
-    comes free, and sends its part back (pickled columns); the parts are assembled here, in the types' order, so
-    the Portfolio, its issues included, is the one a serial build gives. Without fork (not Linux or macOS), with
-    one type or one worker, or when parts read apart numbered ids outside HubSpot's decimal form differently, the
-    types are read in this process."""
+    ``shards``: (object type, a callable returning pages of its records), in the order the records are streamed;
+    a type may come in several shards (id ranges), so that one large type is shared out. Each callable runs in a
+    worker, so a store read runs there too. The associations are collected here first and the workers inherit
+    them (fork: nothing is copied); each worker takes the next shard as it comes free and sends its part back
+    (pickled columns); the parts are assembled here in the shards' order, so the Portfolio, its issues included,
+    is the one a serial build of the same stream gives. Without fork (not Linux or macOS), with one shard or one
+    worker, or when parts read apart numbered ids outside HubSpot's decimal form differently, the shards are
+    read in this process."""
     import multiprocessing
 
     from connector.model import PartsDisagree, PortfolioBuilder
 
     builder = PortfolioBuilder(associations, pack)
-    types = [object_type for object_type in readers if builder.reads(object_type)]
-    if workers > 1 and len(types) > 1 and "fork" in multiprocessing.get_all_start_methods():
+    shards = [(object_type, read) for object_type, read in shards if builder.reads(object_type)]
+    if workers > 1 and len(shards) > 1 and "fork" in multiprocessing.get_all_start_methods():
         global _JOB
-        _JOB = (builder, readers)
+        _JOB = (builder, shards)
         try:
-            with multiprocessing.get_context("fork").Pool(min(workers, len(types))) as pool:
-                parts = pool.map(_read_part, types, chunksize=1)
+            parts = []
+            with multiprocessing.get_context("fork").Pool(min(workers, len(shards))) as pool:
+                for part in pool.imap(_read_part, range(len(shards)), chunksize=1):
+                    parts.append(part)
+                    release_freed_memory()  # the part's pickle, hundreds of MB at a million records
         finally:
             _JOB = None
         try:
-            return builder.assemble(parts)
+            portfolio = builder.assemble(parts)
+            del parts
+            release_freed_memory()
+            return portfolio
         except PartsDisagree:
             pass  # read again below, in this process (the builder is as it was before the workers)
-    return builder.assemble([builder.read(object_type, readers[object_type]()) for object_type in types])
+        del parts
+    return builder.assemble([builder.read(object_type, read()) for object_type, read in shards])
 
 
-def _read_part(object_type: str) -> _Any:
-    builder, readers = _JOB
-    return builder.read(object_type, readers[object_type]())
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere). Large transient
+    buffers (a worker's pickled part, a stage's intermediates) leave the heap holding freed memory the next stage
+    cannot use as RSS counts it; at a million records that is hundreds of MB."""
+    global _TRIM
+    if _TRIM is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: _Any = None
+
+
+def _read_part(shard: int) -> _Any:
+    builder, shards = _JOB
+    object_type, read = shards[shard]
+    return builder.read(object_type, read())
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)

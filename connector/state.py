@@ -535,10 +535,12 @@ class StateStore:
             yield from page
 
     def iter_record_pages(
-        self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK
+        self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK,
+        after: str | None = None, through: str | None = None,
     ) -> Iterator[list[StoredRecord]]:
-        """``iter_records`` a page (list) at a time, as read: a consumer of millions takes whole pages."""
-        last: str | None = None
+        """``iter_records`` a page (list) at a time, as read: a consumer of millions takes whole pages. ``after`` /
+        ``through``: only ids above / up to these (in the store's id order, as ``id_splits`` gives them)."""
+        last: str | None = after
         cols = [
             records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")
         ]
@@ -548,6 +550,8 @@ class StateStore:
                 query = query.where(records.c.archived.is_(False))
             if last is not None:
                 query = query.where(records.c.id > last)
+            if through is not None:
+                query = query.where(records.c.id <= through)
             query = query.order_by(records.c.id).limit(batch_size)
             with self._connect() as conn:
                 batch = conn.execute(query).all()
@@ -555,6 +559,21 @@ class StateStore:
                 return
             yield list(map(self._record, batch))
             last = batch[-1].id
+
+    def id_splits(self, object_type: str, parts: int) -> list[str]:
+        """Up to ``parts - 1`` ids that cut the type's live records into ``parts`` runs of about equal size (in id
+        order: each is the last id of its run); [] for a type with fewer records than parts."""
+        count = self.count_records(object_type)
+        if parts < 2 or count < parts:
+            return []
+        out: list[str] = []
+        with self._connect() as conn:
+            for k in range(1, parts):
+                query = (select(records.c.id).where(records.c.object_type == object_type,
+                                                    records.c.archived.is_(False))
+                         .order_by(records.c.id).offset(k * count // parts - 1).limit(1))
+                out.append(conn.execute(query).scalar_one())
+        return out
 
     def load_records(self, object_type: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
         """The stored records among ``ids`` (archived included), by id."""
