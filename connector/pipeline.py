@@ -232,7 +232,7 @@ def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:
     """Stored records and associations of every mapped object type → model.Portfolio (streamed).
 
     ``workers``: processes reading the object types side by side (``build_portfolio_in_workers``); 0 picks as many
-    as the CPUs (up to 4) once the store holds ``PARALLEL_FROM`` records, 1 reads everything in this process. An
+    as the CPUs this process may run on (up to 4) once the store holds ``PARALLEL_FROM`` records, 1 reads everything in this process. An
     in-memory store is always read here (another process could not open it)."""
     from connector.model import Pages, build_portfolio
 
@@ -243,7 +243,8 @@ def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:
         for from_type, to_type in store.association_pairs(object_type)
     )
     if workers == 0:
-        workers = min(_os.cpu_count() or 1, 4) if store.count_records() >= PARALLEL_FROM else 1
+        cpus = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
+        workers = min(cpus, 4) if store.count_records() >= PARALLEL_FROM else 1
     if workers > 1 and store.reopenable:
         shards = [(object_type, _StoreReader(store, object_type, low, high))
                   for object_type in plan for low, high in _pairs(store.id_splits(object_type, workers))]
