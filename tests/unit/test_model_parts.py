@@ -16,6 +16,7 @@ from connector.model import PartsDisagree, PortfolioBuilder, build_portfolio
 from connector.state import StateStore
 from tests.unit.test_model import Assoc, Rec, _portal, pack  # noqa: F401  (pack is a fixture)
 from tests.unit.test_model_ids import _same
+from tests.unit.test_state import store_url  # noqa: F401  (a fixture: a SQLite file, or a PostgreSQL schema)
 
 
 def _by_type(records):
@@ -134,9 +135,10 @@ def _save(store: StateStore, records, associations) -> None:
         store.replace_associations(from_type, to_type, mapping)
 
 
-def test_load_portfolio_reads_a_file_store_in_workers_the_same(pack, tmp_path):  # noqa: F811
+def test_load_portfolio_reads_a_store_in_workers_the_same(pack, store_url):  # noqa: F811
+    """On SQLite (a file) and PostgreSQL: each worker opens its own connections, the parent's keep working."""
     records, associations = _portal()
-    with StateStore.open(f"sqlite:///{tmp_path / 'state.db'}") as store:
+    with StateStore.open(store_url) as store:
         _save(store, records, associations)
         assert store.reopenable
         splits = store.id_splits("contacts", 2)
