@@ -250,16 +250,23 @@ class WorkerReaders:
         return sum(row[4] for row in self._rows())
 
     def model_wall(self, started: float, finished: float, before: float) -> float:
-        """The builder's critical path with the generating taken out: the time before the first reader started
-        (associations, fork; ``before`` of it was spent generating them), then the worker whose own work (its
-        time from its first reader's start to its last reader's end, less its generating) was longest, then the
-        time after the last reader ended (the last batch, sending the parts back, assembling)."""
+        """The builder's critical path with the generating taken out: the process with the most work of its own
+        (from its first reader's start to its last reader's end, less its generating; this process's from
+        ``started``, as it collects the associations first, ``before`` of it spent generating them), then the time
+        after the last reader ended (the last batch, sending the parts back, assembling)."""
+        import os
+
         rows = self._rows()
         own: dict[float, list[tuple[float, ...]]] = {}
         for row in rows:
             own.setdefault(row[0], []).append(row)
-        busiest = max(max(r[2] for r in rs) - min(r[1] for r in rs) - sum(r[3] for r in rs) for rs in own.values())
-        return (min(r[1] for r in rows) - started - before) + busiest + (finished - max(r[2] for r in rows))
+        here = float(os.getpid())
+        busiest = 0.0
+        for pid, rs in own.items():
+            first = started if pid == here else min(r[1] for r in rs)
+            generating = sum(r[3] for r in rs) + (before if pid == here else 0.0)
+            busiest = max(busiest, max(r[2] for r in rs) - first - generating)
+        return busiest + (finished - max(r[2] for r in rows))
 
 
 class TreeMemory:

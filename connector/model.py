@@ -760,14 +760,31 @@ class PortfolioBuilder:
         self.plan = _Plan(pack)
         self.numbers = _Numbers()
         self.links = _Links(self.plan, self.numbers)
+        self.collected = associations is not None
+        if associations is not None:
+            self.links.collect(associations)
+
+    def collect(self, associations: Any) -> None:
+        """The associations, for a builder made without them (``None``): parts of types that do not need them
+        (``needs_links``) may be read before, in workers forked then; the others only after."""
         self.links.collect(associations)
+        self.collected = True
 
     def reads(self, object_type: str) -> bool:
         """Whether the pack maps ``object_type`` (records of any other type are ignored)."""
         return bool(self.plan.dispatch.get(object_type))
 
+    def needs_links(self, object_type: str) -> bool:
+        """Whether reading ``object_type`` looks at the associations: contacts do when companies are the customers
+        (a contact without a company is read whole, as it may become a customer itself)."""
+        plan = self.plan
+        return any(entity == "contacts" and plan.customer_entity != "contacts"
+                   for entity, _, _ in plan.dispatch.get(object_type, ()))
+
     def read(self, object_type: str, pages: Iterable[list[Any]]) -> Part:
         """The records of ``object_type`` (pages of records; archived ones are skipped) → a Part."""
+        if not self.collected and self.needs_links(object_type):
+            raise RuntimeError(f"{object_type} are read after the associations are collected")
         known = set(self.numbers.odd)
         built = _Built(self.plan, self.links, self.numbers)
         collecting = gc.isenabled()
@@ -783,6 +800,8 @@ class PortfolioBuilder:
     def assemble(self, parts: Sequence[Part]) -> Portfolio:
         """The Portfolio of the parts, read in this order. Raises ``PartsDisagree`` when parts read in different
         processes numbered ids that are not HubSpot's decimal form differently (read them in one process then)."""
+        if not self.collected:
+            raise RuntimeError("parts are assembled after the associations are collected")
         odd = dict(self.numbers.odd)  # checked on a copy: a builder whose parts disagree is left as it was
         taken = {number: key for key, number in odd.items()}
         for part in parts:

@@ -287,26 +287,35 @@ def build_portfolio_in_workers(shards: _Any, associations: _Any, pack: _Any, wor
 
     ``shards``: (object type, a callable returning pages of its records), in the order the records are streamed;
     a type may come in several shards (id ranges), so that one large type is shared out. Each callable runs in a
-    worker, so a store read runs there too. The associations are collected here first and the workers inherit
-    them (fork: nothing is copied); each worker takes the next shard as it comes free and sends its part back
-    (pickled columns); the parts are assembled here in the shards' order, so the Portfolio, its issues included,
-    is the one a serial build of the same stream gives. Without fork (not Linux or macOS), with one shard or one
+    worker, so a store read runs there too. The workers start at once, each taking the next shard as it comes
+    free and sending its part back (pickled columns), while the associations are collected here; the few shards
+    whose reading looks at the associations (contacts, when companies are the customers) are then read here.
+    The parts are assembled here in the shards' order, so the Portfolio, its issues included, is the one a
+    serial build of the same stream gives. Without fork (not Linux or macOS), with one shard or one
     worker, or when parts read apart numbered ids outside HubSpot's decimal form differently, the shards are
     read in this process."""
     import multiprocessing
 
     from connector.model import PartsDisagree, PortfolioBuilder
 
-    builder = PortfolioBuilder(associations, pack)
+    builder = PortfolioBuilder(None, pack)
     shards = [(object_type, read) for object_type, read in shards if builder.reads(object_type)]
     if workers > 1 and len(shards) > 1 and "fork" in multiprocessing.get_all_start_methods():
         global _JOB
         _JOB = (builder, shards)
         try:
-            parts = []
+            parts: list[_Any] = [None] * len(shards)
             with multiprocessing.get_context("fork").Pool(min(workers, len(shards))) as pool:
-                for part in pool.imap(_read_part, range(len(shards)), chunksize=1):
-                    parts.append(part)
+                # The workers start on the shards that need no associations while they are collected here; the
+                # shards that need them (contacts, when companies are the customers) are then read here.
+                pending = [(k, pool.apply_async(_read_part, (k,))) for k, (object_type, _) in enumerate(shards)
+                           if not builder.needs_links(object_type)]
+                builder.collect(associations)
+                for k, (object_type, read) in enumerate(shards):
+                    if builder.needs_links(object_type):
+                        parts[k] = builder.read(object_type, read())
+                for k, result in pending:
+                    parts[k] = result.get()
                     release_freed_memory()  # the part's pickle, hundreds of MB at a million records
         finally:
             _JOB = None
@@ -316,8 +325,10 @@ def build_portfolio_in_workers(shards: _Any, associations: _Any, pack: _Any, wor
             release_freed_memory()
             return portfolio
         except PartsDisagree:
-            pass  # read again below, in this process (the builder is as it was before the workers)
+            pass  # read again below, in this process (the builder's numbering is as it was before the workers)
         del parts
+    else:
+        builder.collect(associations)
     return builder.assemble([builder.read(object_type, read()) for object_type, read in shards])
 
 
