@@ -55,6 +55,7 @@ def _h(*points: tuple[str, str]) -> list[dict[str, Any]]:
     return [{"value": v, "timestamp": t, "sourceType": "API"} for v, t in points]
 
 
+TYPES = ("companies", "contacts", "subscriptions", "deals", "line_items", "feedback_submissions")  # store order
 PLANS = ("49", "99", "149", "199", "299", "499", "999", "1499")
 
 
@@ -68,7 +69,7 @@ def _ts(day: int, i: int) -> str:
 
 def iter_records(n: int) -> Iterator[Rec]:
     """The records in the order the pipeline streams them from the state store: one object type at a time, by id."""
-    for object_type in ("companies", "contacts", "subscriptions", "deals", "line_items", "feedback_submissions"):
+    for object_type in TYPES:
         yield from _records(object_type, n)
 
 
@@ -206,8 +207,6 @@ class Paged:
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
-
-TYPES = ("companies", "contacts", "subscriptions", "deals", "line_items", "feedback_submissions")
 
 
 class WorkerReaders:

@@ -15,6 +15,7 @@ import gc
 import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields as dataclass_fields
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -678,12 +679,18 @@ def build_portfolio(
     not a Python call per field. Then the links are resolved column by column. Records and associations may be
     streamed. Archived records are skipped; a malformed value leaves its field None and adds one DataIssue.
     """
-    # The builder allocates many small acyclic objects; the cycle collector would re-scan them all again and again
-    # and find nothing: pause it for the build, restore it after.
+    with _collector_paused():
+        return _build(records, associations, pack)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The builder allocates many small acyclic objects; the cycle collector would re-scan them all again and again
+    and find nothing: paused while building, restored after."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _build(records, associations, pack)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -787,13 +794,8 @@ class PortfolioBuilder:
             raise RuntimeError(f"{object_type} are read after the associations are collected")
         known = set(self.numbers.odd)
         built = _Built(self.plan, self.links, self.numbers)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             _take_runs(built, _runs(Pages(pages)))
-        finally:
-            if collecting:
-                gc.enable()
         odd = {key: number for key, number in self.numbers.odd.items() if key not in known}
         return Part(object_type, built.chunks, built.loose, built.contacts, built.issues, built.seen, odd)
 
@@ -817,13 +819,8 @@ class PortfolioBuilder:
             built.contacts.extend(part.contacts)
             built.issues.extend((built.seen + seq, position, issue) for seq, position, issue in part.issues)
             built.seen += part.seen
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             return _assemble(self.plan, self.links, built)
-        finally:
-            if collecting:
-                gc.enable()
 
 
 class PartsDisagree(Exception):

@@ -308,11 +308,11 @@ def build_portfolio_in_workers(shards: _Any, associations: _Any, pack: _Any, wor
             with multiprocessing.get_context("fork").Pool(min(workers, len(shards))) as pool:
                 # The workers start on the shards that need no associations while they are collected here; the
                 # shards that need them (contacts, when companies are the customers) are then read here.
-                pending = [(k, pool.apply_async(_read_part, (k,))) for k, (object_type, _) in enumerate(shards)
-                           if not builder.needs_links(object_type)]
+                here = [builder.needs_links(object_type) for object_type, _ in shards]
+                pending = [(k, pool.apply_async(_read_part, (k,))) for k in range(len(shards)) if not here[k]]
                 builder.collect(associations)
                 for k, (object_type, read) in enumerate(shards):
-                    if builder.needs_links(object_type):
+                    if here[k]:
                         parts[k] = builder.read(object_type, read())
                 for k, result in pending:
                     parts[k] = result.get()

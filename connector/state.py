@@ -369,7 +369,7 @@ class StateStore:
     @property
     def reopenable(self) -> bool:
         """Whether another connection (of another process) sees this store: not so for an in-memory SQLite one."""
-        return self.dialect != "sqlite" or _sqlite_path(self.engine.url.render_as_string(hide_password=False)) is not None
+        return self.dialect != "sqlite" or _sqlite_path(self.engine.url.render_as_string(hide_password=True)) is not None
 
     def __enter__(self) -> "StateStore":
         return self

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-from itertools import groupby
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,10 @@ from tests.unit.test_state import store_url  # noqa: F401  (a fixture: a SQLite 
 
 def _by_type(records):
     """Records grouped per object type, in the order the types first appear (as the store streams them)."""
-    ordered = sorted(records, key=lambda r: [r.object_type for r in records].index(r.object_type))
-    return {t: list(group) for t, group in groupby(ordered, key=lambda r: r.object_type)}
+    groups: dict[str, list] = {}
+    for r in records:
+        groups.setdefault(r.object_type, []).append(r)
+    return groups
 
 
 def _exactly_same(a, b):
