@@ -8,7 +8,7 @@ from typing import Callable, TypeVar
 
 import typer
 
-from connector.errors import ConnectorError, MappingError
+from connector.errors import ConfigError, ConnectorError, MappingError
 
 app = typer.Typer(
     help="Retention connector for HubSpot: pull, compute retention metrics and health, write back.",
@@ -50,13 +50,19 @@ _BUNDLED_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
 
 def load_settings(**overrides):
-    """Settings from arguments, env and .env; every command uses this, so all of them fall back alike to the
-    bundled mapping pack when the configured folder (./mappings by default) does not exist."""
-    from connector.settings import Settings
+    """Settings from arguments, env and .env; every command uses this. Only when no mapping folder was configured
+    and ./mappings does not exist is the bundled pack used; a configured folder that does not exist is an error."""
+    from connector import settings as settings_module
 
-    settings = Settings(**overrides)
-    if not settings.mappings_dir.exists() and "mappings_dir" not in overrides and _BUNDLED_MAPPINGS.exists():
-        settings = settings.model_copy(update={"mappings_dir": _BUNDLED_MAPPINGS})
+    settings = settings_module.load_settings(**overrides)
+    if settings.mappings_dir.is_dir():
+        return settings
+    if "mappings_dir" in settings.model_fields_set:
+        raise ConfigError(f"CONNECTOR_MAPPINGS_DIR: the mapping folder {settings.mappings_dir} does not exist; "
+                          "point it at the folder that holds portal.yaml and sources.yaml "
+                          "(`connector mappings init` writes one)")
+    if _BUNDLED_MAPPINGS.is_dir():
+        return settings.model_copy(update={"mappings_dir": _BUNDLED_MAPPINGS})
     return settings
 
 
@@ -190,8 +196,8 @@ def mappings_validate(
     from connector.mapping.loader import raise_problems
 
     def action():
-        settings = load_settings()
-        folder = directory or settings.mappings_dir
+        settings = load_settings(**({"mappings_dir": directory} if directory else {}))
+        folder = settings.mappings_dir
         pack = load_pack(folder)
         if online:
             raise_problems(pipeline.check_mappings_online(settings, pack))

@@ -224,8 +224,17 @@ def check_mappings_online(settings: _Any, pack: _Any, *, client: _Any = None) ->
     """The pack's problems against the live portal's property definitions (exist, types, enumeration values)."""
     from connector.mapping.check import check_against_portal
 
+    from connector.writeback import provisioning_problems
+
     object_types = [source.object for _, source in pack.sources.entities()]
-    return check_against_portal(pack, fetch_portal_properties(settings, object_types, client=client))
+    if pack.writeback is not None:
+        object_types += [o.object for o in pack.writeback.outputs if o.object not in object_types]
+    properties = fetch_portal_properties(settings, list(dict.fromkeys(object_types)), client=client)
+    problems = check_against_portal(pack, properties)
+    if pack.writeback is not None:  # the outputs a sync would refuse to provision, refused here with file:line
+        problems += [pack.error("writeback.yaml", ("outputs", index, "property", "name"), f"outputs[{index}]: {why}")
+                     for index, why in provisioning_problems(pack.writeback, properties)]
+    return problems
 
 
 def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:

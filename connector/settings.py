@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connector.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
@@ -41,3 +43,32 @@ class Settings(BaseSettings):
         description="processes that read the stored records into the model (0: as many as the CPUs, up to 4, once "
                     "the store holds 100,000 records; 1: in this process)",
     )
+
+    @field_validator("token", "client_id", "client_secret", "refresh_token", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        # A token pasted with its line break would be sent in a header and refused by HubSpot as "unauthorized";
+        # the value itself is never repeated (it is a secret).
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise ValueError("contains a control character (a line break or tab pasted with it?): paste it again")
+        return value
+
+
+SECRET_FIELDS = frozenset({"token", "client_secret", "refresh_token"})
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from arguments, env and .env; a bad value is a ConfigError naming its variable (exit 2)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_setting_problem(err) for err in exc.errors())) from None
+
+
+def _setting_problem(err: dict) -> str:
+    name = str(err["loc"][0]) if err.get("loc") else "?"
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    given = err.get("input")
+    shown = "" if name in SECRET_FIELDS or name == "client_id" or isinstance(given, (dict, list)) else f" (got {given!r})"
+    return f"CONNECTOR_{name.upper()}: {message}{shown}"

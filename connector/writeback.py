@@ -724,40 +724,17 @@ def plan_provisioning(
     """
     group = config.group.name
     extra = observed_options(config, outputs or {})
-    problems: list[str] = []
+    problems = provisioning_problems(config, portal_properties)
+    if problems:
+        raise ConfigError("write-back cannot start:\n  " + "\n  ".join(message for _, message in problems))
     defs: dict[str, list[dict]] = defaultdict(list)
     done: set[tuple[str, str]] = set()
     for output in config.outputs:
-        prop = output.property
-        key = (output.object, prop.name)
-        found = {p.get("name"): p for p in portal_properties.get(output.object, ())}
-        there = found.get(prop.name)
-        if output.existing:
-            if there is None:
-                problems.append(f"{output.object}.{prop.name} is marked existing but the portal has no such property"
-                                f"{did_you_mean(prop.name, [n for n in found if n])}")
-            elif there.get("type") != prop.type:
-                problems.append(f"{output.object}.{prop.name} is of type {there.get('type')!r} in the portal, "
-                                f"not {prop.type!r}")
-            elif (there.get("modificationMetadata") or {}).get("readOnlyValue") or there.get("calculated"):
-                problems.append(f"{output.object}.{prop.name} is read-only in the portal")
-            continue
-        if there is not None:
-            if there.get("groupName") != group:
-                problems.append(f"{output.object}.{prop.name} already exists in group {there.get('groupName')!r}, "
-                                f"not the connector's {group!r}: rename it in writeback.yaml, or set existing: true "
-                                "to write that property on purpose")
-                continue
-            if there.get("type") != prop.type:
-                problems.append(f"{output.object}.{prop.name} exists with type {there.get('type')!r}, "
-                                f"the mapping says {prop.type!r} (HubSpot cannot change it in place)")
-                continue
-        if key in done:
+        key = (output.object, output.property.name)
+        if output.existing or key in done:
             continue
         done.add(key)
         defs[output.object].append(property_definition(output, group, extra.get(key, ())))
-    if problems:
-        raise ConfigError("write-back cannot start:\n  " + "\n  ".join(problems))
     settled, groups = set(), set()
     for object_type, wanted in defs.items():
         found = {p.get("name"): p for p in portal_properties.get(object_type, ())}
@@ -767,6 +744,39 @@ def plan_provisioning(
             settled.add(object_type)
     return ProvisionPlan(group, config.group.label, {k: tuple(v) for k, v in sorted(defs.items())},
                          settled=frozenset(settled), groups_present=frozenset(groups))
+
+
+def provisioning_problems(
+    config: WritebackConfig, portal_properties: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[tuple[int, str]]:
+    """(index in ``config.outputs``, reason) for every output we may not write: a property of ours that the portal
+    already has in another group (HubSpot's own, or another integration's) or with another type, and an
+    ``existing`` one the portal lacks, types differently or keeps read-only. ``mappings validate --online`` reports
+    the same list with file:line, so it refuses exactly what a sync would."""
+    group = config.group.name
+    problems: list[tuple[int, str]] = []
+    for index, output in enumerate(config.outputs):
+        prop = output.property
+        found = {p.get("name"): p for p in portal_properties.get(output.object, ())}
+        there = found.get(prop.name)
+        if output.existing:
+            if there is None:
+                problems.append((index, f"{output.object}.{prop.name} is marked existing but the portal has no such "
+                                        f"property{did_you_mean(prop.name, [n for n in found if n])}"))
+            elif there.get("type") != prop.type:
+                problems.append((index, f"{output.object}.{prop.name} is of type {there.get('type')!r} in the portal, "
+                                        f"not {prop.type!r}"))
+            elif (there.get("modificationMetadata") or {}).get("readOnlyValue") or there.get("calculated"):
+                problems.append((index, f"{output.object}.{prop.name} is read-only in the portal"))
+        elif there is not None and there.get("groupName") != group:
+            owner = " (HubSpot's own property)" if there.get("hubspotDefined") else ""
+            problems.append((index, f"{output.object}.{prop.name} already exists in group {there.get('groupName')!r}"
+                                    f"{owner}, not the connector's {group!r}: rename it in writeback.yaml, or set "
+                                    "existing: true to write that property on purpose"))
+        elif there is not None and there.get("type") != prop.type:
+            problems.append((index, f"{output.object}.{prop.name} exists with type {there.get('type')!r}, "
+                                    f"the mapping says {prop.type!r} (HubSpot cannot change it in place)"))
+    return problems
 
 
 def _provisioned(there: Mapping[str, Any] | None, wanted: Mapping[str, Any]) -> bool:

@@ -26,8 +26,43 @@ from connector.mapping.base import did_you_mean
 M = TypeVar("M", bound=BaseModel)
 KeyPath = tuple[Any, ...]
 
-# libyaml's loader keeps marks too and parses a large pack several times faster.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Bounds that keep a hostile or broken file from exhausting the process: a pack's files are a few kB each.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_NODES = 100_000  # counted with aliases expanded, so an alias bomb stops here, before anything is built
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's safe loader (marks kept, several times faster on a large pack) that leaves dates to the schema.
+
+    PyYAML turns an implicit ``2026-13-45`` into a ``datetime.date`` and raises a bare ValueError on an impossible
+    one; as plain text the schema's own ``date`` field validates it and reports file:line like any other value.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+        for first, resolvers in getattr(yaml, "CSafeLoader", yaml.SafeLoader).yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        # an explicit ``!!timestamp x``: PyYAML's constructor fails with AttributeError on text it cannot match
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, TypeError, AttributeError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid !!timestamp", node.start_mark) from None
+
+
+_Loader.add_constructor(_TIMESTAMP_TAG, _Loader.construct_yaml_timestamp)
+
+
+class _TooLarge(Exception):
+    """The document is deeper or (aliases expanded) larger than the bounds above."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
 
 
 class LocatedError(ValueError):
@@ -92,8 +127,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineIndex, list[MappingError]
         node = loader.get_single_node()
         if node is None:
             return None, index, problems
-        _index_node(node, (), index, problems)
+        _index_node(node, (), index, problems, [MAX_NODES])
         data = loader.construct_document(node)
+    except _TooLarge as exc:
+        problems.append(MappingError(file, exc.line, exc.reason))
+        return None, index, problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -102,13 +140,25 @@ def parse_yaml(text: str, file: str) -> tuple[Any, LineIndex, list[MappingError]
     except yaml.YAMLError as exc:
         problems.append(MappingError(file, None, f"YAML: {exc}"))
         return None, index, problems
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        # a value PyYAML's constructors choke on (they raise bare Python errors for some tags): still file-level
+        problems.append(MappingError(file, None, f"YAML: cannot read a value ({type(exc).__name__}: {exc})"))
+        return None, index, problems
     finally:
         loader.dispose()
     return data, index, problems
 
 
-def _index_node(node: yaml.Node, path: KeyPath, index: LineIndex, problems: list[MappingError]) -> None:
-    index.lines.setdefault(path, node.start_mark.line + 1)
+def _index_node(node: yaml.Node, path: KeyPath, index: LineIndex, problems: list[MappingError],
+                budget: list[int]) -> None:
+    line = node.start_mark.line + 1
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge(line, f"more than {MAX_NODES:,} values once aliases are expanded (an alias repeated "
+                              "inside aliases?): write the values out or use fewer levels of aliases")
+    if len(path) > MAX_DEPTH:
+        raise _TooLarge(line, f"nested more than {MAX_DEPTH} levels deep (or an alias that contains itself)")
+    index.lines.setdefault(path, line)
     if isinstance(node, yaml.MappingNode):
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -123,21 +173,38 @@ def _index_node(node: yaml.Node, path: KeyPath, index: LineIndex, problems: list
             first_seen[key] = line
             child = path + (key,)
             index.lines[child] = line
-            _index_node(value_node, child, index, problems)
+            _index_node(value_node, child, index, problems, budget)
             index.lines[child] = line  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
-            _index_node(item, path + (position,), index, problems)
+            _index_node(item, path + (position,), index, problems, budget)
 
 
 def validate_yaml(path: str | Path, model_cls: type[M], *, context: dict | None = None, file: str | None = None) -> LoadResult:
     """Read and validate one YAML file into ``model_cls``; never raises for a bad mapping (see ``problems``)."""
     name = file or str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        return LoadResult(None, LineIndex(name), [MappingError(name, None, f"cannot read: {exc.strerror or exc}")])
+    text, problem = read_yaml_text(path, name)
+    if problem is not None:
+        return LoadResult(None, LineIndex(name), [problem])
     return validate_text(text, model_cls, file=name, context=context)
+
+
+def read_yaml_text(path: str | Path, name: str) -> tuple[str, MappingError | None]:
+    """The file's text, or the problem that stops it being read: unreadable, too large, not UTF-8 (with its line)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return "", MappingError(name, None, f"cannot read: {exc.strerror or exc}")
+    if len(raw) > MAX_FILE_BYTES:
+        return "", MappingError(name, None, f"larger than {MAX_FILE_BYTES // (1 << 20)} MiB: not a mapping file?")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return "", MappingError(name, line, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}): "
+                                            "save the file as UTF-8")
 
 
 def validate_text(text: str, model_cls: type[M], *, file: str, context: dict | None = None) -> LoadResult:

@@ -154,3 +154,58 @@ def test_mappings_init_online_against_sandbox(sandbox, monkeypatch, tmp_path):
     result = runner.invoke(app, ["mappings", "init", "--online", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["mappings", "validate", "--online", "--dir", str(out)]).exit_code == 0
+
+
+def test_sync_configured_mappings_dir_missing_exits_2_and_names_it(monkeypatch, tmp_path):
+    # a typo in CONNECTOR_MAPPINGS_DIR must never fall back to the bundled pack (it would write its values)
+    missing = tmp_path / "mapings"
+    monkeypatch.setenv("CONNECTOR_MAPPINGS_DIR", str(missing))
+    result = runner.invoke(app, ["sync", "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert "CONNECTOR_MAPPINGS_DIR" in result.output and str(missing) in result.output
+
+
+def test_mappings_validate_unconfigured_dir_uses_bundled_pack():
+    # nothing configured and no ./mappings here: the bundled pack, and the output says which folder it checked
+    result = runner.invoke(app, ["mappings", "validate"])
+    assert result.exit_code == 0, result.output
+    assert str(MAPPINGS) in result.output
+
+
+@pytest.mark.parametrize("token", [pytest.param("pat-na1-abc\n", id="newline"),
+                                   pytest.param("pat-na1-a\rbc", id="carriage-return"),
+                                   pytest.param("pat-na1-\tabc", id="tab")])
+def test_token_with_control_character_exits_2_naming_the_setting(monkeypatch, token):
+    monkeypatch.setenv("CONNECTOR_TOKEN", token)
+    result = runner.invoke(app, ["mappings", "validate"])
+    assert result.exit_code == 2, result.output
+    assert "CONNECTOR_TOKEN" in result.output and "control character" in result.output
+    assert "abc" not in result.output  # the secret is never repeated
+
+
+def test_malformed_setting_exits_2_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_REQUEST_TIMEOUT", "abc")
+    result = runner.invoke(app, ["mappings", "validate"])
+    assert result.exit_code == 2, result.output
+    assert "CONNECTOR_REQUEST_TIMEOUT" in result.output and "'abc'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_mappings_validate_online_refuses_hubspot_owned_output(sandbox, monkeypatch, tmp_path):
+    # a sync refuses to provision over HubSpot's own property: validate --online must refuse it too, with file:line
+    monkeypatch.setenv("CONNECTOR_BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("CONNECTOR_TOKEN", sandbox.token)
+    folder = tmp_path / "pack"
+    shutil.copytree(MAPPINGS, folder)
+    writeback = folder / "writeback.yaml"
+    writeback.write_text(writeback.read_text().replace("name: retention_mrr", "name: annualrevenue"))
+
+    result = runner.invoke(app, ["mappings", "validate", "--online", "--dir", str(folder)])
+
+    assert result.exit_code == 2, result.output
+    assert f"{writeback}:{_line_of(writeback, 'name: annualrevenue')}:" in result.output
+    assert "companies.annualrevenue already exists in group 'companyinformation' (HubSpot's own property)" in result.output
+    marked = writeback.read_text().replace("    property:\n      name: annualrevenue",
+                                           "    existing: true\n    property:\n      name: annualrevenue")
+    writeback.write_text(marked)
+    assert runner.invoke(app, ["mappings", "validate", "--online", "--dir", str(folder)]).exit_code == 0
