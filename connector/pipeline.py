@@ -6,49 +6,12 @@ from __future__ import annotations
 import contextlib as _contextlib  # noqa: E402  (imports kept in each issue's section)
 import itertools as _itertools  # noqa: E402
 import os as _os  # noqa: E402
-import socket as _socket  # noqa: E402
 import time as _time  # noqa: E402
 from typing import Any as _Any, Callable as _Callable, Iterator as _Iterator  # noqa: E402
 
+from connector.lease import Lease  # noqa: E402
+
 PULL_LOCK = "pull"
-# A pull heartbeats at least every page; one silent this long died (kill -9, lost host) and its lock is taken over.
-PULL_LOCK_STALE_S = 900.0
-
-
-def _holder_is_dead(owner: str | None) -> bool:
-    """True when the lock's owner ("host:pid:run") is a process of this host that no longer exists."""
-    host, _, rest = (owner or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        _os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
-
-
-def take_lock(store: _Any, name: str, run_id: str, *, stale_after_s: float, what: str) -> str:
-    """Acquire the store lock ``name`` for this run, or raise StateError naming the holder.
-
-    A lock whose heartbeat is older than ``stale_after_s`` is taken over (its run died: kill -9, lost host); so
-    is one held by a process of this host that no longer exists, at once, so a rerun after a crash needs no wait.
-    """
-    from connector.errors import StateError
-
-    owner = f"{_socket.gethostname()}:{_os.getpid()}:{run_id}"
-    if store.acquire_lock(name, owner, stale_after_s=stale_after_s):
-        return owner
-    holder = store.lock_holder(name) or {}
-    if _holder_is_dead(holder.get("owner")) and store.acquire_lock(name, owner, stale_after_s=0):
-        return owner
-    store.finish_run(run_id, "refused", {"error": "locked", "holder": holder.get("owner")})
-    raise StateError(
-        f"another {what} holds the state store lock ({holder.get('owner', 'unknown')}, last heartbeat "
-        f"{holder.get('heartbeat_at')}); it is taken over after {stale_after_s:.0f}s of silence"
-    )
 
 
 def open_store_and_client(stack: _contextlib.ExitStack, settings: _Any, store: _Any = None, client: _Any = None) -> tuple[_Any, _Any]:
@@ -118,20 +81,17 @@ def run_pull(
     own_client = client is None
     with _contextlib.ExitStack() as stack:
         store, client = open_store_and_client(stack, settings, store, client)
-        if own_client:
-            client.require_scopes(required_scopes(pack, write=False))  # every missing scope named, before any work
-        run_id = store.start_run("pull")
-        owner = take_lock(store, PULL_LOCK, run_id, stale_after_s=PULL_LOCK_STALE_S, what="pull")
-        last_beat = [_time.monotonic()]
+        run_id = store.start_run("pull")  # recorded before any HubSpot call: a start-up failure leaves its trace
+        lease = stack.enter_context(Lease(store, PULL_LOCK, run_id, what="pull"))
 
         def on_page(event: _Any) -> None:
-            if _time.monotonic() - last_beat[0] > 15:  # heartbeat at most every 15 s: one tiny write
-                store.heartbeat(PULL_LOCK, owner)
-                last_beat[0] = _time.monotonic()
+            lease.check()
             if progress is not None:
                 progress(event)
 
         try:
+            if own_client:
+                client.require_scopes(required_scopes(pack, write=False))  # every missing scope named, before work
             summary = pull(
                 client,
                 store,
@@ -143,11 +103,9 @@ def run_pull(
             )
         except BaseException as exc:
             store.finish_run(run_id, "failed", {"error": f"{exc.__class__.__name__}: {exc}"[:500]})
-            store.release_lock(PULL_LOCK, owner)
             raise
         summary.run_id = run_id
         store.finish_run(run_id, "ok", summary.to_dict())
-        store.release_lock(PULL_LOCK, owner)
         return summary
 
 
@@ -419,7 +377,6 @@ def load_stage_report(settings: _Any, kind: str, *, customer: str | None = None,
 # ---------------------------------------------------------------- writeback, sync (issue 6)
 
 WRITEBACK_LOCK = "sync"  # the same lock as sync: a rollback or resume never interleaves with a sync's apply
-WRITEBACK_LOCK_STALE_S = 900.0
 
 
 def load_writeback_config(settings: _Any, pack: _Any = None) -> _Any:
@@ -469,15 +426,10 @@ def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _A
     with _contextlib.ExitStack() as stack:
         store, client = open_store_and_client(stack, settings, store, client)
         run_id = store.start_run(kind)
-        owner = take_lock(store, WRITEBACK_LOCK, run_id, stale_after_s=WRITEBACK_LOCK_STALE_S,
-                          what="sync or write-back")
-        stack.callback(store.release_lock, WRITEBACK_LOCK, owner)
-        last_beat = [_time.monotonic()]
+        lease = stack.enter_context(Lease(store, WRITEBACK_LOCK, run_id, what="sync or write-back"))
 
         def beat(_event: _Any = None) -> None:
-            if _time.monotonic() - last_beat[0] > 15:
-                store.heartbeat(WRITEBACK_LOCK, owner)
-                last_beat[0] = _time.monotonic()
+            lease.check()  # the lease's thread keeps the heartbeat fresh; stop if another run took it over
 
         yield client, store, run_id, beat
 
@@ -575,7 +527,6 @@ import dataclasses as _dataclasses  # noqa: E402
 from datetime import datetime as _datetime, timezone as _timezone  # noqa: E402
 
 SYNC_LOCK = "sync"
-SYNC_LOCK_STALE_S = 1800.0  # a sync heartbeats between stages; silent this long, it died and the lock is taken over
 REPORT_MONTHS = 6  # the report and the metric snapshots cover the current month and the five before it
 
 
@@ -729,6 +680,8 @@ class SyncSummary:
     enrollments: int = 0
     api_calls: int = 0
     calls_by_kind: dict[str, int] = _dataclasses.field(default_factory=dict)
+    rate_limited: int = 0  # 429s met (each waited out, not failed)
+    retries: int = 0
     rate_headroom: float | None = None
     duration_s: float = 0.0
     data_issues: int = 0
@@ -754,6 +707,7 @@ def _record_stats(summary: SyncSummary, client: _Any) -> None:
     stats = client_stats(client)
     summary.api_calls = int(stats.get("calls") or 0)
     summary.calls_by_kind = dict(stats.get("calls_by_kind") or {})
+    summary.rate_limited, summary.retries = int(stats.get("rate_limited") or 0), int(stats.get("retries") or 0)
     summary.rate_headroom = stats.get("headroom")
 
 
@@ -791,25 +745,27 @@ def run_sync(
         )
     with _contextlib.ExitStack() as stack:
         store, client = open_store_and_client(stack, settings, store, client)
-        client.require_scopes(required_scopes(pack, write=not dry_run))  # every missing scope named, before any work
+        # Recorded and locked before any HubSpot call: a start-up failure leaves its trace, and a second sync finds
+        # the lock without spending the rate budget on probes first.
         run_id = store.start_run("sync")
-        owner = take_lock(store, SYNC_LOCK, run_id, stale_after_s=SYNC_LOCK_STALE_S, what="sync")
+        lease = stack.enter_context(Lease(store, SYNC_LOCK, run_id, what="sync"))
         summary = SyncSummary(run_id=run_id, dry_run=dry_run)
         try:
+            client.require_scopes(required_scopes(pack, write=not dry_run))  # every missing scope named, first
             if not dry_run:
                 note("resume")
                 resume_unfinished(client, store)  # a killed apply finishes before anything is planned anew
             note("pull")
             pulled = run_pull(settings, full=full, progress=progress, client=client, store=store, pack=pack)
             summary.records_pulled = pulled.records
-            store.heartbeat(SYNC_LOCK, owner)
+            lease.check()
 
             note("compute")
             moment = as_of or _datetime.now(_timezone.utc)
             computed = compute(store, pack, moment, workers=settings.model_workers)
             summary.customers = len(computed.outputs)
             summary.data_issues = len(computed.portfolio.issues)
-            store.heartbeat(SYNC_LOCK, owner)
+            lease.check()
 
             note("write-back")
             current = current_values_from_store(store, pack.writeback)
@@ -831,13 +787,11 @@ def run_sync(
             _record_stats(summary, client)
             summary.duration_s = _time.monotonic() - started
             store.finish_run(run_id, "failed", {**summary.to_dict(), "error": f"{exc.__class__.__name__}: {exc}"[:500]})
-            store.release_lock(SYNC_LOCK, owner)
             raise
         _record_stats(summary, client)
         summary.duration_s = _time.monotonic() - started
         summary.status = "partial" if summary.failures else "ok"
         store.finish_run(run_id, summary.status, summary.to_dict())
-        store.release_lock(SYNC_LOCK, owner)
     if raise_failures:
         written.raise_for_failures()  # exit 5, after everything is recorded
     return summary, computed, written

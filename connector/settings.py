@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     search_per_second: float = Field(default=4.0, description="search requests per second (HubSpot allows 5)")
     daily_reserve: int = Field(default=1000, description="daily calls left untouched for other integrations")
     request_timeout: float = Field(default=30.0, description="seconds before a request is abandoned and retried")
-    max_retries: int = Field(default=6, description="attempts per call for retryable failures")
+    max_retries: int = Field(default=16, description="attempts per call for retryable failures (max_retry_seconds binds first)")
     max_retry_seconds: float = Field(default=120.0, description="total seconds one call may spend retrying")
     lookback_seconds: int = Field(default=300, description="incremental pulls re-read this window before the cursor")
     model_workers: int = Field(

@@ -15,6 +15,7 @@ from connector.errors import (
     AuthError,
     ConfigError,
     HubSpotError,
+    RateLimitedError,
     RecordFailure,
     RejectedError,
     RetryableError,
@@ -563,6 +564,12 @@ def _send(
         except RejectedError as exc:
             # The whole batch was refused (the adapter could not isolate it): every record carries the reason.
             ok, failed = [], list(exc.failures) or [RecordFailure(None, exc.message, exc.category)]
+        except RetryableError as exc:
+            if stops_the_run(exc):
+                raise
+            # 5xx, resets or 429s past the retry budget: this batch failed, the others may well go through. The
+            # CRM still holds the old values, so the next sync plans them again.
+            ok, failed = [], [RecordFailure(None, gave_up_message(exc), exc.category or "RETRIES_EXHAUSTED")]
         outcomes, written, failures = _outcomes(batch, ok, failed)
         # Recorded before the next batch goes out: a crash loses at most this batch's bookkeeping.
         ledger.record_outcomes(run_id, outcomes)
@@ -1015,11 +1022,12 @@ def apply_enrollments(
             call = writer.add_to_list if verb == "enroll" else writer.remove_from_list
             try:
                 answer = call(list_id, chunk)
-            except (RetryableError, AuthError):
-                raise
             except HubSpotError as exc:
+                if stops_the_run(exc):
+                    raise
+                reason = gave_up_message(exc) if isinstance(exc, RetryableError) else exc.message
                 for record_id in chunk:
-                    _record(run_id, ledger, result, "list", list_id, record_id, verb, "failed", exc.message)
+                    _record(run_id, ledger, result, "list", list_id, record_id, verb, "failed", reason)
                 continue
             missing = {str(i) for i in (answer or {}).get("recordIdsMissing", ())} if isinstance(answer, Mapping) else set()
             for record_id in chunk:
@@ -1033,12 +1041,24 @@ def apply_enrollments(
 def _one(run_id, ledger, result, kind, target, record_id, verb, call) -> None:
     try:
         call()
-    except (RetryableError, AuthError):
-        raise  # the run stops; what was done is recorded, the rest is planned again next run
     except HubSpotError as exc:
-        _record(run_id, ledger, result, kind, target, record_id, verb, "failed", exc.message)
+        if stops_the_run(exc):
+            raise  # the run stops; what was done is recorded, the rest is planned again next run
+        reason = gave_up_message(exc) if isinstance(exc, RetryableError) else exc.message
+        _record(run_id, ledger, result, kind, target, record_id, verb, "failed", reason)
         return
     _record(run_id, ledger, result, kind, target, record_id, verb, "done", None)
+
+
+def stops_the_run(exc: HubSpotError) -> bool:
+    """Failures no later call can avoid (the token refused, the daily budget spent): stop instead of failing every
+    remaining record the same way. Anything else fails its batch or record, and the apply goes on."""
+    return isinstance(exc, AuthError) or (isinstance(exc, RateLimitedError) and exc.policy == "DAILY")
+
+
+def gave_up_message(exc: HubSpotError) -> str:
+    status = f"HTTP {exc.status}" if exc.status else "no answer"
+    return f"{status} after every retry: {exc.message} (the next sync tries again)"
 
 
 def _record(run_id, ledger, result, kind, target, record_id, verb, status, message) -> None:

@@ -20,6 +20,9 @@ WINDOW_SLACK_S = 0.25
 # Once another process is seen spending the same app's burst (HubSpot counts more calls than we sent, or a 429
 # arrives), keep 10 % of the burst free: two pacers that see the same count then never race into the last slots.
 SHARED_FRACTION = 0.9
+# A 429 while our own calls leave the window room says nothing of how long the others' calls stay in it: probe
+# again soon and double the wait on each 429 in a row, up to a whole window (a blip costs a second, not ten).
+PROBE_S = 1.0
 
 
 def header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
@@ -120,6 +123,7 @@ class Pacer:
         self.daily_reserve = daily_reserve
         self.waited_s = 0.0
         self.shared = False  # another consumer spends this app's burst too
+        self.strikes = 0  # burst 429s in a row, without an ordinary answer between them
 
     # -- before a request ---------------------------------------------------------------------------------
     def acquire(self, kind: str = "call") -> float:
@@ -170,6 +174,8 @@ class Pacer:
                 self.headroom.burst_max = burst_max
             if remaining is not None:
                 self.headroom.burst_remaining = remaining
+                if remaining > 0:
+                    self.strikes = 0  # an ordinary answer with room left: the burst window is open again
                 # Other processes with the same app token share the burst: if HubSpot counts more calls in the
                 # window than we sent, book the difference now so we slow down instead of meeting a 429.
                 server_used = (burst_max or self.headroom.burst_max) - remaining
@@ -193,7 +199,13 @@ class Pacer:
         self.burst.limit = limit
 
     def penalize(self, policy: str | None) -> float:
-        """After a 429: the seconds to wait before the window has room again (and book the window as full)."""
+        """After a 429: the seconds to wait before trying again.
+
+        Search's window is one second: book it full and wait it out. For the burst, a 429 while our own calls fill
+        the window means waiting for our oldest to leave it; otherwise the calls that filled it are someone else's
+        (or HubSpot's blip), whose times we cannot know: probe after ``PROBE_S``, doubling with each 429 in a row
+        up to a whole window, rather than sit out ten seconds for every refusal.
+        """
         with self._lock:
             now = self._clock()
             if policy == "SECONDLY":
@@ -202,5 +214,6 @@ class Pacer:
             # We paced, yet HubSpot said no: someone else spends this burst. Leave them room from now on.
             self.shared = True
             self._apply_limit()
-            self.burst.add(now, max(0, self.burst.limit - self.burst.used(now)))
-            return self.burst.wait_time(now)
+            self.strikes += 1
+            probe = min(self.burst.window, PROBE_S * 2 ** (self.strikes - 1))
+            return max(self.burst.wait_time(now), probe)

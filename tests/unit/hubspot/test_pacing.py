@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import RateLimitedError
-from connector.hubspot.pacing import WINDOW_SLACK_S, Pacer, header
+from connector.hubspot.pacing import PROBE_S, WINDOW_SLACK_S, Pacer, header
 
 
 def _pacer(t, **kw) -> Pacer:
@@ -128,12 +128,32 @@ def test_acquire_without_daily_headers_never_stops(fake_time):
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
-        pytest.param("TEN_SECONDLY_ROLLING", 10.0 + WINDOW_SLACK_S, id="burst-waits-a-full-window"),
+        pytest.param("TEN_SECONDLY_ROLLING", PROBE_S, id="burst-probes-again-soon"),
         pytest.param("SECONDLY", 1.05, id="search-waits-a-second"),
-        pytest.param(None, 10.0 + WINDOW_SLACK_S, id="unknown-policy-treated-as-burst"),
+        pytest.param(None, PROBE_S, id="unknown-policy-treated-as-burst"),
     ],
 )
-def test_penalize_waits_for_the_window(fake_time, policy, expected):
+def test_penalize_first_429_waits_briefly(fake_time, policy, expected):
     t = fake_time
     pacer = _pacer(t, search_per_second=4)
     assert pacer.penalize(policy) == pytest.approx(expected)
+
+
+def test_penalize_burst_429s_in_a_row_double_up_to_a_window(fake_time):
+    t = fake_time
+    pacer = _pacer(t, burst_limit=100)
+    waits = [pacer.penalize("TEN_SECONDLY_ROLLING") for _ in range(6)]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 10.0 + WINDOW_SLACK_S, 10.0 + WINDOW_SLACK_S]
+    # an ordinary answer with room left ends the run of refusals: the next 429 probes soon again
+    pacer.observe(_headers(max_=100, remaining=50))
+    assert pacer.penalize("TEN_SECONDLY_ROLLING") == 1.0
+
+
+def test_penalize_burst_429_with_our_window_full_waits_for_our_oldest_call(fake_time):
+    t = fake_time
+    pacer = _pacer(t, burst_limit=100)
+    for _ in range(100):
+        pacer.acquire()
+        t.now += 0.01  # 100 calls in one second: the window is ours
+    # the limit drops to 90 (room for others): the 11th oldest call must leave the 10.25 s window first
+    assert pacer.penalize("TEN_SECONDLY_ROLLING") == pytest.approx(0.10 + 10.25 - 1.0)
