@@ -1228,12 +1228,13 @@ def _parsed(raw: list[Any], convert: Callable[[Any], Any],
 class _HistoryPlan:
     """A historical field: HubSpot's newest-first [{value, timestamp}] per record → a Flat column, ascending."""
 
-    __slots__ = ("attr", "prop", "convert", "currency_prop")
+    __slots__ = ("attr", "prop", "convert", "currency_prop", "allow_empty")
 
     def __init__(self, attr: str, spec: Any, kind: str, pack: Any):
         self.attr, self.prop = attr, spec.properties[0]
         self.convert, needs_props = _converter(spec, kind, pack)
         self.currency_prop = spec.currency_property if needs_props else None  # money: the record's currency
+        self.allow_empty = spec.allow_empty
 
 
 def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
@@ -1272,6 +1273,10 @@ def _read_history(h: _HistoryPlan, props: list[dict], histories: list[Any],
             values, failed = _converted(raw, convert, errors)
         for k, why in failed.items():
             reason.setdefault(k, why)
+    if not h.allow_empty and (None in raw or "" in raw):
+        for k, value in enumerate(raw):
+            if value is None or value == "":
+                reason.setdefault(k, "empty value (allow_empty: false)")
     if reason:
         reported: set[int] = set()
         for k in sorted(reason):  # a record's first bad entry in HubSpot's order (its newest) is the one reported

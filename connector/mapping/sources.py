@@ -118,6 +118,9 @@ class FieldSpec(StrictModel):
     currency: str | None = None  # money: fixed ISO currency code of the amounts
     historical: bool = False  # pull propertiesWithHistory and keep the past as a Timeline
     range: tuple[float, float] | None = None  # number/integer/money: [min, max]; a value outside is a data issue
+    # historical fields: false = an empty entry in the field's past is a data issue and is dropped, so the value
+    # before it stays in effect (an MRR blanked by mistake must not read as a cancellation)
+    allow_empty: bool = True
 
     @field_validator("values", mode="before")
     @classmethod
@@ -156,6 +159,9 @@ class FieldSpec(StrictModel):
                                              ("range",)))
         if self.historical and self.constant is not None:
             problems.append(LocatedError("a constant has no history", ("historical",)))
+        if not self.allow_empty and not self.historical:
+            problems.append(LocatedError('"allow_empty: false" applies to historical fields (their past entries)',
+                                         ("allow_empty",)))
         if problems:
             raise LocatedError.many(problems)
         return self
