@@ -124,7 +124,7 @@ BROKEN = [
                  "    seats_used: {property: seats_used, transform: date, historical: true}", "seats_used: {",
                  ['transform "date" cannot feed usage.seats_used', "valid: integer, number"], id="incompatible-transform"),
     pytest.param("sources.yaml", "    name: {property: dealname}", "    name: {property: dealname, allow_empty: false}",
-                 "allow_empty", ['"allow_empty: false" applies to historical fields'], id="allow-empty-without-history"),
+                 "dealname, allow_empty", ['"allow_empty: false" applies to historical fields'], id="allow-empty-without-history"),
     pytest.param("sources.yaml", "    country: {property: country}", "    country: {property: country}\n    country: {property: x}",
                  "property: x}", ['duplicate key "country"'], id="duplicate-key"),
     pytest.param("portal.yaml", "  rate_date: 2026-10-30\n", "", "currency:", ['currency: missing required key "rate_date"'],
