@@ -33,7 +33,7 @@ MIXES = {
     "company-batches-60pct-503": f"503:0.6,path={COMPANY_BATCHES}",
     "every-company-batch-503": f"seq:200,503:1.0,path={COMPANY_BATCHES}",
     "startup-12x429": "seq:" + ",".join(["429"] * 12),
-    "lists-20pct-5xx": "500:0.1,504:0.1,path=/crm/v3/lists",
+    "lists-60pct-5xx": "500:0.3,504:0.3,path=/crm/v3/lists",
     "locked-10pct-423": "423:0.1",
 }
 

@@ -64,7 +64,7 @@ FAULT_MIXES = [
     pytest.param(f"503:0.6,path={COMPANY_BATCHES}", id="company-batches-60pct-503"),
     pytest.param("429:0.15", id="429-15pct"),
     pytest.param("429:0.3,503:0.08,reset:0.04,502:0.04", id="429-30pct-plus-16pct-others"),
-    pytest.param("500:0.1,504:0.1,path=/crm/v3/lists", id="lists-20pct-5xx"),
+    pytest.param("500:0.3,504:0.3,path=/crm/v3/lists", id="lists-60pct-5xx"),
 ]
 
 
