@@ -4,8 +4,6 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------- pull (issue 3)
 import contextlib as _contextlib  # noqa: E402  (imports kept in each issue's section)
-import itertools as _itertools  # noqa: E402
-import os as _os  # noqa: E402
 import time as _time  # noqa: E402
 from typing import Any as _Any, Callable as _Callable, Iterator as _Iterator  # noqa: E402
 
@@ -195,134 +193,36 @@ def check_mappings_online(settings: _Any, pack: _Any, *, client: _Any = None) ->
     return problems
 
 
-def load_portfolio(store: _Any, pack: _Any, *, workers: int = 0) -> _Any:
-    """Stored records and associations of every mapped object type → model.Portfolio (streamed).
+def load_portfolio(store: _Any, pack: _Any) -> _Any:
+    """Stored records and associations of every mapped object type → model.Portfolio (polars frames)."""
+    from connector.model import build_portfolio
 
-    ``workers``: processes reading the object types side by side (``build_portfolio_in_workers``); 0 picks as many
-    as the CPUs this process may run on (up to 4) once the store holds ``PARALLEL_FROM`` records, 1 reads everything in this process. An
-    in-memory store is always read here (another process could not open it)."""
-    from connector.model import Pages, build_portfolio
-
-    plan = pack.pull_plan()
-    associations = _itertools.chain.from_iterable(
-        store.iter_association_columns(from_type, to_type)
-        for object_type, spec in plan.items() if spec.associations
-        for from_type, to_type in store.association_pairs(object_type)
-    )
-    if workers == 0:
-        cpus = len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else (_os.cpu_count() or 1)
-        workers = min(cpus, 4) if store.count_records() >= PARALLEL_FROM else 1
-    if workers > 1 and store.reopenable:
-        shards = [(object_type, _StoreReader(store, object_type, low, high))
-                  for object_type in plan for low, high in _pairs(store.id_splits(object_type, workers))]
-        return build_portfolio_in_workers(shards, associations, pack, workers)
-    records = _itertools.chain.from_iterable(store.iter_record_pages(object_type) for object_type in plan)
-    portfolio = build_portfolio(Pages(records), associations, pack)
-    release_freed_memory()
-    return portfolio
+    source = store if hasattr(store, "records_frame") else _StoreFrames(store)
+    return build_portfolio(source, pack)
 
 
-PARALLEL_FROM = 100_000  # stored records from which load_portfolio reads in worker processes by default
+class _StoreFrames:
+    """The state store read as the model's ``Source`` through its stored records as objects (TRANSITIONAL: until the
+    store reads frames itself)."""
 
+    def __init__(self, store: _Any):
+        self.store = store
 
-def _pairs(splits: list[str]) -> list[tuple[str | None, str | None]]:
-    """Id ranges (after, through) around the split ids: (None, s1), (s1, s2), …, (sk, None)."""
-    bounds: list[str | None] = [None, *splits, None]
-    return list(zip(bounds[:-1], bounds[1:]))
+    def records_frame(self, object_type: str, properties: _Any) -> _Any:
+        from connector.model import RecordSource
 
+        return RecordSource(self.store.iter_records(object_type)).records_frame(object_type, properties)
 
-class _StoreReader:
-    """One object type's stored records with ids in (after, through], page by page, read through a connection of
-    the process that asks."""
+    def history_frame(self, object_type: str, properties: _Any) -> _Any:
+        from connector.model import RecordSource
 
-    def __init__(self, store: _Any, object_type: str, after: str | None = None, through: str | None = None):
-        self.store, self.object_type, self.pid = store, object_type, _os.getpid()
-        self.after, self.through = after, through
+        return RecordSource(self.store.iter_records(object_type)).history_frame(object_type, properties)
 
-    def __call__(self) -> _Any:
-        if _os.getpid() != self.pid:  # a forked worker: its own connections, never the parent's
-            self.store.engine.dispose(close=False)
-            self.pid = _os.getpid()
-        return self.store.iter_record_pages(self.object_type, after=self.after, through=self.through)
+    def associations_frame(self, from_type: str, to_type: str) -> _Any:
+        from connector.model import RecordSource
 
-
-_JOB: _Any = None  # (builder, shards) inherited by the forked workers of build_portfolio_in_workers
-
-
-def build_portfolio_in_workers(shards: _Any, associations: _Any, pack: _Any, workers: int) -> _Any:
-    """``model.build_portfolio`` with the records read side by side in ``workers`` forked processes.
-
-    ``shards``: (object type, a callable returning pages of its records), in the order the records are streamed;
-    a type may come in several shards (id ranges), so that one large type is shared out. Each callable runs in a
-    worker, so a store read runs there too. The workers start at once, each taking the next shard as it comes
-    free and sending its part back (pickled columns), while the associations are collected here; the few shards
-    whose reading looks at the associations (contacts, when companies are the customers) are then read here.
-    The parts are assembled here in the shards' order, so the Portfolio, its issues included, is the one a
-    serial build of the same stream gives. Without fork (not Linux or macOS), with one shard or one
-    worker, or when parts read apart numbered ids outside HubSpot's decimal form differently, the shards are
-    read in this process."""
-    import multiprocessing
-
-    from connector.model import PartsDisagree, PortfolioBuilder
-
-    builder = PortfolioBuilder(None, pack)
-    shards = [(object_type, read) for object_type, read in shards if builder.reads(object_type)]
-    if workers > 1 and len(shards) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        global _JOB
-        _JOB = (builder, shards)
-        try:
-            parts: list[_Any] = [None] * len(shards)
-            with multiprocessing.get_context("fork").Pool(min(workers, len(shards))) as pool:
-                # The workers start on the shards that need no associations while they are collected here; the
-                # shards that need them (contacts, when companies are the customers) are then read here.
-                here = [builder.needs_links(object_type) for object_type, _ in shards]
-                pending = [(k, pool.apply_async(_read_part, (k,))) for k in range(len(shards)) if not here[k]]
-                builder.collect(associations)
-                for k, (object_type, read) in enumerate(shards):
-                    if here[k]:
-                        parts[k] = builder.read(object_type, read())
-                for k, result in pending:
-                    parts[k] = result.get()
-                    release_freed_memory()  # the part's pickle, hundreds of MB at a million records
-        finally:
-            _JOB = None
-        try:
-            portfolio = builder.assemble(parts)
-            del parts
-            release_freed_memory()
-            return portfolio
-        except PartsDisagree:
-            pass  # read again below, in this process (the builder's numbering is as it was before the workers)
-        del parts
-    else:
-        builder.collect(associations)
-    return builder.assemble([builder.read(object_type, read()) for object_type, read in shards])
-
-
-def release_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere). Large transient
-    buffers (a worker's pickled part, a stage's intermediates) leave the heap holding freed memory the next stage
-    cannot use as RSS counts it; at a million records that is hundreds of MB."""
-    global _TRIM
-    if _TRIM is None:
-        import ctypes
-        import ctypes.util
-
-        try:
-            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
-
-
-_TRIM: _Any = None
-
-
-def _read_part(shard: int) -> _Any:
-    builder, shards = _JOB
-    object_type, read = shards[shard]
-    return builder.read(object_type, read())
+        found = self.store.iter_associations(from_type, to_type)
+        return RecordSource((), found).associations_frame(from_type, to_type)
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)
@@ -565,9 +465,8 @@ class Computed:
     segment_distribution: dict[str, _Any]
 
 
-def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_MONTHS, workers: int = 0) -> Computed:
-    """model → metrics → health → segments, with last run's snapshots for trends and hysteresis (``workers``: see
-    ``load_portfolio``)."""
+def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_MONTHS) -> Computed:
+    """model → metrics → health → segments, with last run's snapshots for trends and hysteresis."""
     from connector.health import health_distribution, health_features, health_scores
     from connector.metrics.periods import containing, previous
     from connector.metrics.portfolio import portfolio_metrics
@@ -576,7 +475,7 @@ def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_M
     from connector.segments import customer_segments, segment_distribution, segment_features
 
     options = metrics_options(pack)
-    portfolio = load_portfolio(store, pack, workers=workers)
+    portfolio = load_portfolio(store, pack)
     ledger = build_mrr_ledger(portfolio)
     features = customer_features(portfolio, as_of, options=options.features, ledger=ledger)
 
@@ -762,7 +661,7 @@ def run_sync(
 
             note("compute")
             moment = as_of or _datetime.now(_timezone.utc)
-            computed = compute(store, pack, moment, workers=settings.model_workers)
+            computed = compute(store, pack, moment)
             summary.customers = len(computed.outputs)
             summary.data_issues = len(computed.portfolio.issues)
             lease.check()
@@ -839,7 +738,7 @@ def run_metrics(settings: _Any, *, period: str = "month", as_of: _datetime | Non
     pack = load_pack(settings.mappings_dir)
     moment = as_of or _datetime.now(_timezone.utc)
     with _contextlib.closing(StateStore.open(settings.state_url)) as store:
-        portfolio = load_portfolio(store, pack, workers=settings.model_workers)
+        portfolio = load_portfolio(store, pack)
     window = containing(moment, period, pack.portal.periods.time_zone)
     return portfolio_metrics(portfolio, window, moment, options=metrics_options(pack)), pack
 

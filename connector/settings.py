@@ -38,11 +38,6 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=16, description="attempts per call for retryable failures (max_retry_seconds binds first)")
     max_retry_seconds: float = Field(default=120.0, description="total seconds one call may spend retrying")
     lookback_seconds: int = Field(default=300, description="incremental pulls re-read this window before the cursor")
-    model_workers: int = Field(
-        default=0, ge=0,
-        description="processes that read the stored records into the model (0: as many as the CPUs, up to 4, once "
-                    "the store holds 100,000 records; 1: in this process)",
-    )
 
     @field_validator("token", "client_id", "client_secret", "refresh_token", mode="before")
     @classmethod

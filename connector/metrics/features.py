@@ -12,6 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import polars as pl
 
 from connector.metrics import periods
 from connector.metrics.retention import customer_counts
@@ -75,6 +76,26 @@ class FeatureTable(Mapping[str, dict[str, Any]]):
 
     def items(self) -> ItemsView[str, dict[str, Any]]:
         return _RowItems(self)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The features as one polars frame: ``customer_id`` then one column per feature, null for unknown
+        (numbers Float64, whole-number features Int64, flags Boolean, text String, dates Date)."""
+        columns: list[pl.Series] = [pl.Series("customer_id", self.customer_ids, dtype=pl.String)]
+        for name, column in self.columns.items():
+            if name == "customer_id":
+                continue
+            if isinstance(column, np.ndarray) and column.dtype == np.int8:
+                series = pl.Series(name, column).replace_strict({-1: None, 0: False, 1: True},
+                                                                return_dtype=pl.Boolean)
+            elif isinstance(column, np.ndarray):
+                series = pl.Series(name, column, dtype=pl.Float64).fill_nan(None)
+                if name in INT_FEATURES:
+                    series = series.cast(pl.Int64, strict=False)
+            else:
+                series = pl.Series(name, list(column), strict=False)
+            columns.append(series)
+        return pl.DataFrame(columns)
 
     def column(self, name: str) -> list[Any]:
         """One feature for every customer, in ``customer_ids`` order, as Python values."""

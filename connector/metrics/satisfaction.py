@@ -12,7 +12,7 @@ import numpy as np
 
 from connector.metrics.memo import Once
 from connector.metrics.periods import Period
-from connector.model import FeedbackResponse, Ids, Table
+from connector.model import FeedbackResponse, Table
 
 CsatScale = Literal["hubspot", "1-5"]
 PerContact = Literal["latest", "all"]
@@ -184,18 +184,11 @@ def _select(
     ids = columns["id"]
     kinds = _kind_codes(map(columns["survey_type"].__getitem__, picked), n)
     contact_ids = columns["contact_id"]
-    if isinstance(contact_ids, Ids):  # the model's id numbers (equal ids, equal numbers): no string per answer
-        numbers = contact_ids.numbers[chosen]
-        ordered = np.sort(numbers)  # -1 (no contact) sorts first
-        if ordered[0] >= 0 and (ordered[1:] != ordered[:-1]).all():
-            return chosen, values, kinds  # every contact answered once: each answer is its own latest, in order
-        contacts = [None if number < 0 else number for number in numbers.tolist()]
-    else:
-        contacts = list(map(contact_ids.__getitem__, picked))
-        distinct = set(contacts)  # a set of the contacts costs a third of numbering them
-        if len(distinct) == n and None not in distinct and "" not in distinct:
-            return chosen, values, kinds  # every contact answered once: each answer is its own latest, in order
-        del distinct
+    contacts = list(map(contact_ids.__getitem__, picked))
+    distinct = set(contacts)  # a set of the contacts costs a third of numbering them
+    if len(distinct) == n and None not in distinct and "" not in distinct:
+        return chosen, values, kinds  # every contact answered once: each answer is its own latest, in order
+    del distinct
     # Each (respondent, type) is numbered by its first answer's position, so numbers follow first-answer order.
     # Respondents are numbered apart and combined with the type in numpy: no tuple per answer (a tuple per answer
     # wakes the cycle collector, which then walks every object of the process).

@@ -50,14 +50,18 @@ def test_flat_take_picks_rows_in_the_given_order():
     assert flat.owners().tolist() == [0, 0, 2]
 
 
-def test_a_portfolio_of_tables_reads_like_one_of_objects():
+def test_a_portfolio_of_frames_reads_like_one_of_objects():
     customers = {"c1": Customer(id="c1", object_type="companies", name="A", created_at=None,
                                 customer_since=date(2023, 1, 2), acquisition_source=None, industry=None,
-                                birthday=date(1980, 5, 6), contact_ids=("p1", "p2"), primary_contact_id="p1")}
-    usage = {"c1": Usage(customer_id="c1", logins_30d=4, onboarding_milestones_done=("a", "b"))}
-    given = Portfolio(customers=customers, subscriptions=[_sub("s1")], usage=usage)
-    rebuilt = Portfolio(tables=given.tables, issues=given.issues)
+                                birthday=date(1980, 5, 6), contact_ids=("p1", "p2"), primary_contact_id="p1",
+                                extra=(("employees", 12),))}
+    usage = {"c1": Usage(customer_id="c1", logins_30d=4, onboarding_milestones_done=("a", "b"),
+                         logins_history=((datetime(2024, 1, 1, tzinfo=UTC), 3), (datetime(2024, 2, 1, tzinfo=UTC), 4)))}
+    given = Portfolio(customers=customers, subscriptions=[_sub("s1", mrr_history=(
+        (datetime(2024, 1, 1, tzinfo=UTC), Decimal("10")), (datetime(2024, 3, 1, tzinfo=UTC), None)))], usage=usage)
+    rebuilt = Portfolio(frames=given.frames, issues=given.issues)
     assert dict(rebuilt.customers) == customers and dict(rebuilt.usage) == usage
     assert list(rebuilt.subscriptions) == list(given.subscriptions) and "c1" in rebuilt.customers
-    assert rebuilt.customer_index() == {"c1": 0} and rebuilt.tables is given.tables
+    assert rebuilt.customer_index() == {"c1": 0}
+    assert given.frames.histories["mrr_history"]["value"].to_list() == [Decimal("10"), None]
     assert given.replace(usage={}).usage == {} and given.replace(usage={}).customers is customers

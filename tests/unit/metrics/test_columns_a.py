@@ -70,8 +70,8 @@ def _random_portfolio(seed: int, *, odd: bool = True) -> Portfolio:
 
 
 def _columns_only(portfolio: Portfolio) -> Portfolio:
-    """The portfolio as the model stage hands it over: tables only, objects built on access."""
-    return Portfolio(tables=portfolio.tables, reporting_currency=portfolio.reporting_currency)
+    """The portfolio as the model stage hands it over: frames only, objects built on access."""
+    return Portfolio(frames=portfolio.frames, reporting_currency=portfolio.reporting_currency)
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def objects() -> Portfolio:
 
 
 def columns_only() -> Portfolio:
-    return Portfolio(tables=objects().tables)
+    return Portfolio(frames=objects().frames)
 
 
 @pytest.fixture(params=[objects, columns_only], ids=["objects", "columns"])

@@ -197,3 +197,11 @@ def test_boolean_columns_hand_out_none_for_unknown():
 
     values = _to_python_list("is_active", np.array([1, 0, -1, 1], dtype=np.int8))
     assert values == [True, False, None, True] and all(v is None or type(v) is bool for v in values)
+
+
+def test_feature_frame_agrees_with_row_access(table):
+    frame = table.frame
+    assert frame["customer_id"].to_list() == list(table)
+    for row in frame.iter_rows(named=True):
+        expected = table[row["customer_id"]]
+        assert row == expected

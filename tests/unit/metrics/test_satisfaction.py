@@ -146,32 +146,3 @@ def test_survey_summary_groups_check_reads_stored_groups_in_any_case():
     ]
     check = survey_summary(responses, periods.month(2026, 1)).group_check
     assert (check.checked, check.mismatches, check.missing_group, check.mismatch_ids) == (3, 2, 0, ("r2", "r3"))
-
-
-def test_latest_per_contact_reads_the_models_id_numbers_like_strings():
-    """The model keeps answers' contacts as id numbers (model.Ids, -1: anonymous): the same latest answers as with
-    the id strings, repeated contacts, anonymous answers and a second survey type included."""
-    import random
-
-    import numpy as np
-
-    from connector.metrics.satisfaction import select_responses
-    from connector.model import Ids, Table
-
-    rng = random.Random(3)
-    rows, numbers = [], []
-    for k in range(400):
-        contact = rng.choice([None, None, *range(1, 60)])
-        numbers.append(-1 if contact is None else 5000 + contact)
-        rows.append(response(f"r{k}", rng.choice(["NPS", "CSAT"]), rng.randint(0, 5),
-                             contact=None if contact is None else str(5000 + contact), day=1 + rng.randrange(28)))
-    strings = Table.of(FeedbackResponse, rows)
-    numbered = Table.of(FeedbackResponse, rows)
-    numbered.columns["contact_id"] = Ids(np.array(numbers, dtype=np.int64))
-    latest = [r.id for r in select_responses(strings)]
-    assert [r.id for r in select_responses(numbered)] == latest
-    assert 60 < len(latest) < 400  # repeated contacts collapsed, anonymous answers each kept
-    # every contact answered once: the shortcut keeps them all, in order
-    once = Table.of(FeedbackResponse, rows[:1])
-    once.columns["contact_id"] = Ids(np.array(numbers[:1], dtype=np.int64))
-    assert [r.id for r in select_responses(once)] == [rows[0].id]
