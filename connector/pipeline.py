@@ -295,15 +295,14 @@ def load_writeback_config(settings: _Any, pack: _Any = None) -> _Any:
     return load_yaml_model(path, WritebackConfig)
 
 
-def current_values_from_store(store: _Any, config: _Any) -> dict[tuple[str, str], dict[str, str | None]]:
-    """(object_type, id) -> the output properties' values as last pulled (only those, to keep memory small)."""
-    from connector.writeback import output_properties
+def current_frames_from_store(store: _Any, config: _Any) -> _Any:
+    """The output properties' values as last pulled, as columns (writeback.CurrentFrames): one frame per object
+    type of ``id`` + the properties write-back diffs against (only those, to keep memory small)."""
+    from connector.writeback import CurrentFrames, output_properties
 
-    out: dict[tuple[str, str], dict[str, str | None]] = {}
-    for object_type, names in output_properties(config).items():
-        for record in store.iter_records(object_type):
-            out[(object_type, record.id)] = {n: record.properties.get(n) for n in names}
-    return out
+    source = store if hasattr(store, "records_frame") else _StoreFrames(store)
+    return CurrentFrames({object_type: source.records_frame(object_type, names).select("id", *names)
+                          for object_type, names in output_properties(config).items()})
 
 
 def fetch_current_values(client: _Any, rows: _Any) -> dict[tuple[str, str], dict[str, str | None]]:
@@ -336,7 +335,7 @@ def _writeback_session(settings: _Any, kind: str, client: _Any = None, store: _A
 
 def run_writeback(
     settings: _Any,
-    outputs: dict[str, dict[str, _Any]],
+    outputs: _Any,
     portfolio: _Any,
     *,
     pack: _Any = None,
@@ -346,8 +345,8 @@ def run_writeback(
 ) -> _Any:
     """Finish any apply a crash left, then provision, plan, apply and enroll (writeback.apply_writeback).
 
-    ``outputs``: per customer id the computed fields (health, segments, metrics); ``portfolio``: model.Portfolio
-    (customers and deals). Current CRM values are the pulled ones in the store. Returns the WritebackSummary; the
+    ``outputs``: the computed fields (health, segments, metrics) as a frame with ``customer_id`` (``Computed.outputs``)
+    or per customer id as dicts; ``portfolio``: model.Portfolio (its customers and deals frames). Current CRM values are the pulled ones in the store. Returns the WritebackSummary; the
     run is recorded (kind "writeback"); raises WritebackError (exit 5) after recording when HubSpot refused records.
     """
     from connector import writeback
@@ -357,9 +356,9 @@ def run_writeback(
         try:
             if not dry_run:
                 writeback.resume_unfinished(client, store, batch_size=config.batch_size)
-            current = current_values_from_store(store, config)
-            summary = writeback.apply_writeback(run_id, config, outputs, portfolio.customers, current, client, store,
-                                                deals=portfolio.deals, dry_run=dry_run)
+            current = current_frames_from_store(store, config)
+            summary = writeback.apply_writeback(run_id, config, outputs, portfolio.frames.customers, current, client,
+                                                store, deals=portfolio.frames.deals, dry_run=dry_run)
         except BaseException as exc:
             store.finish_run(run_id, "failed", {"error": f"{exc.__class__.__name__}: {exc}"[:500]})
             raise
@@ -459,7 +458,7 @@ class Computed:
     features: _Any
     health: dict[str, dict[str, _Any]]
     segments: dict[str, dict[str, _Any]]
-    outputs: dict[str, dict[str, _Any]]
+    outputs: _Any  # pl.DataFrame: customer_id + every output field (and tags), one row per customer
     metrics: list[_Any]  # PortfolioMetrics of the last REPORT_MONTHS months, oldest first
     health_distribution: dict[str, _Any]
     segment_distribution: dict[str, _Any]
@@ -473,6 +472,7 @@ def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_M
     from connector.metrics.revenue import build_mrr_ledger
     from connector.metrics.features import customer_features
     from connector.segments import customer_segments, segment_distribution, segment_features
+    from connector.writeback import output_frame
 
     options = metrics_options(pack)
     portfolio = load_portfolio(store, pack)
@@ -485,14 +485,7 @@ def compute(store: _Any, pack: _Any, as_of: _datetime, *, months: int = REPORT_M
     previous_segments = store.load_snapshots("segments")
     segments = customer_segments(features, pack.segments, as_of, previous_segments, health=health_view)
 
-    wanted = {o.field for o in pack.writeback.outputs} if pack.writeback is not None else set()
-    segment_view = segment_features(segments)
-    outputs: dict[str, dict[str, _Any]] = {}
-    for customer_id, row in features.items():
-        values = {name: row.get(name) for name in wanted if name in row}
-        values.update(health_view.get(customer_id, {}))
-        values.update(segment_view.get(customer_id, {}))
-        outputs[customer_id] = values
+    outputs = output_frame(features, health_view, segment_features(segments), pack.writeback)
 
     tz = pack.portal.periods.time_zone
     period = containing(as_of, "month", tz)
@@ -662,17 +655,16 @@ def run_sync(
             note("compute")
             moment = as_of or _datetime.now(_timezone.utc)
             computed = compute(store, pack, moment)
-            summary.customers = len(computed.outputs)
+            summary.customers = computed.outputs.height
             summary.data_issues = len(computed.portfolio.issues)
             lease.check()
 
             note("write-back")
-            current = current_values_from_store(store, pack.writeback)
-            written = apply_writeback(
-                run_id, pack.writeback, computed.outputs, computed.portfolio.customers, current, client, store,
-                deals=computed.portfolio.deals, dry_run=dry_run,
-            )
-            summary.values_changed = len(written.plan.changes)
+            current = current_frames_from_store(store, pack.writeback)
+            frames = computed.portfolio.frames
+            written = apply_writeback(run_id, pack.writeback, computed.outputs, frames.customers, current, client,
+                                      store, deals=frames.deals, dry_run=dry_run)
+            summary.values_changed = len(written.plan)
             if written.applied is not None:
                 summary.values_written = written.applied.changes_written
                 summary.records_written = written.applied.records_written

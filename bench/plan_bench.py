@@ -1,0 +1,221 @@
+"""The write plan's cost at scale: from the computed stages (features, health, segments) to the Plan and enrollments.
+
+    .venv/bin/python bench/plan_bench.py --customers 100000 [--mode frames|dicts] [--scenario first|steady]
+
+Generates (untimed) what `pipeline.compute` holds after segments for N company customers (two or three contacts
+each, one in twenty shared with the next company, 1.5 deals each of which 40 % open) and the CRM's current values
+(``first``: nothing written yet; ``steady``: what the first sync wrote, with a fifth of the customers' scores,
+bands, MRR and tags moved since). Then times, as `connector sync --dry-run` runs them: the outputs per customer,
+provisioning options, the property plan and the enrollment plan. ``dicts`` hands the stages over as
+``{customer_id: {field: value}}``, Customer/Deal objects and ``{(object, id): {property: value}}`` (the only form
+before the columnar plan, so this mode also measures the old code when run from an older checkout); ``frames``
+as polars frames. Prints one line per stage and, last, ``customers=N mode=… scenario=… wall_s=… peak_rss_mb=…``
+(wall: the timed stages only; peak RSS: the whole process, inputs included, with the inputs' own RSS beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connector.mapping.writeback import WritebackConfig  # noqa: E402
+from connector.model import Customer, Deal  # noqa: E402
+from connector import writeback  # noqa: E402
+
+BANDS = np.array(["red", "yellow", "green"])
+STAGES = np.array(["onboarding", "active", "at_risk", "stagnating", "churned"])
+TAGS = ["at_risk", "low_usage", "upsell", "welcome", "referral_candidate"]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def config() -> WritebackConfig:
+    return WritebackConfig.model_validate(yaml.safe_load((ROOT / "mappings" / "writeback.yaml").read_text()))
+
+
+def stage_frames(n: int, shift: int = 0) -> dict[str, pl.DataFrame]:
+    """Features (mrr, clv), health and segment results as frames; ``shift`` moves a fifth of the customers."""
+    rng = np.random.default_rng(7)
+    ids = pl.Series("customer_id", np.arange(1, n + 1)).cast(pl.String)
+    score = rng.integers(0, 101, n)
+    moved = (np.arange(n) % 5 == 0) & (shift != 0)
+    score = np.where(moved, (score + shift) % 101, score)
+    mrr = np.round(rng.gamma(2.0, 150.0, n), 2) + np.where(moved, 10.0, 0.0)
+    tag_bits = rng.integers(0, 1 << len(TAGS), n) ^ np.where(moved, 1, 0)
+    scored = rng.random(n) > 0.05
+    features = pl.DataFrame({"customer_id": ids, "mrr": mrr, "clv": mrr * 0.8 * 37.3})
+    health = pl.DataFrame({
+        "customer_id": ids,
+        "health_score": pl.Series(np.where(scored, score, -1)).cast(pl.Int64).replace(-1, None),
+        "health_band": BANDS[np.minimum(score // 34, 2)],
+        "health_trend": np.where(moved, "up", "flat"),
+        "health_explanation": pl.Series(score).cast(pl.String).map_elements(lambda s: f"usage {s}/100",
+                                                                           return_dtype=pl.String),
+    })
+    segments = pl.DataFrame({
+        "customer_id": ids,
+        "lifecycle": STAGES[score % len(STAGES)],
+        "nps_group": np.array(["promoter", "passive", "detractor"])[score % 3],
+        "rfm_segment": np.array(["champions", "loyal", "hibernating", "at_risk"])[score % 4],
+        "tags": [[t for k, t in enumerate(TAGS) if bits >> k & 1] for bits in tag_bits.tolist()],
+    })
+    return {"features": features, "health": health, "segments": segments}
+
+
+def portfolio_frames(n: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(11)
+    counts = 2 + (np.arange(n) % 2)
+    contacts = []
+    for i, k in enumerate(counts.tolist(), start=1):
+        own = [f"{i}-{j}" for j in range(k)]
+        if i % 20 == 0 and i < n:
+            own.append(f"{i + 1}-0")  # a contact shared with the next company
+        contacts.append(own)
+    ids = [str(i) for i in range(1, n + 1)]
+    customers = pl.DataFrame({"id": ids, "object_type": ["companies"] * n, "contact_ids": contacts,
+                              "primary_contact_id": [f"{i}-0" for i in range(1, n + 1)]},
+                             schema={"id": pl.String, "object_type": pl.String, "contact_ids": pl.List(pl.String),
+                                     "primary_contact_id": pl.String})
+    deal_count = n * 3 // 2
+    deals = pl.DataFrame({"id": [f"d{j}" for j in range(deal_count)],
+                          "customer_id": [ids[j % n] for j in range(deal_count)],
+                          "is_closed": rng.random(deal_count) > 0.4})
+    return customers, deals
+
+
+class StubWriter:
+    """A portal that has nothing yet: no properties, no lists (the dry run reads only these)."""
+
+    def fetch_properties(self, object_type: str) -> list[dict]:
+        return []
+
+    def fetch_workflows(self) -> list[dict]:
+        return []
+
+    def find_list(self, name: str, object_type_id: str) -> None:
+        return None
+
+
+class NoLedger:
+    def enrollments(self, kind: str, target: str) -> set[str]:
+        return set()
+
+
+# ---------------------------------------------------------------- the two hand-overs
+
+
+def dict_inputs(stages: dict[str, pl.DataFrame], customers: pl.DataFrame, deals: pl.DataFrame) -> dict[str, Any]:
+    """The stages as the pipeline held them before the columnar plan: FeatureTable-like rows, result dicts."""
+    features = {r["customer_id"]: r for r in stages["features"].to_dicts()}
+    health = {r["customer_id"]: {"score": r["health_score"], "band": r["health_band"], "change": None,
+                                 "trend": r["health_trend"], "explanation": r["health_explanation"],
+                                 "scorecard": "default"} for r in stages["health"].to_dicts()}
+    segments = {r["customer_id"]: {"lifecycle": r["lifecycle"], "nps_group": r["nps_group"],
+                                   "rfm": {"code": "44", "segment_id": r["rfm_segment"]}, "tags": r["tags"]}
+                for r in stages["segments"].to_dicts()}
+    objects = [Customer(id=r["id"], object_type=r["object_type"], name=None, created_at=None, customer_since=None,
+                        acquisition_source=None, industry=None, contact_ids=tuple(r["contact_ids"]),
+                        primary_contact_id=r["primary_contact_id"]) for r in customers.to_dicts()]
+    deal_rows = [Deal(r["id"], r["customer_id"], None, None, None, None, None, False, r["is_closed"], None)
+                 for r in deals.to_dicts()]
+    return {"features": features, "health": health, "segments": segments, "customers": objects, "deals": deal_rows}
+
+
+def dict_outputs(cfg: WritebackConfig, inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """pipeline.compute's per-customer loop as it was (health_features / segment_features, then one dict each)."""
+    from connector.health import health_features
+    from connector.segments import segment_features
+
+    wanted = {o.field for o in cfg.outputs}
+    health_view = health_features(inputs["health"])
+    segment_view = segment_features(inputs["segments"])
+    outputs: dict[str, dict[str, Any]] = {}
+    for customer_id, row in inputs["features"].items():
+        values = {name: row.get(name) for name in wanted if name in row}
+        values.update(health_view.get(customer_id, {}))
+        values.update(segment_view.get(customer_id, {}))
+        outputs[customer_id] = values
+    return outputs
+
+
+def current_dicts(plan: Any) -> dict[tuple[str, str], dict[str, str | None]]:
+    out: dict[tuple[str, str], dict[str, str | None]] = {}
+    for change in plan.changes:
+        out.setdefault((change.object_type, change.record_id), {})[change.property] = change.after
+    return out
+
+
+def run(n: int, mode: str, scenario: str) -> None:
+    cfg = config()
+    customers, deals = portfolio_frames(n)
+    stages = stage_frames(n)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, call):
+        start = time.perf_counter()
+        out = call()
+        timings[name] = time.perf_counter() - start
+        return out
+
+    if mode == "dicts":
+        inputs = dict_inputs(stages, customers, deals)
+        if scenario == "steady":
+            first = dict_outputs(cfg, inputs)
+            current = current_dicts(writeback.plan_writeback(cfg, first, inputs["customers"], {},
+                                                             deals=inputs["deals"]))
+            inputs = {**inputs, **{k: v for k, v in dict_inputs(stage_frames(n, shift=7), customers, deals).items()
+                                   if k in ("features", "health", "segments")}}
+        else:
+            current = {}
+        base = rss_mb()
+        outputs = timed("outputs", lambda: dict_outputs(cfg, inputs))
+        summary = timed("plan", lambda: writeback.apply_writeback(
+            "bench", cfg, outputs, inputs["customers"], current, StubWriter(), NoLedger(), deals=inputs["deals"],
+            dry_run=True))
+    else:
+        from connector.writeback import CurrentFrames, output_frame
+
+        if scenario == "steady":
+            first = output_frame(stages["features"], stages["health"], stages["segments"], cfg)
+            plan = writeback.plan_writeback(cfg, first, customers, CurrentFrames(), deals=deals)
+            current = CurrentFrames.of_changes(plan.frame)
+            stages = stage_frames(n, shift=7)
+        else:
+            current = CurrentFrames()
+        base = rss_mb()
+        outputs = timed("outputs", lambda: output_frame(stages["features"], stages["health"], stages["segments"],
+                                                        cfg))
+        summary = timed("plan", lambda: writeback.apply_writeback(
+            "bench", cfg, outputs, customers, current, StubWriter(), NoLedger(), deals=deals, dry_run=True))
+    for name, seconds in timings.items():
+        print(f"  {name:<8} {seconds:7.2f} s")
+    print(f"  changes={len(summary.plan)} enrollments={len(summary.enrollment_plan.actions)} "
+          f"conflicts={summary.plan.conflicts} inputs_rss_mb={base:.0f}")
+    print(f"customers={n} mode={mode} scenario={scenario} wall_s={sum(timings.values()):.2f} "
+          f"peak_rss_mb={rss_mb():.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--mode", choices=("frames", "dicts"), default="frames")
+    parser.add_argument("--scenario", choices=("first", "steady"), default="first")
+    args = parser.parse_args()
+    run(args.customers, args.mode, args.scenario)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""The write plan (pure): which record gets which value, diffed against the CRM's current values as a join."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+import polars as pl
+
+from connector.mapping.writeback import OutputMapping, PropertyDef, WritebackConfig
+from connector.model import Customer, Deal
+from connector.writeback.desired import OutputColumns
+from connector.writeback.format import same_value
+
+CurrentValues = Mapping[tuple[str, str], Mapping[str, "str | None"]]
+CHANGE_SCHEMA = {"object_type": pl.String, "record_id": pl.String, "property": pl.String, "before": pl.String,
+                 "after": pl.String}
+REACH_SCHEMA = {"customer_id": pl.String, "record_id": pl.String, "priority": pl.Int8}
+
+
+class Change(NamedTuple):
+    """One property of one record to set; ``after`` "" clears it."""
+
+    object_type: str
+    record_id: str
+    property: str
+    before: str | None
+    after: str
+
+
+@dataclass(frozen=True)
+class KeptEdit:
+    """A value someone changed after our run wrote it: rollback leaves it alone."""
+
+    object_type: str
+    record_id: str
+    property: str
+    written: str | None
+    current: str | None
+
+
+class Plan:
+    """A write plan: the changes in a stable order (a frame of ``CHANGE_SCHEMA``, read as ``Change`` rows on
+    demand: a first sync plans millions), and what planning noticed."""
+
+    def __init__(self, changes: Iterable[Change] = (), kept: Iterable[KeptEdit] = (), conflicts: int = 0, *,
+                 frame: pl.DataFrame | None = None):
+        self._changes = None if frame is not None else tuple(changes)
+        self._frame = frame
+        self.kept = tuple(kept)
+        self.conflicts = conflicts  # records two customers wanted different values for (the primary one won)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            self._frame = pl.DataFrame([tuple(c) for c in self._changes or ()], schema=CHANGE_SCHEMA, orient="row",
+                                       strict=False)
+        return self._frame
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        if self._changes is None:
+            self._changes = tuple(Change(*row) for row in self.frame.iter_rows())
+        return self._changes
+
+    def __len__(self) -> int:
+        return self._frame.height if self._frame is not None else len(self._changes or ())
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return (self.changes, self.kept, self.conflicts) == (other.changes, other.kept, other.conflicts)
+
+    def __repr__(self) -> str:
+        return f"Plan({len(self)} changes, {len(self.kept)} kept, {self.conflicts} conflicts)"
+
+    def head(self, count: int) -> tuple[Change, ...]:
+        """The first ``count`` changes (without reading all of them as rows)."""
+        if self._changes is not None:
+            return self._changes[:count]
+        return tuple(Change(*row) for row in self.frame.head(count).iter_rows())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Changes per object type and property."""
+        out: dict[str, dict[str, int]] = {}
+        for object_type, name, count in self.frame.group_by("object_type", "property").len().sort(
+                "object_type", "property").iter_rows():
+            out.setdefault(object_type, {})[name] = count
+        return out
+
+    def record_count(self) -> int:
+        return self.frame.select("object_type", "record_id").n_unique() if len(self) else 0
+
+    def properties(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.frame.select("object_type", "property").unique().iter_rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "changes": [c._asdict() for c in self.changes],
+            "counts": self.counts(),
+            "records": self.record_count(),
+            "kept": [asdict(k) for k in self.kept],
+            "conflicts": self.conflicts,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        return cls(
+            changes=tuple(Change(**c) for c in data.get("changes", ())),
+            kept=tuple(KeptEdit(**k) for k in data.get("kept", ())),
+            conflicts=int(data.get("conflicts", 0)),
+        )
+
+
+# ---------------------------------------------------------------- the CRM's current values, as columns
+
+
+@dataclass(frozen=True)
+class CurrentFrames:
+    """The CRM's current values: per object type a frame of ``id`` + one String column per property (null: no
+    value). What ``StateStore.records_frame`` reads, or what a dict of fetched records becomes."""
+
+    frames: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, current: "CurrentFrames | CurrentValues | None",
+           names: Mapping[str, Sequence[str]]) -> "CurrentFrames":
+        """From ``{(object_type, id): {property: value}}`` (only ``names`` per object type are kept)."""
+        if isinstance(current, CurrentFrames):
+            return current
+        current = current or {}
+        frames = {}
+        for object_type, props in names.items():
+            ids = [record_id for (kind, record_id) in current if kind == object_type]
+            rows = [current[(object_type, record_id)] or {} for record_id in ids]
+            frames[object_type] = pl.DataFrame(
+                {"id": ids, **{name: [_text(row.get(name)) for row in rows] for name in props}},
+                schema={"id": pl.String, **{name: pl.String for name in props}})
+        return cls(frames)
+
+    @classmethod
+    def of_changes(cls, changes: pl.DataFrame) -> "CurrentFrames":
+        """What the CRM holds once ``changes`` (a plan's frame) are written, on records that held nothing else."""
+        frames = {}
+        for (object_type,), part in changes.partition_by("object_type", as_dict=True).items():
+            frames[object_type] = part.pivot("property", index="record_id", values="after").rename(
+                {"record_id": "id"})
+        return cls(frames)
+
+    def values(self, object_type: str, name: str) -> pl.DataFrame:
+        """(record_id, before) of one property: every record of the type that was read."""
+        frame = self.frames.get(object_type)
+        if frame is None or name not in frame.columns:
+            return pl.DataFrame(schema={"record_id": pl.String, "before": pl.String})
+        return frame.select(pl.col("id").alias("record_id"), pl.col(name).cast(pl.String).alias("before"))
+
+    def lookup(self, object_type: str, name: str, ids: Iterable[str]) -> dict[str, str | None]:
+        """A few records' values as a dict (the e-mails of the contacts a workflow action names)."""
+        wanted = pl.Series("record_id", list(ids), dtype=pl.String)
+        found = self.values(object_type, name).filter(pl.col("record_id").is_in(wanted.implode()))
+        return dict(found.iter_rows())
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else str(value)
+
+
+# ---------------------------------------------------------------- who is reached: customers and deals as columns
+
+
+def customers_frame(customers: pl.DataFrame | Mapping[str, Customer] | Iterable[Customer]) -> pl.DataFrame:
+    """id, object_type, contact_ids, primary_contact_id: the model's customers frame, or of Customer rows."""
+    if isinstance(customers, pl.DataFrame):
+        return customers.select("id", "object_type", "contact_ids", "primary_contact_id")
+    rows = list(customers.values() if isinstance(customers, Mapping) else customers)
+    return pl.DataFrame({"id": [c.id for c in rows], "object_type": [c.object_type for c in rows],
+                         "contact_ids": [list(c.contact_ids) for c in rows],
+                         "primary_contact_id": [c.primary_contact_id for c in rows]},
+                        schema={"id": pl.String, "object_type": pl.String, "contact_ids": pl.List(pl.String),
+                                "primary_contact_id": pl.String})
+
+
+def deals_frame(deals: pl.DataFrame | Iterable[Deal]) -> pl.DataFrame:
+    """id, customer_id, is_closed: the model's deals frame, or of Deal rows."""
+    if isinstance(deals, pl.DataFrame):
+        return deals.select("id", "customer_id", "is_closed")
+    rows = list(deals)
+    return pl.DataFrame({"id": [d.id for d in rows], "customer_id": [d.customer_id for d in rows],
+                         "is_closed": [d.is_closed for d in rows]},
+                        schema={"id": pl.String, "customer_id": pl.String, "is_closed": pl.Boolean})
+
+
+def reach(customers: pl.DataFrame, deals: pl.DataFrame, object_type: str, contacts: str) -> pl.DataFrame:
+    """(customer_id, record_id, priority) of every record an output or rule on ``object_type`` reaches, customers
+    by id, each customer's records in the model's order (contacts as associated, deals as stored).
+
+    A company reaches itself; a customer that is a contact reaches itself as its contact; a company reaches its
+    primary contact (``contacts: primary``) or all its contacts, the primary first in priority (0, others 1);
+    open deals go to their customer. A lower priority wins a record several customers reach.
+    """
+    kind = pl.col("object_type")
+    if object_type == "companies":
+        found = customers.filter(kind == "companies").select(
+            pl.col("id").alias("customer_id"), pl.col("id").alias("record_id"), pl.lit(0, pl.Int8).alias("priority"))
+    elif object_type == "deals":
+        found = deals.filter(pl.col("customer_id").is_not_null() & ~pl.col("is_closed").fill_null(False)).select(
+            "customer_id", pl.col("id").alias("record_id"), pl.lit(0, pl.Int8).alias("priority"))
+    else:
+        own = customers.filter(kind == "contacts").select(
+            pl.col("id").alias("customer_id"), pl.col("id").alias("record_id"), pl.lit(0, pl.Int8).alias("priority"))
+        companies = customers.filter(kind != "contacts")
+        primary = pl.col("primary_contact_id")
+        if contacts == "primary":
+            linked = companies.filter(primary.is_not_null() & (primary != "")).select(
+                pl.col("id").alias("customer_id"), primary.alias("record_id"), pl.lit(0, pl.Int8).alias("priority"))
+        else:
+            linked = companies.select("id", "primary_contact_id", "contact_ids").explode("contact_ids").filter(
+                pl.col("contact_ids").is_not_null()).select(
+                pl.col("id").alias("customer_id"), pl.col("contact_ids").alias("record_id"),
+                (pl.col("contact_ids") != primary).fill_null(True).cast(pl.Int8).alias("priority"))
+        found = pl.concat([own, linked])
+    return found.cast(REACH_SCHEMA).sort("customer_id", maintain_order=True)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+class _Reaches:
+    """``reach`` once per (object type, contacts) an output or rule names."""
+
+    def __init__(self, customers: Any, deals: Any):
+        self.customers, self.deals = customers_frame(customers), deals_frame(deals)
+        self._cache: dict[tuple[str, str], pl.DataFrame] = {}
+
+    def __call__(self, object_type: str, contacts: str) -> pl.DataFrame:
+        key = (object_type, contacts if object_type == "contacts" else "")
+        if key not in self._cache:
+            self._cache[key] = reach(self.customers, self.deals, object_type, contacts)
+        return self._cache[key]
+
+
+def plan_writeback(
+    config: WritebackConfig,
+    outputs: OutputColumns | pl.DataFrame | Mapping[str, Mapping[str, Any]],
+    customers: pl.DataFrame | Mapping[str, Customer] | Iterable[Customer],
+    current: CurrentFrames | CurrentValues,
+    *,
+    deals: pl.DataFrame | Iterable[Deal] = (),
+) -> Plan:
+    """The diff between computed ``outputs`` and the CRM's ``current`` values, output by output as joins.
+
+    ``outputs``: a frame (``customer_id`` + a column per field) or ``{customer_id: {field: value}}``; a field a
+    customer lacks is left alone, a null value clears the property. A record several customers reach (a contact of
+    two companies) takes the value of the customer it is the primary contact of, else of the lowest customer id;
+    each such disagreement counts as a conflict.
+    """
+    columns = OutputColumns.of(outputs)
+    reaches = outputs_reach(customers, deals)
+    current = CurrentFrames.of(current, output_properties(config))
+    parts: list[pl.DataFrame] = []
+    conflicts = 0
+    for output in config.outputs:
+        desired = columns.formatted(output)
+        if desired is None:
+            continue
+        reached = reaches(output.object, output.contacts).join(
+            desired.with_columns(pl.col("text").fill_null("")), on="customer_id", how="inner")
+        winners, disagreements = _resolve(reached)
+        conflicts += disagreements
+        parts.append(_diff(winners, current.values(output.object, output.property.name), output))
+    if not parts:
+        return Plan(frame=pl.DataFrame(schema=CHANGE_SCHEMA), conflicts=conflicts)
+    changes = pl.concat(parts).sort(
+        pl.col("object_type"), pl.col("record_id").str.len_chars(), pl.col("record_id"), pl.col("property"))
+    return Plan(frame=changes, conflicts=conflicts)
+
+
+def outputs_reach(customers: Any, deals: Any) -> _Reaches:
+    """The reach of every output and rule over these customers and deals (each computed once, when first asked)."""
+    return customers if isinstance(customers, _Reaches) else _Reaches(customers, deals)
+
+
+def _resolve(reached: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """One row per record: the lowest (priority, customer id); and how many records were wanted two ways."""
+    if reached["record_id"].n_unique() == reached.height:
+        return reached, 0
+    disagreeing = reached.group_by("record_id").agg(pl.col("text").n_unique() > 1)["text"].sum()
+    winners = reached.sort("priority", "customer_id").unique("record_id", keep="first", maintain_order=True)
+    return winners, int(disagreeing)
+
+
+def _diff(winners: pl.DataFrame, current: pl.DataFrame, output: OutputMapping) -> pl.DataFrame:
+    """The rows of ``winners`` whose text differs from the record's current value in the property's format."""
+    prop = output.property
+    joined = winners.select("record_id", pl.col("text").alias("after")).join(current, on="record_id", how="left")
+    before, after = pl.col("before"), pl.col("after")
+    before_empty = before.is_null() | (before == "")
+    after_empty = after == ""
+    # Equal strings and two empties are unchanged; one empty side is a change; two different texts are a change
+    # unless the property's format makes them equal ("68.0" and "68"): those are asked per distinct pair.
+    decided = (pl.when(before == after).then(pl.lit(False))
+               .when(before_empty & after_empty).then(pl.lit(False))
+               .when(before_empty | after_empty).then(pl.lit(True))
+               .when(pl.lit(not _formats_may_match(prop))).then(pl.lit(True)))
+    joined = joined.with_columns(decided.alias("changed"))
+    undecided = joined.filter(pl.col("changed").is_null())
+    if undecided.height:
+        pairs = undecided.select("before", "after").unique()
+        same = [same_value(prop, b, a) for b, a in pairs.iter_rows()]
+        pairs = pairs.with_columns(pl.Series("same", same, dtype=pl.Boolean))
+        joined = joined.join(pairs, on=["before", "after"], how="left").with_columns(
+            pl.coalesce(pl.col("changed"), ~pl.col("same")).alias("changed")).drop("same")
+    return joined.filter(pl.col("changed")).select(
+        pl.lit(output.object).alias("object_type"), "record_id", pl.lit(prop.name).alias("property"),
+        "before", "after")
+
+
+def _formats_may_match(prop: PropertyDef) -> bool:
+    """Whether two different non-empty strings can hold the same value of ``prop`` (same_value's cases)."""
+    return prop.type in ("number", "bool", "date", "datetime") or prop.multi
+
+
+def format_plan(plan: Plan, sample: int = 5) -> str:
+    """The plan for a terminal: totals, counts per object and property, and a few example changes."""
+    if not plan:
+        lines = ["Nothing to write: the CRM already holds every computed value."]
+    else:
+        lines = [f"{len(plan)} changes to {plan.record_count()} records"]
+        for object_type, props in plan.counts().items():
+            lines.append(f"  {object_type}:")
+            for name, count in props.items():
+                lines.append(f"    {name:<40} {count:>7}")
+        if sample > 0:
+            lines.append(f"  e.g. (first {min(sample, len(plan))}):")
+            for change in plan.head(sample):
+                before = "(empty)" if change.before in (None, "") else repr(change.before)
+                after = "(empty)" if change.after == "" else repr(change.after)
+                lines.append(f"    {change.object_type}/{change.record_id} {change.property}: {before} -> {after}")
+    if plan.conflicts:
+        lines.append(f"  {plan.conflicts} records were reached by several customers with different values "
+                     "(the primary customer's value is written)")
+    if plan.kept:
+        lines.append(f"  {len(plan.kept)} values edited since the run are kept:")
+        for kept in plan.kept[:sample]:
+            lines.append(f"    {kept.object_type}/{kept.record_id} {kept.property}: "
+                         f"we wrote {kept.written!r}, now {kept.current!r}")
+    return "\n".join(lines)
+
+
+def output_properties(config: WritebackConfig) -> dict[str, list[str]]:
+    """Per object type, the properties the pull must read so the plan can diff against them."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for output in config.outputs:
+        out[output.object].add(output.property.name)
+    if any(r.kind == "workflow" for r in config.enrollments):
+        out["contacts"].add("email")  # v2 enrollment is by e-mail
+    return {k: sorted(v) for k, v in sorted(out.items())}
