@@ -22,7 +22,7 @@ from connector.writeback.enroll import (
 from connector.writeback.format import MAX_TEXT, format_column, format_datetime, format_number, format_value, same_value
 from connector.writeback.plan import (
     CHANGE_SCHEMA, Change, CurrentFrames, CurrentValues, KeptEdit, Plan, customers_frame, deals_frame, format_plan,
-    output_properties, outputs_reach, plan_writeback, reach,
+    output_properties, Reaches, plan_writeback, reach,
 )
 from connector.writeback.provision import (
     ProvisionPlan, apply_provisioning, observed_options, plan_provisioning, property_definition, provision,
@@ -36,7 +36,7 @@ __all__ = [
     "apply_enrollments", "apply_plan", "apply_provisioning", "apply_rollback", "apply_writeback",
     "current_from_records", "customers_frame", "deals_frame", "fetch_enrollment_targets", "format_column",
     "format_datetime", "format_number", "format_plan", "format_value", "gave_up_message", "iter_ledger_failures",
-    "ledger_target", "load_enrolled", "observed_options", "output_frame", "output_properties", "outputs_reach",
+    "ledger_target", "load_enrolled", "observed_options", "output_frame", "output_properties", "Reaches",
     "plan_batches", "plan_enrollments", "plan_provisioning", "plan_rollback", "plan_writeback", "property_definition",
     "provision", "provisioning_problems", "reach", "resume_apply", "resume_unfinished", "same_value",
     "stops_the_run", "tags_frame",
@@ -112,7 +112,7 @@ def apply_writeback(
     runs before the first write. A dry run reads the portal but writes nothing, not even properties.
     """
     columns = OutputColumns.of(outputs)
-    reaches = outputs_reach(customers, deals)  # each target computed once, for the plan and the enrollments
+    reaches = Reaches.of(customers, deals)  # each target computed once, for the plan and the enrollments
     current = CurrentFrames.of(current, output_properties(config))
     targets = fetch_enrollment_targets(config, writer)
     objects = sorted({o.object for o in config.outputs})

@@ -13,7 +13,7 @@ from connector.mapping.writeback import WritebackConfig
 from connector.model import Deal
 from connector.writeback.apply import CrmWriter, LedgerStore, _safe, gave_up_message, stops_the_run
 from connector.writeback.desired import OutputColumns
-from connector.writeback.plan import CurrentFrames, CurrentValues, output_properties, outputs_reach
+from connector.writeback.plan import CurrentFrames, CurrentValues, output_properties, Reaches
 
 # HubSpot's standard object type ids (lists are created per objectTypeId).
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
@@ -87,7 +87,7 @@ def plan_enrollments(
     """
     if not config.enrollments:
         return EnrollmentPlan()
-    reaches = outputs_reach(customers, deals)
+    reaches = Reaches.of(customers, deals)
     known = tags_frame(tags)
     current = CurrentFrames.of(current, output_properties(config))
     emails = current.values("contacts", "email").rename({"before": "email"})
