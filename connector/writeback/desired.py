@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,8 +23,6 @@ class OutputColumns:
     leaves that field's properties alone; a null value clears them."""
 
     fields: Mapping[str, pl.DataFrame]
-    # formatted columns by (field, property, decimals): provisioning and the plan read the same ones
-    _texts: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, outputs: "OutputColumns | pl.DataFrame | Mapping[str, Mapping[str, Any]]") -> "OutputColumns":
@@ -52,11 +50,8 @@ class OutputColumns:
         frame = self.fields.get(output.field)
         if frame is None:
             return None
-        key = (output.field, output.property, output.decimals)
-        if key not in self._texts:
-            text = format_column(frame["value"], output.property, decimals=output.decimals)
-            self._texts[key] = frame.select("customer_id").with_columns(text.alias("text"))
-        return self._texts[key]
+        text = format_column(frame["value"], output.property, decimals=output.decimals)
+        return frame.select("customer_id").with_columns(text.alias("text"))
 
 
 def _column(values: list[Any]) -> pl.Series:

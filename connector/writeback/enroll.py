@@ -31,16 +31,49 @@ class EnrollmentAction:
     tag: str
 
 
-@dataclass(frozen=True)
+ACTION_SCHEMA = {"kind": pl.String, "target": pl.String, "object_type": pl.String, "record_id": pl.String,
+                 "action": pl.String, "tag": pl.String}
+
+
 class EnrollmentPlan:
-    actions: tuple[EnrollmentAction, ...] = ()
-    skipped: tuple[tuple[str, str, str], ...] = ()  # (object_type, record_id, reason)
+    """The enrollment actions in order (a frame of ``ACTION_SCHEMA``, read as ``EnrollmentAction`` rows on demand)
+    and the records skipped: (object_type, record_id, reason)."""
+
+    def __init__(self, actions: Iterable[EnrollmentAction] = (), skipped: Iterable[tuple[str, str, str]] = (), *,
+                 frame: pl.DataFrame | None = None):
+        self._actions = None if frame is not None else tuple(actions)
+        self._frame = frame
+        self.skipped = tuple(skipped)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            self._frame = pl.DataFrame([tuple(asdict(a).values()) for a in self._actions or ()],
+                                       schema=ACTION_SCHEMA, orient="row")
+        return self._frame
+
+    @property
+    def actions(self) -> tuple[EnrollmentAction, ...]:
+        if self._actions is None:
+            self._actions = tuple(EnrollmentAction(*row) for row in self.frame.iter_rows())
+        return self._actions
+
+    def __len__(self) -> int:
+        return self._frame.height if self._frame is not None else len(self._actions or ())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EnrollmentPlan):
+            return NotImplemented
+        return (self.actions, self.skipped) == (other.actions, other.skipped)
+
+    def __repr__(self) -> str:
+        return f"EnrollmentPlan({len(self)} actions, {len(self.skipped)} skipped)"
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for a in self.actions:
-            per = out.setdefault(f"{a.kind}:{a.target}", {})
-            per[a.action] = per.get(a.action, 0) + 1
+        for kind, target, action, count in self.frame.group_by("kind", "target", "action",
+                                                                maintain_order=True).len().iter_rows():
+            out.setdefault(f"{kind}:{target}", {})[action] = count
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +124,7 @@ def plan_enrollments(
     known = tags_frame(tags)
     current = CurrentFrames.of(current, output_properties(config))
     emails = current.values("contacts", "email").rename({"before": "email"})
-    actions: list[EnrollmentAction] = []
+    actions: list[pl.DataFrame] = []
     skipped: list[tuple[str, str, str]] = []
     for rule in config.enrollments:
         reached = reaches(rule.object, rule.contacts).join(known, on="customer_id", how="inner",
@@ -112,9 +145,12 @@ def plan_enrollments(
                 skipped += [("contacts", record_id, f"no e-mail: cannot {verb} {preposition} workflow {rule.target}")
                             for record_id in records.filter(~reachable)["record_id"]]
                 records = records.filter(reachable)
-            actions += [EnrollmentAction(rule.kind, rule.target, rule.object, record_id, verb, rule.tag)
-                        for record_id in records["record_id"]]
-    return EnrollmentPlan(tuple(actions), tuple(skipped))
+            actions.append(records.select(
+                pl.lit(rule.kind).alias("kind"), pl.lit(rule.target).alias("target"),
+                pl.lit(rule.object).alias("object_type"), "record_id", pl.lit(verb).alias("action"),
+                pl.lit(rule.tag).alias("tag")))
+    frame = pl.concat(actions) if actions else pl.DataFrame(schema=ACTION_SCHEMA)
+    return EnrollmentPlan(frame=frame, skipped=skipped)
 
 
 def fetch_enrollment_targets(config: WritebackConfig, writer: CrmWriter) -> EnrollmentTargets:

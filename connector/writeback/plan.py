@@ -16,8 +16,9 @@ from connector.writeback.desired import OutputColumns
 from connector.writeback.format import same_value
 
 CurrentValues = Mapping[tuple[str, str], Mapping[str, "str | None"]]
-CHANGE_SCHEMA = {"object_type": pl.String, "record_id": pl.String, "property": pl.String, "before": pl.String,
-                 "after": pl.String}
+# Object type and property repeat on every row of a plan of millions: categoricals keep them one number a row.
+CHANGE_SCHEMA = {"object_type": pl.Categorical, "record_id": pl.String, "property": pl.Categorical,
+                 "before": pl.String, "after": pl.String}
 REACH_SCHEMA = {"customer_id": pl.String, "record_id": pl.String, "priority": pl.Int8}
 
 
@@ -43,21 +44,29 @@ class KeptEdit:
 
 
 class Plan:
-    """A write plan: the changes in a stable order (a frame of ``CHANGE_SCHEMA``, read as ``Change`` rows on
-    demand: a first sync plans millions), and what planning noticed."""
+    """A write plan: the changes in a stable order, and what planning noticed.
+
+    A computed plan keeps its changes as columns, one (record_id, before, after) frame per (object type,
+    property): a first sync plans every value of a million customers. The one frame of ``CHANGE_SCHEMA`` in plan
+    order (``frame``) and the ``Change`` rows (``changes``) are made when first read (apply, the terminal).
+    """
 
     def __init__(self, changes: Iterable[Change] = (), kept: Iterable[KeptEdit] = (), conflicts: int = 0, *,
-                 frame: pl.DataFrame | None = None):
-        self._changes = None if frame is not None else tuple(changes)
-        self._frame = frame
+                 parts: Mapping[tuple[str, str], pl.DataFrame] | None = None):
+        self._parts = None if parts is None else {key: part for key, part in parts.items() if part.height}
+        self._changes = None if parts is not None else tuple(changes)
+        self._frame: pl.DataFrame | None = None
         self.kept = tuple(kept)
         self.conflicts = conflicts  # records two customers wanted different values for (the primary one won)
 
     @property
     def frame(self) -> pl.DataFrame:
         if self._frame is None:
-            self._frame = pl.DataFrame([tuple(c) for c in self._changes or ()], schema=CHANGE_SCHEMA, orient="row",
-                                       strict=False)
+            if self._parts is not None:
+                self._frame, self._parts = _in_plan_order(self._parts), None
+            else:
+                self._frame = pl.DataFrame([tuple(c) for c in self._changes or ()], schema=CHANGE_SCHEMA,
+                                           orient="row", strict=False)
         return self._frame
 
     @property
@@ -67,6 +76,8 @@ class Plan:
         return self._changes
 
     def __len__(self) -> int:
+        if self._parts is not None:
+            return sum(part.height for part in self._parts.values())
         return self._frame.height if self._frame is not None else len(self._changes or ())
 
     def __bool__(self) -> bool:
@@ -88,16 +99,25 @@ class Plan:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Changes per object type and property."""
+        if self._parts is not None:
+            found = ((obj, name, part.height) for (obj, name), part in self._parts.items())
+        else:
+            found = self.frame.group_by("object_type", "property").len().iter_rows()
         out: dict[str, dict[str, int]] = {}
-        for object_type, name, count in self.frame.group_by("object_type", "property").len().sort(
-                "object_type", "property").iter_rows():
+        for object_type, name, count in sorted(found):
             out.setdefault(object_type, {})[name] = count
         return out
 
     def record_count(self) -> int:
+        if self._parts is not None:
+            kinds = {obj for obj, _ in self._parts}
+            return sum(pl.concat([part["record_id"] for (obj, _), part in self._parts.items() if obj == kind]
+                                 ).n_unique() for kind in kinds)
         return self.frame.select("object_type", "record_id").n_unique() if len(self) else 0
 
     def properties(self) -> frozenset[tuple[str, str]]:
+        if self._parts is not None:
+            return frozenset(self._parts)
         return frozenset(self.frame.select("object_type", "property").unique().iter_rows())
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,7 +303,7 @@ def plan_writeback(
         conflicts += disagreements
         parts[(output.object, output.property.name)] = _diff(winners, current.values(output.object,
                                                                                    output.property.name), output)
-    return Plan(frame=_in_plan_order(parts), conflicts=conflicts)
+    return Plan(parts=parts, conflicts=conflicts)
 
 
 def _resolve(reached: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -298,12 +318,18 @@ def _resolve(reached: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 
 def _in_plan_order(parts: Mapping[tuple[str, str], pl.DataFrame]) -> pl.DataFrame:
-    """Object types by name, then records by id as a number (shorter first), then properties by name: each record's
-    properties side by side for its batch. Per object type, its properties' parts in name order sorted stably by
-    record (two plain columns sort far faster than four keys with expressions)."""
+    """The changes of ``parts`` ((object type, property) -> record_id, before, after) as one ``CHANGE_SCHEMA`` frame:
+    object types by name, then records by id as a number (shorter first), then properties by name, so that each
+    record's properties sit side by side for its batch. Per object type, its properties' parts in name order
+    sorted stably by record (two plain columns sort far faster than four keys with expressions)."""
+    parts = dict(parts)
     ordered = []
     for object_type in sorted({kind for kind, _ in parts}):
-        frame = pl.concat([parts[key] for key in sorted(parts) if key[0] == object_type])
+        # each part is let go once copied: a first sync's plan holds every value of a million customers
+        frame = pl.concat([parts.pop(key).select(
+            pl.lit(object_type, pl.Categorical).alias("object_type"), "record_id",
+            pl.lit(key[1], pl.Categorical).alias("property"), pl.col("before").cast(pl.String), "after")
+            for key in sorted(parts) if key[0] == object_type], rechunk=True)
         ordered.append(frame.with_columns(pl.col("record_id").str.len_chars().alias("length"))
                        .sort("length", "record_id", maintain_order=True).drop("length"))
     return pl.concat(ordered) if ordered else pl.DataFrame(schema=CHANGE_SCHEMA)
@@ -330,9 +356,10 @@ def _diff(winners: pl.DataFrame, current: pl.DataFrame, output: OutputMapping) -
         pairs = pairs.with_columns(pl.Series("same", same, dtype=pl.Boolean))
         joined = joined.join(pairs, on=["before", "after"], how="left").with_columns(
             pl.coalesce(pl.col("changed"), ~pl.col("same")).alias("changed")).drop("same")
-    return joined.filter(pl.col("changed")).select(
-        pl.lit(output.object).alias("object_type"), "record_id", pl.lit(prop.name).alias("property"),
-        "before", "after")
+    changed = joined.filter(pl.col("changed")).select("record_id", "before", "after")
+    if changed["before"].null_count() == changed.height:  # nothing held yet (a first sync): no column of nulls
+        changed = changed.with_columns(pl.lit(None).alias("before"))
+    return changed
 
 
 def _formats_may_match(prop: PropertyDef) -> bool:
