@@ -13,7 +13,7 @@ from connector.mapping.writeback import WritebackConfig
 from connector.model import Deal
 from connector.writeback.apply import CrmWriter, LedgerStore, _safe, gave_up_message, stops_the_run
 from connector.writeback.desired import OutputColumns
-from connector.writeback.plan import CurrentFrames, CurrentValues, output_properties, Reaches
+from connector.writeback.plan import CurrentFrames, CurrentValues, Reaches, Rows, output_properties
 
 # HubSpot's standard object type ids (lists are created per objectTypeId).
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
@@ -41,25 +41,19 @@ class EnrollmentPlan:
 
     def __init__(self, actions: Iterable[EnrollmentAction] = (), skipped: Iterable[tuple[str, str, str]] = (), *,
                  frame: pl.DataFrame | None = None):
-        self._actions = None if frame is not None else tuple(actions)
-        self._frame = frame
+        self._rows = Rows(EnrollmentAction, ACTION_SCHEMA, actions, frame=frame)
         self.skipped = tuple(skipped)
 
     @property
     def frame(self) -> pl.DataFrame:
-        if self._frame is None:
-            self._frame = pl.DataFrame([tuple(asdict(a).values()) for a in self._actions or ()],
-                                       schema=ACTION_SCHEMA, orient="row")
-        return self._frame
+        return self._rows.frame
 
     @property
     def actions(self) -> tuple[EnrollmentAction, ...]:
-        if self._actions is None:
-            self._actions = tuple(EnrollmentAction(*row) for row in self.frame.iter_rows())
-        return self._actions
+        return self._rows.rows
 
     def __len__(self) -> int:
-        return self._frame.height if self._frame is not None else len(self._actions or ())
+        return len(self._rows)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EnrollmentPlan):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import asdict, astuple, dataclass, field, is_dataclass
+from typing import Any, Callable, NamedTuple
 
 import polars as pl
 
@@ -43,6 +43,41 @@ class KeptEdit:
     current: str | None
 
 
+class Rows:
+    """Rows of a plan kept as a frame and read as ``row`` tuples only when asked (or given as rows, framed when
+    asked): a plan of millions never becomes millions of objects unless something reads it row by row."""
+
+    def __init__(self, row: type, schema: Mapping[str, pl.DataType], rows: Iterable[Any] = (), *,
+                 frame: Callable[[], pl.DataFrame] | pl.DataFrame | None = None):
+        self.row, self.schema = row, schema
+        self._rows = None if frame is not None else tuple(rows)
+        self._frame, self._make = (frame, None) if isinstance(frame, pl.DataFrame) or frame is None else (None, frame)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            if self._make is not None:
+                self._frame, self._make = self._make(), None
+            else:
+                self._frame = pl.DataFrame([astuple(r) if is_dataclass(r) else tuple(r) for r in self._rows or ()],
+                                           schema=dict(self.schema), orient="row", strict=False)
+        return self._frame
+
+    @property
+    def rows(self) -> tuple[Any, ...]:
+        if self._rows is None:
+            self._rows = tuple(self.row(*values) for values in self.frame.iter_rows())
+        return self._rows
+
+    @property
+    def framed(self) -> bool:
+        """Whether the frame exists (or only the rows, or only the recipe)."""
+        return self._frame is not None
+
+    def __len__(self) -> int:
+        return self._frame.height if self._frame is not None or self._rows is None else len(self._rows)
+
+
 class Plan:
     """A write plan: the changes in a stable order, and what planning noticed.
 
@@ -54,31 +89,26 @@ class Plan:
     def __init__(self, changes: Iterable[Change] = (), kept: Iterable[KeptEdit] = (), conflicts: int = 0, *,
                  parts: Mapping[tuple[str, str], pl.DataFrame] | None = None):
         self._parts = None if parts is None else {key: part for key, part in parts.items() if part.height}
-        self._changes = None if parts is not None else tuple(changes)
-        self._frame: pl.DataFrame | None = None
+        parts_now = self._parts
+        self._rows = Rows(Change, CHANGE_SCHEMA, changes,
+                          frame=None if parts_now is None else lambda: _in_plan_order(parts_now))
         self.kept = tuple(kept)
         self.conflicts = conflicts  # records two customers wanted different values for (the primary one won)
 
     @property
     def frame(self) -> pl.DataFrame:
-        if self._frame is None:
-            if self._parts is not None:
-                self._frame, self._parts = _in_plan_order(self._parts), None
-            else:
-                self._frame = pl.DataFrame([tuple(c) for c in self._changes or ()], schema=CHANGE_SCHEMA,
-                                           orient="row", strict=False)
-        return self._frame
+        frame = self._rows.frame
+        self._parts = None  # the ordered frame holds them now
+        return frame
 
     @property
     def changes(self) -> tuple[Change, ...]:
-        if self._changes is None:
-            self._changes = tuple(Change(*row) for row in self.frame.iter_rows())
-        return self._changes
+        return self._rows.rows
 
     def __len__(self) -> int:
         if self._parts is not None:
             return sum(part.height for part in self._parts.values())
-        return self._frame.height if self._frame is not None else len(self._changes or ())
+        return len(self._rows)
 
     def __bool__(self) -> bool:
         return len(self) > 0
@@ -93,8 +123,8 @@ class Plan:
 
     def head(self, count: int) -> tuple[Change, ...]:
         """The first ``count`` changes (without reading all of them as rows)."""
-        if self._changes is not None:
-            return self._changes[:count]
+        if not self._rows.framed and self._parts is None:
+            return self.changes[:count]
         return tuple(Change(*row) for row in self.frame.head(count).iter_rows())
 
     def counts(self) -> dict[str, dict[str, int]]:

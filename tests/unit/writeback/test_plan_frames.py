@@ -139,3 +139,16 @@ def test_output_frame_joins_the_stages_and_the_stages_win():
     assert sorted(frame.columns) == ["customer_id", "health_band", "health_score", "mrr", "tags"]
     assert frame.select("customer_id", "mrr", "health_score", "health_band", "tags").rows() == [
         ("1", 10.0, 70, "green", []), ("2", 20.0, None, None, ["upsell"])]
+
+
+def test_plans_given_as_rows_read_as_frames_and_back():
+    from connector.writeback import EnrollmentAction, EnrollmentPlan, Plan
+
+    changes = (Change("deals", "7", "p", None, "x"), Change("companies", "10", "p", "a", ""))
+    plan = Plan(changes, conflicts=1)
+    assert plan.frame["record_id"].to_list() == ["7", "10"] and plan.changes == changes and len(plan) == 2
+    assert plan.counts() == {"companies": {"p": 1}, "deals": {"p": 1}} and plan.record_count() == 2
+    actions = (EnrollmentAction("list", "L", "companies", "1", "enroll", "at_risk"),)
+    enrollments = EnrollmentPlan(actions)
+    assert enrollments.actions == actions and enrollments.counts() == {"list:L": {"enroll": 1}}
+    assert EnrollmentPlan(frame=enrollments.frame) == enrollments
