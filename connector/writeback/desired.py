@@ -19,10 +19,13 @@ _TYPED = (str, int, float, bool, Decimal, date, datetime)
 
 @dataclass(frozen=True)
 class OutputColumns:
-    """The computed outputs as one (customer_id, value) frame per field. A customer absent from a field's frame
-    leaves that field's properties alone; a null value clears them."""
+    """The computed outputs as columns aligned with ``ids`` (one row per customer). ``present``: for a field some
+    customers lack, which rows have it; a customer without a field leaves its properties alone, a null value
+    clears them."""
 
-    fields: Mapping[str, pl.DataFrame]
+    ids: pl.Series
+    values: Mapping[str, pl.Series]
+    present: Mapping[str, pl.Series]
 
     @classmethod
     def of(cls, outputs: "OutputColumns | pl.DataFrame | Mapping[str, Mapping[str, Any]]") -> "OutputColumns":
@@ -31,27 +34,39 @@ class OutputColumns:
         if isinstance(outputs, OutputColumns):
             return outputs
         if isinstance(outputs, pl.DataFrame):
-            return cls({name: outputs.select("customer_id", pl.col(name).alias("value"))
-                        for name in outputs.columns if name != "customer_id"})
-        ids: dict[str, list[str]] = {}
-        values: dict[str, list[Any]] = {}
-        for customer_id, row in outputs.items():
-            for name, value in row.items():
-                ids.setdefault(name, []).append(customer_id)
-                values.setdefault(name, []).append(value)
-        return cls({name: pl.DataFrame({"customer_id": pl.Series(ids[name], dtype=pl.String),
-                                        "value": _column(values[name])}) for name in ids})
+            return cls(outputs["customer_id"], {name: outputs[name] for name in outputs.columns
+                                                 if name != "customer_id"}, {})
+        ids = list(outputs)
+        names = list(dict.fromkeys(name for row in outputs.values() for name in row))
+        rows = list(outputs.values())
+        values = {name: _column([row.get(name) for row in rows]) for name in names}
+        present = {}
+        for name in names:
+            mask = [name in row for row in rows]
+            if not all(mask):
+                present[name] = pl.Series(mask, dtype=pl.Boolean)
+        return cls(pl.Series("customer_id", ids, dtype=pl.String), values, present)
 
     def get(self, name: str) -> pl.DataFrame | None:
-        return self.fields.get(name)
+        """(customer_id, value) of the customers that have the field."""
+        if name not in self.values:
+            return None
+        frame = pl.DataFrame([self.ids.alias("customer_id"), self.values[name].alias("value")])
+        return frame.filter(self.present[name]) if name in self.present else frame
+
+    def text(self, output: OutputMapping) -> pl.Series | None:
+        """``output``'s field in its property's format, aligned with ``ids``; null: no value."""
+        if output.field not in self.values:
+            return None
+        return format_column(self.values[output.field], output.property, decimals=output.decimals)
 
     def formatted(self, output: OutputMapping) -> pl.DataFrame | None:
-        """(customer_id, text) of ``output``'s field in its property's format; null text: no value."""
-        frame = self.fields.get(output.field)
-        if frame is None:
+        """(customer_id, text) of the customers that have ``output``'s field."""
+        text = self.text(output)
+        if text is None:
             return None
-        text = format_column(frame["value"], output.property, decimals=output.decimals)
-        return frame.select("customer_id").with_columns(text.alias("text"))
+        frame = pl.DataFrame([self.ids.alias("customer_id"), text.alias("text")])
+        return frame.filter(self.present[output.field]) if output.field in self.present else frame
 
 
 def _column(values: list[Any]) -> pl.Series:

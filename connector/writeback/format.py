@@ -167,28 +167,33 @@ def format_column(values: pl.Series, prop: PropertyDef, *, decimals: int | None 
 
     The common dtypes are polars expressions; what they cannot say exactly (exponent floats, years before 1000, a
     text into a number or date property) goes through ``format_value`` once per distinct value, and Python objects
-    or lists of non-text once per row.
+    or lists of non-text once per row. Tag sets, and numbers that repeat (prices, plans), are formatted once per
+    distinct value and joined back.
     """
     dtype = values.dtype
     if dtype == pl.Null:
         return pl.Series(values.name, [None] * len(values), dtype=pl.String)
-    rule = _expression(dtype, prop, decimals)
+    if dtype.is_nested() or dtype.is_float() or isinstance(dtype, pl.Decimal):
+        distinct = values.unique()
+        if dtype.is_nested() or len(distinct) * 2 <= len(values):
+            lookup = pl.DataFrame({"v": distinct, "text": _formatted(distinct, prop, decimals)})
+            joined = values.rename("v").to_frame().join(lookup, on="v", how="left", maintain_order="left")
+            return joined["text"].rename(values.name)
+    return _formatted(values, prop, decimals).rename(values.name)
+
+
+def _formatted(values: pl.Series, prop: PropertyDef, decimals: int | None) -> pl.Series:
+    rule = _expression(values.dtype, prop, decimals)
     if rule is None:
-        if dtype == pl.Object or dtype.is_nested():
-            return pl.Series(values.name, [format_value(v, prop, decimals=decimals) for v in values.to_list()],
-                             dtype=pl.String)
+        if values.dtype == pl.Object or values.dtype.is_nested():
+            return pl.Series([format_value(v, prop, decimals=decimals) for v in values.to_list()], dtype=pl.String)
         return _per_value(values, prop, decimals)
     text, odd = rule
-    if dtype.is_nested():  # a multi-select: few distinct tag sets among many customers, each formatted once
-        distinct = values.rename("v").unique().to_frame()
-        lookup = distinct.with_columns(text=text)
-        joined = values.rename("v").to_frame().join(lookup, on="v", how="left", maintain_order="left")
-        return joined["text"].rename(values.name)
     out = values.rename("v").to_frame().select(text=text, odd=odd)
     if out["odd"].any():
         slow = _per_value(values.filter(out["odd"]), prop, decimals)
         out = out.with_columns(text=out["text"].scatter(out["odd"].arg_true(), slow))
-    return out["text"].rename(values.name)
+    return out["text"]
 
 
 def _expression(dtype: pl.DataType, prop: PropertyDef, decimals: int | None) -> tuple[pl.Expr, pl.Expr] | None:
@@ -240,7 +245,7 @@ def _as_utc(dtype: pl.Datetime) -> pl.Expr:
 def _float_expression(decimals: int | None) -> tuple[pl.Expr, pl.Expr]:
     v = pl.col("v").cast(pl.Float64)
     shortest = v.cast(pl.String)
-    fraction = shortest.str.extract(r"\.(\d*)$").str.len_chars().fill_null(0)
+    fraction = shortest.str.len_bytes() - shortest.str.find(".", literal=True).fill_null(-1) - 1
     plain = ~shortest.str.contains("e", literal=True) & (fraction <= _FLOAT_SCALE)
     if decimals is None:
         text = _plain_number(shortest)

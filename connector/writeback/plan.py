@@ -206,6 +206,16 @@ class CurrentFrames:
                 {"record_id": "id"})
         return cls(frames)
 
+    def ids(self, object_type: str) -> pl.Series:
+        """The ids of the type's records that were read, in the frame's order."""
+        frame = self.frames.get(object_type)
+        return frame["id"] if frame is not None else pl.Series("id", [], dtype=pl.String)
+
+    def column(self, object_type: str, name: str) -> pl.Series | None:
+        """One property's values, aligned with ``ids``; None when it was not read."""
+        frame = self.frames.get(object_type)
+        return frame[name].cast(pl.String) if frame is not None and name in frame.columns else None
+
     def values(self, object_type: str, name: str) -> pl.DataFrame:
         """(record_id, before) of one property: every record of the type that was read."""
         frame = self.frames.get(object_type)
@@ -311,40 +321,74 @@ def plan_writeback(
     *,
     deals: pl.DataFrame | Iterable[Deal] = (),
 ) -> Plan:
-    """The diff between computed ``outputs`` and the CRM's ``current`` values, output by output as joins.
+    """The diff between computed ``outputs`` and the CRM's ``current`` values, output by output as columns.
 
     ``outputs``: a frame (``customer_id`` + a column per field) or ``{customer_id: {field: value}}``; a field a
     customer lacks is left alone, a null value clears the property. A record several customers reach (a contact of
     two companies) takes the value of the customer it is the primary contact of, else of the lowest customer id;
-    each such disagreement counts as a conflict.
+    each such disagreement counts as a conflict. The records each (object type, contacts) reaches are matched to
+    the outputs' rows and to the current values' rows once; every output then only gathers its columns.
     """
     columns = OutputColumns.of(outputs)
     reaches = Reaches.of(customers, deals)
     current = CurrentFrames.of(current, output_properties(config))
+    rows = pl.DataFrame({"customer_id": columns.ids}).with_row_index("row")
+    found: dict[tuple[str, str], pl.DataFrame] = {}  # (object type, contacts) -> customer_id, record_id, priority, row
+    shared: dict[tuple[str, str], _Targets] = {}  # the same for every field all customers have
     parts: dict[tuple[str, str], pl.DataFrame] = {}
     conflicts = 0
     for output in config.outputs:
-        desired = columns.formatted(output)
-        if desired is None:
+        text = columns.text(output)
+        if text is None:
             continue
-        reached = reaches(output.object, output.contacts).join(
-            desired.with_columns(pl.col("text").fill_null("")), on="customer_id", how="inner")
-        winners, disagreements = _resolve(reached)
-        conflicts += disagreements
-        parts[(output.object, output.property.name)] = _diff(winners, current.values(output.object,
-                                                                                   output.property.name), output)
+        key = (output.object, output.contacts if output.object == "contacts" else "")
+        if key not in found:
+            found[key] = reaches(*key).join(rows, on="customer_id", how="inner")
+        if output.field in columns.present:  # some customers lack the field: they reach nothing for it
+            has = columns.present[output.field]
+            targets = _targets(found[key].filter(has.gather(found[key]["row"])), current.ids(output.object))
+        else:
+            if key not in shared:
+                shared[key] = _targets(found[key], current.ids(output.object))
+            targets = shared[key]
+        text = text.fill_null("")
+        if targets.contested.height:
+            disputed = targets.contested.with_columns(text.gather(targets.contested["row"]).alias("text"))
+            conflicts += int(disputed.group_by("record_id").agg(pl.col("text").n_unique() > 1)["text"].sum())
+        held = current.column(output.object, output.property.name)
+        winners = targets.winners
+        wanted = pl.DataFrame({
+            "record_id": winners["record_id"],
+            "before": held.gather(winners["held"]) if held is not None else pl.repeat(None, winners.height,
+                                                                                       dtype=pl.String, eager=True),
+            "after": text.gather(winners["row"]),
+        })
+        parts[(output.object, output.property.name)] = _diff(wanted, output)
     return Plan(parts=parts, conflicts=conflicts)
 
 
-def _resolve(reached: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """One row per record: the lowest (priority, customer id); and how many records were wanted two ways."""
+@dataclass(frozen=True)
+class _Targets:
+    """The records reached among the outputs' customers: per record the winning customer's row in the outputs and
+    the record's row among the current values (null: not read); and every row of the records several customers
+    reach (to count the disagreements)."""
+
+    winners: pl.DataFrame  # record_id, row, held
+    contested: pl.DataFrame  # record_id, row
+
+
+def _targets(reached: pl.DataFrame, held_ids: pl.Series) -> _Targets:
+    """One winner per record: the lowest (priority, customer id)."""
     shared = reached["record_id"].is_duplicated()
-    if not shared.any():
-        return reached, 0
-    contested = reached.filter(shared)  # few: the contacts of several companies
-    disagreeing = contested.group_by("record_id").agg(pl.col("text").n_unique() > 1)["text"].sum()
-    winners = contested.sort("priority", "customer_id").unique("record_id", keep="first", maintain_order=True)
-    return pl.concat([reached.filter(~shared), winners]), int(disagreeing)
+    if shared.any():
+        contested = reached.filter(shared)  # few: the contacts of several companies
+        first = contested.sort("priority", "customer_id").unique("record_id", keep="first", maintain_order=True)
+        winners = pl.concat([reached.filter(~shared), first])
+    else:
+        contested, winners = reached.clear(), reached
+    index = held_ids.alias("record_id").to_frame().with_row_index("held")
+    winners = winners.select("record_id", "row").join(index, on="record_id", how="left", maintain_order="left")
+    return _Targets(winners, contested.select("record_id", "row"))
 
 
 def _in_plan_order(parts: Mapping[tuple[str, str], pl.DataFrame]) -> pl.DataFrame:
@@ -365,10 +409,9 @@ def _in_plan_order(parts: Mapping[tuple[str, str], pl.DataFrame]) -> pl.DataFram
     return pl.concat(ordered) if ordered else pl.DataFrame(schema=CHANGE_SCHEMA)
 
 
-def _diff(winners: pl.DataFrame, current: pl.DataFrame, output: OutputMapping) -> pl.DataFrame:
-    """The rows of ``winners`` whose text differs from the record's current value in the property's format."""
+def _diff(wanted: pl.DataFrame, output: OutputMapping) -> pl.DataFrame:
+    """The rows of ``wanted`` (record_id, before, after) whose after differs from before in the property's format."""
     prop = output.property
-    joined = winners.select("record_id", pl.col("text").alias("after")).join(current, on="record_id", how="left")
     before, after = pl.col("before"), pl.col("after")
     before_empty = before.is_null() | (before == "")
     after_empty = after == ""
@@ -378,7 +421,7 @@ def _diff(winners: pl.DataFrame, current: pl.DataFrame, output: OutputMapping) -
                .when(before_empty & after_empty).then(pl.lit(False))
                .when(before_empty | after_empty).then(pl.lit(True))
                .when(pl.lit(not _formats_may_match(prop))).then(pl.lit(True)))
-    joined = joined.with_columns(decided.alias("changed"))
+    joined = wanted.with_columns(decided.alias("changed"))
     undecided = joined.filter(pl.col("changed").is_null())
     if undecided.height:
         pairs = undecided.select("before", "after").unique()

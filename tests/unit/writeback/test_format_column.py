@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -40,6 +41,18 @@ def test_floats_format_as_format_value(values, type_):
 def test_rounded_floats_format_as_format_value(values, decimals):
     # (format_value itself cannot round beyond Decimal's 28 digits: money stays far below)
     got, want = both(values, pl.Series(values, dtype=pl.Float64), "number", decimals)
+    assert got == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([None, -0.0, 0.0, math.nan, math.inf, 12.345, 99.995, 1e20, 1.5e-7, 2.675]),
+                min_size=8, max_size=40), st.sampled_from([None, 2]))
+def test_repeated_numbers_format_once_per_value_as_format_value(values, decimals):
+    # (many repeats: the column is formatted per distinct value and joined back)
+    got, want = both(values, pl.Series(values, dtype=pl.Float64), "number", decimals)
+    assert got == want
+    exact = [None if v is None or not math.isfinite(v) else Decimal(str(v)) for v in values]
+    got, want = both(exact, pl.Series(exact, dtype=pl.Decimal(38, 8)), "number", decimals)
     assert got == want
 
 
