@@ -421,14 +421,19 @@ def _diff(wanted: pl.DataFrame, output: OutputMapping) -> pl.DataFrame:
                .when(before_empty & after_empty).then(pl.lit(False))
                .when(before_empty | after_empty).then(pl.lit(True))
                .when(pl.lit(not _formats_may_match(prop))).then(pl.lit(True)))
+    if prop.type == "number":
+        # Two texts that read as different finite floats are different decimals (equal decimals round to one float)
+        left, right = before.cast(pl.Float64, strict=False), after.cast(pl.Float64, strict=False)
+        decided = decided.when(left.is_finite() & right.is_finite() & (left != right)).then(pl.lit(True))
     joined = wanted.with_columns(decided.alias("changed"))
     undecided = joined.filter(pl.col("changed").is_null())
     if undecided.height:
         pairs = undecided.select("before", "after").unique()
         same = [same_value(prop, b, a) for b, a in pairs.iter_rows()]
         pairs = pairs.with_columns(pl.Series("same", same, dtype=pl.Boolean))
-        joined = joined.join(pairs, on=["before", "after"], how="left").with_columns(
-            pl.coalesce(pl.col("changed"), ~pl.col("same")).alias("changed")).drop("same")
+        asked = undecided.join(pairs, on=["before", "after"], how="left").with_columns(
+            (~pl.col("same")).alias("changed")).drop("same")
+        joined = pl.concat([joined.filter(pl.col("changed").is_not_null()), asked])
     changed = joined.filter(pl.col("changed")).select("record_id", "before", "after")
     if changed["before"].null_count() == changed.height:  # nothing held yet (a first sync): no column of nulls
         changed = changed.with_columns(pl.lit(None).alias("before"))
