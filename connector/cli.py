@@ -15,6 +15,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # never print locals: they may hold tokens
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: flags shown as flags, nothing cut in a log or a narrow terminal
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 sandbox_app = typer.Typer(help="The local HubSpot-compatible portal.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Check and scaffold the YAML mapping pack.", no_args_is_help=True)
@@ -24,6 +26,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(writeback_app, name="writeback")
 
 T = TypeVar("T")
+
 
 # Exit codes (STYLE.md): 0 ok, 1 unexpected, 2 config/mapping, 3 auth, 4 state store, 5 partial write failure.
 
@@ -76,6 +79,34 @@ def interrupt_on_signals() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"connector {version('hubspot-retention-connector')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log lines on stderr (-vv: debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    log_format: str = typer.Option("text", "--log-format", metavar="<text|json>",
+                                   help="Log lines as text or JSON objects."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Retention connector for HubSpot: pull, compute retention metrics and health, write back.
+
+    Example: connector sync --sandbox (a demo against a local HubSpot-compatible portal)."""
+    from connector.logs import configure_logging
+
+    if log_format not in ("text", "json"):
+        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
+        raise typer.Exit(2)
+    configure_logging(verbose, quiet, log_format)
 
 
 def main() -> None:
@@ -151,7 +182,7 @@ def pull_command(
     objects: str = typer.Option(
         "", "--objects", help="Comma-separated object types to pull (default: every type the mapping pack uses)."
     ),
-    output: str = typer.Option("text", "--output", help="text (progress bars on a terminal, else one line) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (progress bars on a terminal, else one line) or json."),
 ) -> None:
     """Pull HubSpot records into the state store: incremental after the first run, resumable after a crash."""
     import json
@@ -304,12 +335,18 @@ def _stage_report(kind: str, output: str, customer: Optional[str]) -> None:
             _echo_counts(title, distribution[family], changes.get(family) or {})
     if customer is not None:
         row = report["customer"]
-        typer.echo(f"customer {customer}: " + ("not in this run" if row is None else json.dumps(row, default=str)))
+        if row is None:
+            typer.echo(f"error: customer {customer} is not in run {report['run_id']}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"customer {customer}:")
+        for key, value in row.items():
+            shown = json.dumps(value, default=str) if isinstance(value, (dict, list, tuple)) else value
+            typer.echo(f"  {key}: {shown}")
 
 
 @app.command("health")
 def health_command(
-    output: str = typer.Option("text", "--output", help="text (counts per band) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts per band) or json."),
     customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's score, "
                                            "components (raw, 0-100, weight) and explanation."),
 ) -> None:
@@ -319,7 +356,7 @@ def health_command(
 
 @app.command("segments")
 def segments_command(
-    output: str = typer.Option("text", "--output", help="text (counts per stage, tag, NPS group, RFM segment) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts per stage, tag, NPS group, RFM segment) or json."),
     customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's lifecycle, tags, "
                                            "RFM scores and hysteresis memory."),
 ) -> None:
@@ -339,7 +376,7 @@ def _output_format(output: str) -> None:
 
 @writeback_app.command("plan")
 def writeback_plan(
-    output: str = typer.Option("text", "--output", help="text (counts and a sample) or json (every change)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts and a sample) or json (every change)."),
     sample: int = typer.Option(5, "--sample", help="How many example changes the text form shows."),
 ) -> None:
     """What a sync would write now: pulls, computes and diffs against the CRM, then writes nothing to HubSpot."""
@@ -367,7 +404,7 @@ def writeback_plan(
 def writeback_rollback(
     run_id: str = typer.Argument(..., help="The run whose writes to undo (see `connector writeback ledger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be restored; write nothing."),
-    output: str = typer.Option("text", "--output", help="text or json (every change)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text or json (every change)."),
 ) -> None:
     """Restore the values a run overwrote, wherever HubSpot still holds what it wrote; later edits are kept."""
     import json
@@ -393,7 +430,7 @@ def writeback_rollback(
 def writeback_ledger(
     run_id: str = typer.Argument(..., help="A write-back or rollback run id."),
     failed: bool = typer.Option(False, "--failed", help="Only the changes HubSpot refused, with its reason."),
-    output: str = typer.Option("text", "--output", help="text (counts and refusals) or json (every row)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts and refusals) or json (every row)."),
 ) -> None:
     """What a run planned and wrote: every property's before and after value, status and HubSpot's message."""
     import json
@@ -428,6 +465,55 @@ def writeback_resume() -> None:
         typer.echo("no unfinished write-back")
     for result in results:
         typer.echo(f"run {result.run_id}: {result.changes_written} changes written on resume")
+
+
+@app.command("runs")
+def runs_command(
+    limit: int = typer.Option(20, "--limit", help="How many of the latest runs."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (a table) or json (every field)."),
+) -> None:
+    """The latest runs recorded in the state store, newest first, and who holds the sync lease.
+
+    Example: connector runs --limit 5"""
+    import json
+
+    from connector import pipeline
+
+    settings = guarded(load_settings)
+    found, holder = guarded(lambda: pipeline.load_runs(settings, limit=limit))
+    if output == "json":
+        typer.echo(json.dumps({"store": _shown_url(settings.state_url), "runs": found, "lock_holder": holder},
+                              default=str))
+        return
+    typer.echo(f"store {_shown_url(settings.state_url)}; sync lease "
+               + (f"held by {holder['owner']} since {holder['acquired_at']:%Y-%m-%d %H:%M:%S}" if holder else "free"))
+    header = ("run", "kind", "started (UTC)", "took", "status", "records", "written", "failed", "calls", "issues")
+    rows = []
+    for run in found:
+        summary = run["summary"] or {}
+        took = (run["finished_at"] - run["started_at"]).total_seconds() if run["finished_at"] else None
+        rows.append((run["id"], run["kind"], f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                     "-" if took is None else f"{took:.1f}s", run["status"],
+                     *(str(summary.get(k, "-")) for k in ("records_pulled", "values_written", "failures",
+                                                            "api_calls", "data_issues"))))
+    _echo_table(header, rows)
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain table (no box, never cut: it goes to logs as often as to terminals)."""
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _shown_url(url: str) -> str:
+    """A store URL with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that does not parse is shown as the setting names it
+        return "CONNECTOR_STATE_URL (unparsable)"
 
 
 SANDBOX_DEMO_CONTACTS = 2000
@@ -486,7 +572,7 @@ def sync_command(
     sandbox: bool = typer.Option(False, "--sandbox", help="Start the local sandbox portal in-process and sync it (demo)."),
     size: int = typer.Option(SANDBOX_DEMO_CONTACTS, "--size", help="With --sandbox: contacts in the generated portal."),
     as_of: str = typer.Option(None, "--as-of", help="Compute as of this date (YYYY-MM-DD); default now."),
-    output: str = typer.Option("text", "--output", help="text (one summary line) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (one summary line) or json."),
     report: bool = typer.Option(None, "--report/--no-report", help="Print the metrics report after the sync (default with --sandbox)."),
 ) -> None:
     """pull → model → metrics → health → segments → plan → apply → enrollments, one run, under a lock."""
@@ -500,6 +586,7 @@ def sync_command(
         interrupt_on_signals()
         if not sandbox:
             settings = load_settings()
+            _announce(settings, output)
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
         from pathlib import Path
 
@@ -514,11 +601,13 @@ def sync_command(
             if output == "text":
                 typer.echo(f"sandbox portal at {sb.base_url} ({size} contacts, enterprise rate limits)")
             settings = load_settings(token=SecretStr(sb.token), base_url=sb.base_url, state_url=f"sqlite:///{state}")
+            _announce(settings, output)
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
 
     (summary, computed, written), settings = guarded(action)
     if output == "json":
-        typer.echo(json.dumps({**summary.to_dict(), "writeback": written.to_dict()}, default=str))
+        typer.echo(json.dumps({**summary.to_dict(), "store": _shown_url(settings.state_url),
+                               "mappings": str(settings.mappings_dir), "writeback": written.to_dict()}, default=str))
     else:
         if report if report is not None else sandbox:
             from connector.mapping import load_pack
@@ -526,15 +615,25 @@ def sync_command(
 
             print_report(pipeline.computed_report(computed, load_pack(settings.mappings_dir)))
         typer.echo(summary.line())
+        if sandbox:
+            typer.echo(f"explore what the demo computed: CONNECTOR_STATE_URL={settings.state_url} connector report "
+                       "(or runs, health, segments, writeback ledger RUN_ID)")
     if written.failures:
         guarded(lambda: written.raise_for_failures())
 
 
+def _announce(settings, output: str) -> None:
+    """Which store and mapping pack a run uses, said before it starts (a run from another folder shows here)."""
+    if output == "text":
+        typer.echo(f"store {_shown_url(settings.state_url)} · mappings {settings.mappings_dir}")
+
+
 @app.command("metrics")
 def metrics_command(
-    period: str = typer.Option("month", "--period", help="month | quarter | year (calendar in the portal's zone)."),
+    period: str = typer.Option("month", "--period", metavar="<month|quarter|year>",
+                               help="Calendar period in the portal's zone."),
     as_of: str = typer.Option(None, "--as-of", help="Date (YYYY-MM-DD) inside the period; default now."),
-    output: str = typer.Option("table", "--output", help="table or json."),
+    output: str = typer.Option("table", "--output", metavar="<table|json>", help="table or json."),
 ) -> None:
     """Portfolio metrics of one period from the state store: retention, churn, MRR movements, NRR/GRR, NPS …"""
     import json

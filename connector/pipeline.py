@@ -419,8 +419,23 @@ def load_ledger(settings: _Any, run_id: str) -> list[dict[str, _Any]]:
     """Every ledger row of a run (before, after, status, HubSpot's message)."""
     from connector.state import StateStore
 
+    from connector.errors import ConfigError
+
     with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        if store.get_run(run_id) is None:
+            recent = ", ".join(r["id"] for r in store.list_runs(limit=3)) or "none yet"
+            raise ConfigError(f"no run {run_id!r} in the state store {settings.state_url} (latest: {recent}; "
+                              "`connector runs` lists them)")
         return store.ledger(run_id)
+
+
+def load_runs(settings: _Any, *, limit: int = 20) -> tuple[list[dict[str, _Any]], dict[str, _Any] | None]:
+    """The latest runs of the store, newest first (id, kind, status, start, end, summary), and who holds the sync
+    lease now (None when free)."""
+    from connector.state import StateStore
+
+    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        return store.list_runs(limit=limit), store.lock_holder(SYNC_LOCK)
 
 
 import dataclasses as _dataclasses  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,19 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=16, description="attempts per call for retryable failures (max_retry_seconds binds first)")
     max_retry_seconds: float = Field(default=120.0, description="total seconds one call may spend retrying")
     lookback_seconds: int = Field(default=300, description="incremental pulls re-read this window before the cursor")
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        # The API root only: every call appends its own path (/crm/v3/...), so a pasted endpoint would double it.
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) URL such as https://api.hubapi.com or the sandbox's "
+                             "http://127.0.0.1:8765")
+        if parsed.path.strip("/") or parsed.query or parsed.fragment:
+            root = f"{parsed.scheme}://{parsed.netloc}"
+            raise ValueError(f"must be the API root without a path (every call adds its own): use {root}")
+        return f"{parsed.scheme}://{parsed.netloc}"
 
     @field_validator("token", "client_id", "client_secret", "refresh_token", mode="before")
     @classmethod
