@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
+from connector.sandbox.portal import auth
 from connector.sandbox.portal import (
     MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
     SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
@@ -113,19 +114,14 @@ def object_body(body: Any) -> dict[str, Any]:
 
 
 def read_scopes(object_type: str) -> tuple[str, ...]:
-    scopes = [f"crm.objects.{object_type}.read"]
-    if object_type == "line_items":
-        scopes.append("e-commerce")
-    if object_type == "feedback_submissions":
-        scopes.append("crm.objects.contacts.read")
-    return tuple(scopes)
+    return auth.read_scopes(object_type)
 
 
 def write_scopes(object_type: str) -> tuple[str, ...]:
     if object_type in schema.READ_ONLY_TYPES:  # say "read-only" rather than name a scope that does not exist
         raise bad_request(f"Object type {object_type} ({schema.OBJECT_TYPES[object_type]}) is read-only: "
                           "create, update and archive are not supported for it.")
-    return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
+    return auth.write_scopes(object_type)
 
 
 def schema_write_scopes(object_type: str) -> tuple[str, ...]:
