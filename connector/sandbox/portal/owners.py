@@ -9,6 +9,7 @@ from connector.sandbox import schema
 from connector.sandbox.portal.common import ApiError, bad_request, error_body, iso
 
 MAX_OWNERS_PAGE = 500  # owners v3: limit defaults to 100
+OWNER_SCOPES = ("crm.objects.owners.read", "automation")  # either, per the owners spec's security
 
 
 @dataclass(frozen=True)
