@@ -20,7 +20,7 @@ from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
 from connector.sandbox.portal import auth, pipelines
-from connector.sandbox.portal.owners import MAX_OWNERS_PAGE, OWNER_SCOPES
+from connector.sandbox.portal.owners import MAX_OWNERS_PAGE, OWNER_SCOPES, owner_json
 from connector.sandbox.registry import PortalRegistry
 from connector.sandbox.portal import (
     MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
@@ -686,7 +686,7 @@ async def owners_collection(request: Request) -> Response:
     limit = int_query(request, "limit", 100, MAX_OWNERS_PAGE)
     owners, nxt = portal.owners_page(request.query_params.get("after"), limit,
                                      request.query_params.get("email") or None, flag(request, "archived"))
-    body: dict[str, Any] = {"results": [o.to_json() for o in owners]}
+    body: dict[str, Any] = {"results": [owner_json(o) for o in owners]}
     if nxt is not None:  # the link repeats the request's query with the new cursor
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", str(nxt))]
         body["paging"] = {"next": {"after": str(nxt), "link": f"{request.base_url}crm/v3/owners?{urlencode(query)}"}}
@@ -698,8 +698,8 @@ async def owner_item(request: Request) -> Response:
     if request.method != "GET":
         raise method_not_allowed(request)
     portal.require(token, *OWNER_SCOPES)
-    return json_response(portal.owner(request.path_params["ownerId"], request.query_params.get("idProperty", "id"),
-                                      flag(request, "archived")).to_json())
+    return json_response(owner_json(portal.owner(request.path_params["ownerId"],
+                                                 request.query_params.get("idProperty", "id"), flag(request, "archived"))))
 
 
 async def pipeline_read(request: Request) -> Response:

@@ -84,13 +84,18 @@ CALL_STATUSES = ("BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTIN
                  "NO_ANSWER", "QUEUED", "RINGING")
 
 
+def _system(group: str, created: str = "hs_createdate", id_label: str = "Record ID") -> tuple[Prop, ...]:
+    """The id, created and last-modified properties every record has (read-only)."""
+    return (
+        _p("hs_object_id", id_label, "number", "number", group, read_only=True),
+        _p(created, "Create Date", "datetime", "date", group, read_only=True),
+        _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group, read_only=True),
+    )
+
+
 def _engagement(word: str, own: tuple[Prop, ...]) -> tuple[Prop, ...]:
     """An engagement's system properties, its activity date and owner (group ``engagement``), then its own."""
-    group = f"{word}information"
-    return (
-        _p("hs_object_id", "Record ID", "number", "number", group, read_only=True),
-        _p("hs_createdate", "Create Date", "datetime", "date", group, read_only=True),
-        _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", group, read_only=True),
+    return _system(f"{word}information") + (
         _p("hs_timestamp", "Activity date", "datetime", "date", "engagement"),
         _p("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "engagement"),
     ) + own
@@ -214,10 +219,7 @@ PROPERTIES: dict[str, tuple[Prop, ...]] = {
         _p("hs_sentiment", "Sentiment", "enumeration", "select", "feedback_submission_information",
            ("POSITIVE", "NEUTRAL", "NEGATIVE")),
     ),
-    "tickets": (
-        _p("hs_object_id", "Ticket ID", "number", "number", "ticketinformation", read_only=True),
-        _p("createdate", "Create date", "datetime", "date", "ticketinformation", read_only=True),
-        _p("hs_lastmodifieddate", "Last modified date", "datetime", "date", "ticketinformation", read_only=True),
+    "tickets": _system("ticketinformation", "createdate", "Ticket ID") + (
         _p("subject", "Ticket name", "string", "text", "ticketinformation"),
         _p("content", "Ticket description", "string", "textarea", "ticketinformation"),
         _p("hs_pipeline", "Pipeline", "enumeration", "select", "ticketinformation", TICKET_PIPELINES),
@@ -230,10 +232,7 @@ PROPERTIES: dict[str, tuple[Prop, ...]] = {
         _p("time_to_close", "Time to close", "number", "number", "ticketinformation", read_only=True,
            description="Milliseconds from creation to the close date."),
     ),
-    "products": (
-        _p("hs_object_id", "Record ID", "number", "number", "productinformation", read_only=True),
-        _p("createdate", "Create Date", "datetime", "date", "productinformation", read_only=True),
-        _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "productinformation", read_only=True),
+    "products": _system("productinformation", "createdate") + (
         _p("name", "Name", "string", "text", "productinformation"),
         _p("description", "Description", "string", "textarea", "productinformation"),
         _p("price", "Unit price", "number", "number", "productinformation"),
@@ -243,10 +242,7 @@ PROPERTIES: dict[str, tuple[Prop, ...]] = {
         _p("recurringbillingfrequency", "Billing frequency", "enumeration", "select", "productinformation", FREQUENCIES),
         _p("hs_recurring_billing_period", "Term", "string", "text", "productinformation"),
     ),
-    "quotes": (
-        _p("hs_object_id", "Record ID", "number", "number", "quoteinformation", read_only=True),
-        _p("hs_createdate", "Create Date", "datetime", "date", "quoteinformation", read_only=True),
-        _p("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", "quoteinformation", read_only=True),
+    "quotes": _system("quoteinformation") + (
         _p("hs_title", "Quote name", "string", "text", "quoteinformation"),
         _p("hs_expiration_date", "Expiration date", "datetime", "date", "quoteinformation"),
         _p("hs_status", "Quote approval status", "enumeration", "select", "quoteinformation",

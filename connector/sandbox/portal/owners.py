@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from connector.sandbox import schema
 from connector.sandbox.portal.common import ApiError, bad_request, error_body, iso
+
+if TYPE_CHECKING:  # the generator's owner type is the portal's too (one vocabulary)
+    from connector.sandbox.seed.core import SeedOwner
 
 MAX_OWNERS_PAGE = 500  # owners v3: limit defaults to 100
 OWNER_SCOPES = ("crm.objects.owners.read", "automation")  # either, per the owners spec's security
 
 
-@dataclass(frozen=True)
-class Owner:
-    """One owner as owners v3 describes it (PublicOwner); ``teams`` are (team id, name), the first the primary."""
-
-    id: int
-    user_id: int
-    email: str
-    first_name: str
-    last_name: str
-    teams: tuple[tuple[str, str], ...]
-    created_ms: int
-    updated_ms: int
-    archived: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": str(self.id), "email": self.email, "type": "PERSON", "firstName": self.first_name,
-            "lastName": self.last_name, "userIdIncludingInactive": self.user_id, "createdAt": iso(self.created_ms),
-            "updatedAt": iso(self.updated_ms), "archived": self.archived,
-            "teams": [{"id": tid, "name": name, "primary": i == 0} for i, (tid, name) in enumerate(self.teams)],
-        }
-        if not self.archived:  # a deactivated user keeps only userIdIncludingInactive
-            out["userId"] = self.user_id
-        return out
+def owner_json(owner: SeedOwner) -> dict[str, Any]:
+    """One owner as owners v3 describes it (PublicOwner); the first team is the primary one."""
+    out: dict[str, Any] = {
+        "id": str(owner.id), "email": owner.email, "type": "PERSON", "firstName": owner.first_name,
+        "lastName": owner.last_name, "userIdIncludingInactive": owner.user_id, "createdAt": iso(owner.created_ms),
+        "updatedAt": iso(owner.created_ms), "archived": owner.archived,
+        "teams": [{"id": tid, "name": name, "primary": i == 0} for i, (tid, name) in enumerate(owner.teams)],
+    }
+    if not owner.archived:  # a deactivated user keeps only userIdIncludingInactive
+        out["userId"] = owner.user_id
+    return out
 
 
 def _owner_not_found(key: str) -> ApiError:
@@ -48,12 +37,11 @@ class OwnersMixin:
     A mixin of ``Portal``, which owns ``lock``, ``owners`` and ``properties``.
     """
 
-    def load_owners(self, owners: Iterable[Any]) -> None:
+    def load_owners(self, owners: Iterable[SeedOwner]) -> None:
         """Take the generator's owners (``seed.SeedOwner``) and offer the live ones as owner-property options."""
         with self.lock:
             for o in owners:
-                self.owners[o.id] = Owner(o.id, o.user_id, o.email, o.first_name, o.last_name, tuple(o.teams),
-                                          o.created_ms, o.created_ms, o.archived)
+                self.owners[o.id] = o
             options = [{"label": f"{o.first_name} {o.last_name}", "value": str(o.id), "displayOrder": i,
                         "hidden": False}
                        for i, o in enumerate(sorted((o for o in self.owners.values() if not o.archived),
@@ -65,7 +53,7 @@ class OwnersMixin:
                     defn.refresh_options()
 
     def owners_page(self, after: str | None, limit: int, email: str | None, archived: bool
-                    ) -> tuple[list[Owner], int | None]:
+                    ) -> tuple[list[SeedOwner], int | None]:
         """Owners by ascending id from ``after`` (the next page's first id), optionally one email."""
         if after not in (None, "") and not str(after).isdigit():
             raise bad_request(f"after must be the cursor returned in paging.next.after, got {after!r}",
@@ -77,7 +65,7 @@ class OwnersMixin:
         page = chosen[:limit]
         return page, (chosen[limit].id if len(chosen) > limit else None)
 
-    def owner(self, key: str, id_property: str = "id", archived: bool = False) -> Owner:
+    def owner(self, key: str, id_property: str = "id", archived: bool = False) -> SeedOwner:
         """One owner by owner id or (``id_property="userId"``) by user id; 404 when there is none."""
         if id_property not in ("id", "userId"):
             raise bad_request(f"idProperty must be id or userId, got {id_property!r}",

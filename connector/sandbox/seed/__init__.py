@@ -13,8 +13,12 @@ feedback, over 24 months ending at ``now_ms``. Churn is drawn from a monthly haz
 load and payment trouble; the ground truth (churn events with their drivers, reactivations, deliberately malformed
 values) comes back in ``GeneratedPortal.ground_truth`` and, on request, as JSON lines.
 
+Owners, the product library, tickets and calls/emails/meetings/notes/tasks are drawn afterwards from a second random
+stream (``service_rng``) out of the months the simulation logged, so adding them changed no other record.
+
 The package holds ``core`` (records, calendar, formatters, the generator's record helpers), one mixin module per kind
-of object (``companies``, ``deals``, ``subscriptions``, ``activity``) and ``malformed``; ``_Generator`` composes them.
+of object (``companies``, ``deals``, ``subscriptions``, ``activity``; ``owners``, ``products``, ``tickets``,
+``engagements``) and ``malformed``; ``_Generator`` composes them.
 """
 
 from __future__ import annotations
@@ -74,9 +78,10 @@ class _Generator(_Companies, _Deals, _Subscriptions, _Activity, _Owners, _Ticket
         roster = self._roster()
         self._assign_owners(roster)
         self._products()
+        agents, reps = ([str(o.id) for o in roster[team]] for team in ("support", "sales"))
         for company, people in self.accounts:
-            self._tickets(company, people, roster["support"])
-            self._engagements(company, people, roster["sales"])
+            self._tickets(company, people, agents)
+            self._engagements(company, people, reps)
 
     def _finish(self) -> GeneratedPortal:
         records = self.records

@@ -41,6 +41,7 @@ class _Owners(_GeneratorBase):
     def _assign_owners(self, roster: dict[str, list[SeedOwner]]) -> None:
         """Customers are owned by a customer success manager, everyone else by a sales rep (set at creation)."""
         rng = self.service_rng
+        ids = {team: [str(o.id) for o in owners] for team, owners in roster.items()}  # shared strings
         for company, _ in self.accounts:
             team = "success" if self.months_of[id(company)] else "sales"
-            company.properties["hubspot_owner_id"] = str(rng.choice(roster[team]).id)
+            company.properties["hubspot_owner_id"] = ids[team][rng.randrange(len(ids[team]))]

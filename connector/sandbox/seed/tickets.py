@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from connector.sandbox.seed.core import DAY, HOUR, SeedOwner, SeedRecord, _GeneratorBase, _num, iso_ms
+from connector.sandbox.seed.core import DAY, HOUR, SeedRecord, _GeneratorBase, _num, iso_ms
 
 _SUBJECTS = {
     "PRODUCT_ISSUE": ("Dashboard does not load", "Export to CSV fails", "Report shows wrong totals",
@@ -18,14 +18,18 @@ _SUBJECTS = {
                         "Onboarding call for new team"),
 }
 _CATEGORIES = tuple(_SUBJECTS)
+# One shared description per subject: a portal holds hundreds of thousands of tickets, and texts cost memory.
+_CONTENT = {subject: f"{subject}. Customer reported it through the help centre; details in the thread."
+            for subjects in _SUBJECTS.values() for subject in subjects}
 _SOURCES = ("EMAIL", "EMAIL", "CHAT", "FORM", "PHONE")
 
 
 class _Tickets(_GeneratorBase):
     """Part of the generator (``connector.sandbox.seed._Generator``); draws from ``service_rng`` only."""
 
-    def _tickets(self, company: SeedRecord, people: list[SeedRecord], agents: list[SeedOwner]) -> None:
-        """Each month's new tickets as records; those the month left open close after it (or are open now)."""
+    def _tickets(self, company: SeedRecord, people: list[SeedRecord], agents: list[str]) -> None:
+        """Each month's new tickets as records, owned by one of ``agents`` (owner ids); those the month left open
+        close after it (or are open now)."""
         rng, now = self.service_rng, self.now
         people_times = [p.created_ms for p in people]
         for a, b, h, new, still_open in self.months_of[id(company)]:
@@ -43,9 +47,9 @@ class _Tickets(_GeneratorBase):
                 close = b + int(days * DAY) + HOUR if j < still_open else min(created + int(days * DAY) + HOUR, b - 1)
                 subject = rng.choice(_SUBJECTS[category])
                 props = {
-                    "subject": subject, "content": f"{subject}. Reported by {who.properties['firstname']}.",
+                    "subject": subject, "content": _CONTENT[subject],
                     "hs_pipeline": "0", "hs_ticket_priority": priority, "hs_ticket_category": category,
-                    "source_type": rng.choice(_SOURCES), "hubspot_owner_id": str(rng.choice(agents).id),
+                    "source_type": rng.choice(_SOURCES), "hubspot_owner_id": rng.choice(agents),
                 }
                 ticket = self._record("tickets", created, props)
                 self._set(ticket, "hs_pipeline_stage", "1", created)
