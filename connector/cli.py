@@ -128,6 +128,9 @@ def sandbox_serve(
         "", help="Faults to inject, e.g. '503:0.05,reset:0.01,slow:0.02@2s' or 'seq:200,429,503,200'; "
                  "'path=/crm/v3/objects' restricts them to a path prefix."),
     ground_truth: str = typer.Option("", help="Write the generator's churn ground truth (JSON) to this file."),
+    portals: int = typer.Option(
+        1, "--portals", min=1, help="Serve this many portals (seeds SEED, SEED+1, …), each with its own hub id, "
+                                    "data, tokens and limits; a request goes to the portal whose token it carries."),
 ) -> None:
     """Serve a local HubSpot-compatible portal until Ctrl-C; prints its base URL and a token to paste."""
 
@@ -137,20 +140,25 @@ def sandbox_serve(
 
         from connector.errors import ConfigError
         from connector.sandbox.faults import parse_faults
-        from connector.sandbox.server import SandboxStartError, build_portal, start_sandbox
+        from connector.sandbox.server import SandboxStartError, build_portals, start_sandbox
 
         try:
             parse_faults(faults)
-            portal = build_portal(seed=seed, size=size, profile=profile, faults=faults or None)
-            sandbox = start_sandbox(portal, host, port)
+            served = build_portals(portals, seed=seed, size=size, profile=profile, faults=faults or None)
+            sandbox = start_sandbox(served, host, port)
         except (ValueError, SandboxStartError) as exc:
             raise ConfigError(str(exc)) from None
+        portal = sandbox.portal
         interrupt_on_signals()  # before anything is announced, so a signal right after it is never lost
-        if ground_truth:
-            Path(ground_truth).write_text(json.dumps(portal.ground_truth, indent=1, default=str))
-        contacts = len(portal.stores["contacts"].live_ids)
-        typer.echo(f"Sandbox portal {portal.portal_id}: {contacts} contacts, profile {portal.profile.name}, "
-                   f"seed {seed}{', faults ' + faults if faults else ''}")
+        if ground_truth:  # one portal: its events; several: {hub id: events}
+            truth = portal.ground_truth if portals == 1 else {str(p.portal_id): p.ground_truth for p in served}
+            Path(ground_truth).write_text(json.dumps(truth, indent=1, default=str))
+        for k, each in enumerate(served):
+            contacts = len(each.stores["contacts"].live_ids)
+            typer.echo(f"Sandbox portal {each.portal_id}: {contacts} contacts, profile {each.profile.name}, "
+                       f"seed {seed + k}{', faults ' + faults if faults else ''}")
+            if portals > 1:
+                typer.echo(f"  hub id {each.portal_id} token {each.token}")
         typer.echo(f"Base URL: {sandbox.base_url}")
         typer.echo(f"Token:    {sandbox.token}")
         typer.echo(f"export CONNECTOR_BASE_URL={sandbox.base_url}")

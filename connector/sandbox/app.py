@@ -8,7 +8,7 @@ import socket
 import struct
 import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -19,6 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
+from connector.sandbox.portal import auth, pipelines
+from connector.sandbox.portal.owners import MAX_OWNERS_PAGE, OWNER_SCOPES, owner_json
+from connector.sandbox.registry import PortalRegistry
 from connector.sandbox.portal import (
     MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
     SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
@@ -113,19 +116,14 @@ def object_body(body: Any) -> dict[str, Any]:
 
 
 def read_scopes(object_type: str) -> tuple[str, ...]:
-    scopes = [f"crm.objects.{object_type}.read"]
-    if object_type == "line_items":
-        scopes.append("e-commerce")
-    if object_type == "feedback_submissions":
-        scopes.append("crm.objects.contacts.read")
-    return tuple(scopes)
+    return auth.read_scopes(object_type)
 
 
 def write_scopes(object_type: str) -> tuple[str, ...]:
     if object_type in schema.READ_ONLY_TYPES:  # say "read-only" rather than name a scope that does not exist
         raise bad_request(f"Object type {object_type} ({schema.OBJECT_TYPES[object_type]}) is read-only: "
                           "create, update and archive are not supported for it.")
-    return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
+    return auth.write_scopes(object_type)
 
 
 def schema_write_scopes(object_type: str) -> tuple[str, ...]:
@@ -677,6 +675,62 @@ async def oauth_token(request: Request) -> Response:
     return json_response(portal.refresh_oauth(form))
 
 
+# ---------------------------------------------------------------- owners and pipelines (owners v3, pipelines v3)
+
+
+async def owners_collection(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *OWNER_SCOPES)
+    limit = int_query(request, "limit", 100, MAX_OWNERS_PAGE)
+    owners, nxt = portal.owners_page(request.query_params.get("after"), limit,
+                                     request.query_params.get("email") or None, flag(request, "archived"))
+    body: dict[str, Any] = {"results": [owner_json(o) for o in owners]}
+    if nxt is not None:  # the link repeats the request's query with the new cursor
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", str(nxt))]
+        body["paging"] = {"next": {"after": str(nxt), "link": f"{request.base_url}crm/v3/owners?{urlencode(query)}"}}
+    return json_response(body)
+
+
+async def owner_item(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *OWNER_SCOPES)
+    return json_response(owner_json(portal.owner(request.path_params["ownerId"],
+                                                 request.query_params.get("idProperty", "id"), flag(request, "archived"))))
+
+
+async def pipeline_read(request: Request) -> Response:
+    """GET of a type's pipelines, one pipeline, its stages or one stage (the route's path params say which)."""
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    object_type = portal.object_type(request.path_params["type"])
+    portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read", "automation")
+    params = request.path_params
+    if "pipelineId" not in params:
+        return json_response({"results": [p.to_json(i) for i, p in enumerate(pipelines.pipelines_of(object_type))]})
+    if "stageId" in params:
+        order, stage = pipelines.stage(object_type, params["pipelineId"], params["stageId"])
+        return json_response(stage.to_json(order))
+    found = pipelines.pipeline(object_type, params["pipelineId"])
+    if request.url.path.endswith("/stages"):
+        return json_response({"results": [s.to_json(i) for i, s in enumerate(found.stages)]})
+    return json_response(found.to_json(pipelines.pipelines_of(object_type).index(found)))
+
+
+SERVICE_ROUTES = [
+    ("/crm/v3/owners", owners_collection),
+    ("/crm/v3/owners/{ownerId}", owner_item),
+    ("/crm/v3/pipelines/{type}", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}/stages", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}/stages/{stageId}", pipeline_read),
+]
+
+
 # ---------------------------------------------------------------- routing
 
 
@@ -732,15 +786,18 @@ ROUTES = [
     _route("/crm/v3/lists/{listId}/memberships", list_memberships),
     _route("/crm/v3/lists/{listId}/memberships/{op}", list_membership_change),
     _route("/oauth/v1/token", oauth_token),
+    *(_route(path, handler) for path, handler in SERVICE_ROUTES),
 ]
 UNAUTHENTICATED = frozenset({"/oauth/v1/token"})
 
 
 class SandboxApp:
-    """The outer ASGI layer: correlation id, faults, auth (401), budgets (429) and rate headers, then the routes."""
+    """The outer ASGI layer: correlation id, the portal the token addresses, faults, auth (401), budgets (429) and
+    rate headers, then the routes."""
 
-    def __init__(self, portal: Portal):
-        self.portal = portal
+    def __init__(self, portals: Portal | PortalRegistry):
+        self.portals = portals if isinstance(portals, PortalRegistry) else PortalRegistry([portals])
+        self.portal = self.portals.primary
 
         async def unknown(scope: Scope, receive: Receive, send: Send) -> None:
             body = error_body(f"No resource at {scope['method']} {scope['path']}", None)
@@ -752,7 +809,9 @@ class SandboxApp:
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
-        portal = self.portal
+        headers = dict(scope["headers"])
+        authorization = (headers.get(b"authorization") or b"").decode("latin-1") or None
+        portal = self.portals.for_authorization(authorization)
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):  # the SDK calls /crm/v3/lists/ with a trailing slash
             path = path.rstrip("/")
@@ -760,6 +819,7 @@ class SandboxApp:
         cid = str(uuid.uuid4())
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
+        scope["sandbox.portals"] = self.portals
         portal.calls.append((scope["method"], path))
         is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
 
@@ -775,9 +835,8 @@ class SandboxApp:
                 return
 
         if path not in UNAUTHENTICATED:
-            headers = dict(scope["headers"])
             try:
-                token = portal.authenticate((headers.get(b"authorization") or b"").decode("latin-1") or None)
+                token = portal.authenticate(authorization)
             except ApiError as exc:
                 response = error_json(401, exc.body, cid, {"x-hubspot-auth-failure": "401 Unauthorized"})
                 await response(scope, receive, _with_cid(send, cid))
@@ -843,6 +902,6 @@ async def _reset(send: Send) -> None:
     await asyncio.sleep(0)
 
 
-def build_app(portal: Portal) -> ASGIApp:
-    return SandboxApp(portal)
+def build_app(portals: Portal | PortalRegistry) -> ASGIApp:
+    return SandboxApp(portals)
 

@@ -5,7 +5,8 @@ without HTTP; ``app.py`` only turns requests into calls and results into HubSpot
 take ``self.lock`` because the server thread and the tests' thread both use one Portal.
 
 ``Portal`` is a facade: it owns the lock and the shared state (set up here, with ``ingest``) and takes its methods
-from one mixin per concern (records, search, properties, associations, lists, workflows, auth). A record is created
+from one mixin per concern (records, search, properties, associations, lists, workflows, auth, owners; pipelines
+are the same in every portal and live in ``pipelines``). A record is created
 in ``RecordsMixin.create``, changed in ``RecordsMixin._apply`` (every update and batch write), archived in
 ``RecordsMixin.archive`` and associated in ``AssociationsMixin._link``: the seams for hooks on changes.
 """
@@ -29,6 +30,7 @@ from connector.sandbox.portal.common import (
     unknown_type,
 )
 from connector.sandbox.portal.lists import HubList, ListsMixin
+from connector.sandbox.portal.owners import OwnersMixin, owner_json
 from connector.sandbox.portal.properties import FIELD_TYPES, PropDef, PropertiesMixin
 from connector.sandbox.portal.records import DEFAULT_PROPERTIES, Record, RecordsMixin, TypeStore, _is_iso_ms
 from connector.sandbox.portal.search import (
@@ -43,11 +45,12 @@ __all__ = [
     "SEARCH_MAX_FILTERS_PER_GROUP", "SEARCH_MAX_GROUPS", "SEARCH_MAX_LIMIT", "SEARCH_MAX_RESULTS", "SEEDED_WORKFLOWS",
     "SINGULAR_OF", "TYPE_WORD", "ApiError", "HubList", "OAuthClient", "Portal", "PropDef", "PropertyProblem", "Record",
     "Token", "TypeStore", "Workflow", "association_type_ids", "bad_request", "error_body", "iso", "not_found",
-    "now_ms", "parse_ms", "property_error", "unknown_type",
+    "now_ms", "owner_json", "parse_ms", "property_error", "unknown_type",
 ]
 
 
-class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, ListsMixin, WorkflowsMixin, AuthMixin):
+class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, ListsMixin, WorkflowsMixin, AuthMixin,
+             OwnersMixin):
     """One HubSpot account: data, definitions, tokens, budgets and faults."""
 
     def __init__(self, *, seed: int = 0, profile: str | RateProfile = "unlimited", faults: str | None = None,
@@ -78,6 +81,7 @@ class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, List
         self.enrollments: dict[int, dict[int, int]] = {}  # workflow id -> contact id -> enrolled ms
         self.enrollment_log: list[tuple[str, int, int]] = []  # (enroll|unenroll, workflow id, contact id)
         self.tokens: dict[str, Token] = {}
+        self.owners: dict[int, Any] = {}  # owner id -> seed.SeedOwner
         # (method, path) of the latest requests, for assertions; bounded so a long benchmark does not grow it
         self.calls: deque[tuple[str, str]] = deque(maxlen=100_000)
         self._load_definitions()
@@ -142,6 +146,7 @@ class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, List
                 store.archived_ids.sort()
             self._ingest_associations(generated.associations)
             self._ingest_rollups()
+            self.load_owners(generated.owners)
 
     def set_faults(self, spec: str | None) -> None:
         """Script faults on a running sandbox (see faults.py for the grammar); None or "" clears them."""

@@ -11,10 +11,35 @@ from connector.sandbox.portal.common import ApiError, bad_request, error_body, i
 
 
 OAUTH_LIFETIME_S = 1_800.0
+
+
+def read_scopes(object_type: str) -> tuple[str, ...]:
+    """Scopes of which one lets a token read records of ``object_type`` (API-NOTES §8; the objects spec's security)."""
+    if object_type == "tickets":  # tickets have the one legacy scope, no crm.objects.tickets.read
+        return ("tickets",)
+    scopes = [f"crm.objects.{object_type}.read"]
+    if object_type in ("line_items", "products"):
+        scopes.append("e-commerce")
+    if object_type in ("feedback_submissions",) + schema.ENGAGEMENT_TYPES:  # engagements: contacts scopes too
+        scopes.append("crm.objects.contacts.read")
+    return tuple(scopes)
+
+
+def write_scopes(object_type: str) -> tuple[str, ...]:
+    """Scopes of which one lets a token write ``object_type`` (read-only types are refused before this)."""
+    if object_type == "tickets":
+        return ("tickets",)
+    if object_type in schema.ENGAGEMENT_TYPES:  # the engagement guides name the contacts write scope
+        return ("crm.objects.contacts.write",)
+    return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type in ("line_items", "products")
+                                                    else ())
+
+
 # Every scope a default token holds (API-NOTES §8).
 ALL_SCOPES: frozenset[str] = frozenset(
-    [f"crm.objects.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write") if t != "feedback_submissions"]
-    + ["crm.objects.feedback_submissions.read", "e-commerce", "crm.lists.read", "crm.lists.write", "automation"]
+    [s for t in schema.OBJECT_TYPES for s in read_scopes(t)]
+    + [s for t in schema.OBJECT_TYPES if t not in schema.READ_ONLY_TYPES for s in write_scopes(t)]
+    + ["crm.lists.read", "crm.lists.write", "automation", "crm.objects.owners.read"]
     + [f"crm.schemas.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write")]
 )
 

@@ -22,7 +22,9 @@ MAX_ASSOCIATIONS_PER_INPUT = 500  # v4 batch read: per input and response, then 
 # Words HubSpot uses in messages ("Could not get some CONTACT objects").
 TYPE_WORD = {
     "contacts": "CONTACT", "companies": "COMPANY", "deals": "DEAL", "line_items": "LINE_ITEM",
-    "subscriptions": "SUBSCRIPTION", "feedback_submissions": "FEEDBACK_SUBMISSION",
+    "subscriptions": "SUBSCRIPTION", "feedback_submissions": "FEEDBACK_SUBMISSION", "tickets": "TICKET",
+    "products": "PRODUCT", "quotes": "QUOTE", "calls": "CALL", "emails": "EMAIL", "meetings": "MEETING",
+    "notes": "NOTE", "tasks": "TASK",
 }
 SINGULAR_OF = {plural: singular for singular, plural in schema.SINGULAR.items()}
 

@@ -61,6 +61,9 @@ class PropDef:
         }
         if self.hubspot_defined:  # only built-ins carry the flag (§11)
             out["hubspotDefined"] = True
+        if self.name == schema.OWNER_PROPERTY and self.hubspot_defined:  # options are the portal's owners
+            out["externalOptions"] = True
+            out["referencedObjectType"] = "OWNER"
         return out
 
 

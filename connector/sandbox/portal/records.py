@@ -24,6 +24,12 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "price", "quantity"),
     "subscriptions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "feedback_submissions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+    # search guide's defaults for tickets, products and quotes; engagements only the system three
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
+                "hs_ticket_category", "hs_ticket_priority", "subject"),
+    "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+    "quotes": ("hs_createdate", "hs_expiration_date", "hs_lastmodifieddate", "hs_object_id", "hs_status", "hs_title"),
+    **{t: ("hs_createdate", "hs_lastmodifieddate", "hs_object_id") for t in schema.ENGAGEMENT_TYPES},
 }
 
 
