@@ -42,4 +42,3 @@ def configure_logging(verbosity: int = 0, quiet: bool = False, fmt: str = "text"
     root = logging.getLogger("connector")
     root.handlers[:] = [handler]
     root.setLevel(level)
-    root.propagate = False
