@@ -8,7 +8,6 @@ import socket
 import struct
 import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -19,8 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
+from connector.sandbox.platform import AppPlatform
+from connector.sandbox.platform import routes as platform_routes
 from connector.sandbox.portal import (
-    MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
+    CHANGE_SOURCE, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
     SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
 )
 
@@ -664,19 +665,6 @@ async def list_membership_change(request: Request) -> Response:
     return json_response(portal.change_members(request.path_params["listId"], add, remove))
 
 
-# ---------------------------------------------------------------- OAuth
-
-
-async def oauth_token(request: Request) -> Response:
-    portal: Portal = request.scope["sandbox.portal"]
-    if request.method != "POST":
-        raise method_not_allowed(request)
-    raw = (await request.body()).decode("utf-8", "replace")
-    form = dict(parse_qsl(raw)) if raw else {}
-    form.update({k: v for k, v in request.query_params.items() if k not in form})
-    return json_response(portal.refresh_oauth(form))
-
-
 # ---------------------------------------------------------------- routing
 
 
@@ -731,16 +719,21 @@ ROUTES = [
     _route("/crm/v3/lists/{listId}", list_item),
     _route("/crm/v3/lists/{listId}/memberships", list_memberships),
     _route("/crm/v3/lists/{listId}/memberships/{op}", list_membership_change),
-    _route("/oauth/v1/token", oauth_token),
+    # ---- app platform (OAuth, action callbacks, /_sandbox controls): connector/sandbox/platform/routes.py
+    *(_route(path, handler) for path, handler in platform_routes.ROUTES),
 ]
-UNAUTHENTICATED = frozenset({"/oauth/v1/token"})
+
+
+def _unauthenticated(path: str) -> bool:
+    return path.startswith(platform_routes.UNAUTHENTICATED_PREFIXES)
 
 
 class SandboxApp:
     """The outer ASGI layer: correlation id, faults, auth (401), budgets (429) and rate headers, then the routes."""
 
-    def __init__(self, portal: Portal):
+    def __init__(self, portal: Portal, platform: AppPlatform):
         self.portal = portal
+        self.platform = platform
 
         async def unknown(scope: Scope, receive: Receive, send: Send) -> None:
             body = error_body(f"No resource at {scope['method']} {scope['path']}", None)
@@ -760,6 +753,7 @@ class SandboxApp:
         cid = str(uuid.uuid4())
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
+        scope["sandbox.platform"] = self.platform
         portal.calls.append((scope["method"], path))
         is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
 
@@ -774,7 +768,7 @@ class SandboxApp:
                 await _fault_response(fault, cid, portal.portal_id, is_search)(scope, receive, _with_cid(send, cid))
                 return
 
-        if path not in UNAUTHENTICATED:
+        if not _unauthenticated(path):
             headers = dict(scope["headers"])
             try:
                 token = portal.authenticate((headers.get(b"authorization") or b"").decode("latin-1") or None)
@@ -783,6 +777,7 @@ class SandboxApp:
                 await response(scope, receive, _with_cid(send, cid))
                 return
             scope["sandbox.token"] = token
+            CHANGE_SOURCE.set(("INTEGRATION", str(token.app_id)))  # webhooks name the app that wrote
             if is_search:
                 refusal, rate_headers = portal.budget.spend_search(), {}
             else:
@@ -843,6 +838,6 @@ async def _reset(send: Send) -> None:
     await asyncio.sleep(0)
 
 
-def build_app(portal: Portal) -> ASGIApp:
-    return SandboxApp(portal)
+def build_app(portal: Portal, platform: AppPlatform) -> ASGIApp:
+    return SandboxApp(portal, platform)
 

@@ -13,7 +13,10 @@ from typing import Iterator
 
 import uvicorn
 
+from pathlib import Path
+
 from connector.sandbox.app import build_app
+from connector.sandbox.platform import AppPlatform, RegisteredApp
 from connector.sandbox.portal import Portal, now_ms
 
 SIZES = {"small": 200, "medium": 10_000, "large": 100_000}
@@ -64,6 +67,8 @@ class Sandbox:
     portal: Portal
     server: uvicorn.Server = field(repr=False)
     thread: threading.Thread = field(repr=False)
+    platform: AppPlatform = field(repr=False)
+    app: RegisteredApp | None = None  # the app registered from --app / app=, if any
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -71,10 +76,24 @@ class Sandbox:
         if self.thread.is_alive():  # still draining: stop now (a loaded machine must not hang Ctrl-C)
             self.server.force_exit = True
             self.thread.join(timeout=5)
+        self.platform.close()
 
 
-def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
-    """Serve ``portal`` in a daemon thread and return once it accepts connections."""
+def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0, *, platform: AppPlatform | None = None,
+                  app: str | Path | None = None) -> Sandbox:
+    """Serve ``portal`` in a daemon thread and return once it accepts connections.
+
+    ``platform`` is HubSpot's app side (a fresh one serving ``portal`` by default); ``app`` a developer-platform
+    project folder to register on it (a ``ProjectError`` names the file and field HubSpot would refuse).
+    """
+    if platform is None:
+        platform = AppPlatform(seed=portal.seed)
+        platform.attach(portal)
+    try:
+        registered = platform.register(app) if app is not None else None
+    except Exception:
+        platform.close()
+        raise
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it
     # keep-alive clients wait out delayed ACKs (~40 ms a request).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -83,13 +102,14 @@ def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> San
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        platform.close()
         raise SandboxStartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)
     sock.setblocking(False)
     actual_port = sock.getsockname()[1]
     # http="auto" picks httptools (a dependency): it writes headers and body at once, where h11 makes two writes
     # and a keep-alive client waits on the scheduler between them.
-    config = uvicorn.Config(build_app(portal), log_level="warning", access_log=False, lifespan="off",
+    config = uvicorn.Config(build_app(portal, platform), log_level="warning", access_log=False, lifespan="off",
                             loop="asyncio", http="auto", timeout_keep_alive=30, backlog=2048,
                             timeout_graceful_shutdown=2)  # Ctrl-C never waits on a client's open connection
     server = uvicorn.Server(config)
@@ -109,22 +129,29 @@ def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0) -> San
     deadline = time.monotonic() + START_TIMEOUT_S
     while not server.started:
         if failure or not thread.is_alive():
+            platform.close()
             raise SandboxStartError(f"the sandbox server stopped while starting: {failure[0] if failure else 'exit'}")
         if time.monotonic() > deadline:
             server.should_exit = True
+            platform.close()
             raise SandboxStartError(f"the sandbox did not start within {START_TIMEOUT_S:.0f} s")
         time.sleep(0.01)
-    return Sandbox(f"http://{host}:{actual_port}", portal.token, portal, server, thread)
+    return Sandbox(f"http://{host}:{actual_port}", portal.token, portal, server, thread, platform, registered)
 
 
 @contextlib.contextmanager
 def running_sandbox(seed: int = 0, size: str | int = "small", profile: str = "unlimited", faults: str | None = None,
-                    portal: Portal | None = None, port: int = 0, host: str = "127.0.0.1", **options
+                    portal: Portal | None = None, port: int = 0, host: str = "127.0.0.1", *,
+                    app: str | Path | None = None, platform: AppPlatform | None = None, **options
                     ) -> Iterator[Sandbox]:
-    """``with running_sandbox(seed=1, size=200) as sb: ...`` — ``sb.base_url``, ``sb.token``, ``sb.portal``."""
+    """``with running_sandbox(seed=1, size=200) as sb: ...`` — ``sb.base_url``, ``sb.token``, ``sb.portal``;
+    ``app=DIR`` registers a developer-platform project (``sb.app``, ``sb.platform``); pass ``platform=`` to set
+    its webhook time scale or installing portal."""
     if portal is None:
         portal = build_portal(seed, size, profile, faults, **options)
-    sandbox = start_sandbox(portal, host, port)
+    if platform is not None and portal.portal_id not in platform.portals:
+        platform.attach(portal)
+    sandbox = start_sandbox(portal, host, port, platform=platform, app=app)
     try:
         yield sandbox
     finally:
