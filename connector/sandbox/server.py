@@ -18,6 +18,7 @@ from pathlib import Path
 from connector.sandbox.app import build_app
 from connector.sandbox.platform import AppPlatform, RegisteredApp
 from connector.sandbox.portal import Portal, now_ms
+from connector.sandbox.simulation import Simulator
 
 SIZES = {"small": 200, "medium": 10_000, "large": 100_000}
 START_TIMEOUT_S = 15.0
@@ -69,8 +70,11 @@ class Sandbox:
     thread: threading.Thread = field(repr=False)
     platform: AppPlatform = field(repr=False)
     app: RegisteredApp | None = None  # the app registered from --app / app=, if any
+    simulator: Simulator | None = None  # simulated activity (--activity / activity=), if any
 
     def stop(self) -> None:
+        if self.simulator is not None:
+            self.simulator.stop()
         self.server.should_exit = True
         self.thread.join(timeout=5)
         if self.thread.is_alive():  # still draining: stop now (a loaded machine must not hang Ctrl-C)
@@ -80,12 +84,15 @@ class Sandbox:
 
 
 def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0, *, platform: AppPlatform | None = None,
-                  app: str | Path | None = None) -> Sandbox:
+                  app: str | Path | None = None, activity: float | None = None) -> Sandbox:
     """Serve ``portal`` in a daemon thread and return once it accepts connections.
 
     ``platform`` is HubSpot's app side (a fresh one serving ``portal`` by default); ``app`` a developer-platform
-    project folder to register on it (a ``ProjectError`` names the file and field HubSpot would refuse).
+    project folder to register on it (a ``ProjectError`` names the file and field HubSpot would refuse);
+    ``activity`` a rate of simulated changes per minute (seeded by the portal's seed).
     """
+    if activity is not None and activity <= 0:
+        raise ValueError(f"activity must be a number of changes per minute above 0, got {activity}")
     if platform is None:
         platform = AppPlatform(seed=portal.seed)
         platform.attach(portal)
@@ -136,22 +143,25 @@ def start_sandbox(portal: Portal, host: str = "127.0.0.1", port: int = 0, *, pla
             platform.close()
             raise SandboxStartError(f"the sandbox did not start within {START_TIMEOUT_S:.0f} s")
         time.sleep(0.01)
-    return Sandbox(f"http://{host}:{actual_port}", portal.token, portal, server, thread, platform, registered)
+    simulator = Simulator(portal, activity, portal.seed).start() if activity else None
+    return Sandbox(f"http://{host}:{actual_port}", portal.token, portal, server, thread, platform, registered,
+                   simulator)
 
 
 @contextlib.contextmanager
 def running_sandbox(seed: int = 0, size: str | int = "small", profile: str = "unlimited", faults: str | None = None,
                     portal: Portal | None = None, port: int = 0, host: str = "127.0.0.1", *,
-                    app: str | Path | None = None, platform: AppPlatform | None = None, **options
+                    app: str | Path | None = None, platform: AppPlatform | None = None,
+                    activity: float | None = None, **options
                     ) -> Iterator[Sandbox]:
     """``with running_sandbox(seed=1, size=200) as sb: ...`` — ``sb.base_url``, ``sb.token``, ``sb.portal``;
     ``app=DIR`` registers a developer-platform project (``sb.app``, ``sb.platform``); pass ``platform=`` to set
-    its webhook time scale or installing portal."""
+    its webhook time scale or installing portal; ``activity=RATE`` simulates changes per minute."""
     if portal is None:
         portal = build_portal(seed, size, profile, faults, **options)
     if platform is not None and portal.portal_id not in platform.portals:
         platform.attach(portal)
-    sandbox = start_sandbox(portal, host, port, platform=platform, app=app)
+    sandbox = start_sandbox(portal, host, port, platform=platform, app=app, activity=activity)
     try:
         yield sandbox
     finally:

@@ -12,14 +12,7 @@ from hubspot.automation.actions import BatchInputCallbackCompletionBatchRequest,
 
 from connector.sandbox.server import running_sandbox
 from tests.sandbox.conftest import make_tiny_portal
-from tests.sandbox.receiver import Receiver, project_pointing_at
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
+from tests.sandbox.receiver import project_pointing_at
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ from connector.sandbox.platform import AppPlatform
 from connector.sandbox.platform.webhooks import RETRY_DELAYS_S
 from connector.sandbox.server import running_sandbox
 from tests.sandbox.conftest import Api, make_tiny_portal
-from tests.sandbox.receiver import Receiver, project_pointing_at
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
+from tests.sandbox.receiver import project_pointing_at
 
 
 @pytest.fixture
