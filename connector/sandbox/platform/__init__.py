@@ -115,6 +115,7 @@ class AppPlatform(OAuthMixin, ActionsMixin, FetchesMixin):
         self._event_ids = itertools.count(1)
         # hub id -> ((app id, subscriptions), …) of active installs with webhooks: replaced whole, read lock-free
         self._hooks: dict[int, tuple[tuple[int, list[tuple[int, SubscriptionDef]]], ...]] = {}
+        self._observers: dict[int, Any] = {}  # hub id -> this platform's observer of that portal
         self.dispatcher = Dispatcher(self._target, time_scale=time_scale, batch_window_s=batch_window_s, seed=seed)
 
     # ------------------------------------------------------------ portals
@@ -125,7 +126,7 @@ class AppPlatform(OAuthMixin, ActionsMixin, FetchesMixin):
             self.portals[portal.portal_id] = portal
             if self.installing_hub_id is None:
                 self.installing_hub_id = portal.portal_id
-            portal.observers.append(lambda change, hub=portal.portal_id: self._on_change(hub, change))
+            self._observers[portal.portal_id] = lambda change, hub=portal.portal_id: self._on_change(hub, change)
             client = portal.oauth_client
             app = RegisteredApp(self._next_builtin, f"builtin-{portal.portal_id}", "Sandbox OAuth client", "private",
                                 "oauth", client.client_id, client.client_secret,
@@ -258,10 +259,16 @@ class AppPlatform(OAuthMixin, ActionsMixin, FetchesMixin):
     # ------------------------------------------------------------ webhooks
 
     def _refresh_hooks(self, hub_id: int) -> None:
-        self._hooks[hub_id] = tuple(
-            (install.app_id, self.apps[install.app_id].subscriptions)
-            for (app_id, hub), install in self.installs.items()
-            if hub == hub_id and install.active and self.apps[app_id].subscriptions)
+        hooks = tuple((install.app_id, self.apps[install.app_id].subscriptions)
+                      for (app_id, hub), install in self.installs.items()
+                      if hub == hub_id and install.active and self.apps[app_id].subscriptions)
+        self._hooks[hub_id] = hooks
+        # Observe the portal only while some app wants its events: its writes pay nothing otherwise.
+        observers, mine = self.portals[hub_id].observers, self._observers[hub_id]
+        if hooks and mine not in observers:
+            observers.append(mine)
+        elif not hooks and mine in observers:
+            observers.remove(mine)
 
     def _on_change(self, hub_id: int, change: Change) -> None:
         for app_id, subscriptions in self._hooks.get(hub_id, ()):
