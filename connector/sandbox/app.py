@@ -21,8 +21,9 @@ from connector.sandbox.limits import Refusal
 from connector.sandbox.platform import AppPlatform
 from connector.sandbox.platform import routes as platform_routes
 from connector.sandbox.portal import (
-    CHANGE_SOURCE, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
-    SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
+    CHANGE_SOURCE, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY,
+    SEARCH_MAX_BODY_CHARS, SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found,
+    now_ms,
 )
 
 log = logging.getLogger("connector.sandbox")
@@ -686,7 +687,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as exc:
             return error_json(exc.status, exc.body, cid)
         except Exception:  # a sandbox bug must still answer like HubSpot, never with a traceback
-            log.exception("sandbox handler failed: %s %s", request.method, request.url.path)
+            log.exception("sandbox handler failed: %s %s", request.method, platform_routes.redacted(request.url.path))
             return error_json(500, error_body("internal error", "INTERNAL_ERROR"), cid)
 
     return endpoint
@@ -736,7 +737,7 @@ class SandboxApp:
         self.platform = platform
 
         async def unknown(scope: Scope, receive: Receive, send: Send) -> None:
-            body = error_body(f"No resource at {scope['method']} {scope['path']}", None)
+            body = error_body(f"No resource at {scope['method']} {platform_routes.redacted(scope['path'])}", None)
             await error_json(404, body, scope["sandbox.cid"])(scope, receive, send)
 
         self.router = Router(routes=ROUTES, redirect_slashes=False, default=unknown)

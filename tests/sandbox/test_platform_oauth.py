@@ -204,3 +204,12 @@ def test_a_static_auth_app_is_installed_with_a_static_token(tmp_path):
                              timeout=10).json()
         assert info["appId"] == sb.app.app_id
         assert _authorize(sb).json()["category"] == "BAD_CLIENT_ID"  # static auth: no OAuth install
+
+
+def test_tokens_in_paths_never_come_back_in_error_messages(sb):
+    access = _exchange(sb, _code(sb)).json()["access_token"]
+    for method, path in (("POST", f"/oauth/v1/access-tokens/{access}"), ("PUT", f"/oauth/v1/refresh-tokens/{access}"),
+                         ("GET", f"/oauth/v1/access-tokens/{access}/more")):
+        response = requests.request(method, sb.base_url + path, timeout=10)
+        assert response.status_code in (404, 405) and access not in response.text
+        assert "{token}" in response.json()["message"]

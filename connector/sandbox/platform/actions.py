@@ -105,7 +105,8 @@ class ActionsMixin:
         try:
             response = requests.post(url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False)
         except requests.RequestException as exc:
-            execution.error = "timeout" if isinstance(exc, requests.Timeout) else f"connection error ({type(exc).__name__})"
+            execution.error = "timeout" if isinstance(exc, requests.Timeout) else \
+                f"connection error ({type(exc).__name__})"
             execution.finish("FAILED", {}, "response")
             return execution
         execution.http_status = response.status_code

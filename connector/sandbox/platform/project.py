@@ -92,7 +92,8 @@ class ProjectFile(_Model):
     @classmethod
     def _version(cls, v: str) -> str:
         if v not in PLATFORM_VERSIONS:
-            raise ValueError(f"must be one of {', '.join(PLATFORM_VERSIONS)} (the format this sandbox reads), got {v!r}")
+            raise ValueError(f"must be one of {', '.join(PLATFORM_VERSIONS)} (the format this sandbox reads), "
+                             f"got {v!r}")
         return v
 
 
@@ -419,7 +420,8 @@ def _webhooks(rel: str, component: Component, granted: set[str]) -> WebhooksDef:
 def _read_scopes(type_id: str) -> set[str]:
     singular = singular_of(type_id)
     plural = _PLURAL.get(singular, singular + "s")
-    return {f"crm.objects.{plural}.read", f"crm.objects.{plural}.write"} | ({"tickets"} if singular == "ticket" else set())
+    legacy = {"tickets"} if singular == "ticket" else set()  # tickets' older scope still grants reading them
+    return {f"crm.objects.{plural}.read", f"crm.objects.{plural}.write"} | legacy
 
 
 def _action(rel: str, component: Component) -> ActionDef:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -22,6 +23,14 @@ JSON_TYPE = "application/json;charset=utf-8"
 UNAUTHENTICATED_PREFIXES = ("/oauth/", "/_sandbox/")
 
 
+_SECRET_SEGMENT = re.compile(r"(/oauth/v1/(?:access|refresh)-tokens/)[^/]+")
+
+
+def redacted(path: str) -> str:
+    """A request path fit for logs and error messages: tokens in OAuth paths become {token}."""
+    return _SECRET_SEGMENT.sub(r"\1{token}", path)
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers={"content-type": JSON_TYPE})
 
@@ -32,7 +41,8 @@ def _platform(request: Request) -> AppPlatform:
 
 def _only(request: Request, *methods: str) -> None:
     if request.method not in methods:
-        raise ApiError(405, error_body(f"HTTP {request.method} is not supported by {request.url.path}", None))
+        raise ApiError(405, error_body(f"HTTP {request.method} is not supported by {redacted(request.url.path)}",
+                                       None))
 
 
 async def _form(request: Request) -> dict[str, str]:
