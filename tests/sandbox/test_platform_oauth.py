@@ -213,3 +213,33 @@ def test_tokens_in_paths_never_come_back_in_error_messages(sb):
         response = requests.request(method, sb.base_url + path, timeout=10)
         assert response.status_code in (404, 405) and access not in response.text
         assert "{token}" in response.json()["message"]
+
+
+def test_refresh_token_info_and_delete_validate_against_the_spec(sb):
+    refresh = _exchange(sb, _code(sb)).json()["refresh_token"]
+    info = check("oauth-v1", requests.get(f"{sb.base_url}/oauth/v1/refresh-tokens/{refresh}", timeout=10))
+    assert info["client_id"] == sb.app.client_id and info["token_type"] == "refresh"
+    deleted = requests.delete(f"{sb.base_url}/oauth/v1/refresh-tokens/{refresh}", timeout=10)
+    assert deleted.status_code == 204 and deleted.content == b""  # the spec's 204, no content
+    gone = requests.get(f"{sb.base_url}/oauth/v1/refresh-tokens/{refresh}", timeout=10)
+    assert gone.status_code == 404 and refresh not in gone.text
+
+
+GARBAGE_PATHS = [("POST", "/oauth/v3/token"), ("POST", "/oauth/v2/private-apps/get/access-token-info"),
+                 ("POST", "/automation/v4/actions/callbacks/complete"),
+                 ("POST", "/automation/v4/actions/callbacks/ap-1/complete"), ("POST", "/_sandbox/workflows/run-action"),
+                 ("POST", "/_sandbox/cards/fetch"), ("PUT", "/_sandbox/oauth/installing-portal"),
+                 ("POST", "/_sandbox/apps/3000001/installs"), ("GET", "/oauth/authorize")]
+
+
+@pytest.mark.parametrize("method, path", [pytest.param(m, p, id=f"{m} {p}") for m, p in GARBAGE_PATHS])
+def test_garbage_gets_hubspot_errors_never_500(sb, method, path):
+    from tests.sandbox.test_server import GARBAGE
+
+    for body in GARBAGE:
+        response = requests.request(method, sb.base_url + path, data=body, timeout=10, allow_redirects=False,
+                                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {sb.token}"})
+        assert response.status_code < 500, (body, response.text)
+        if response.status_code >= 400:
+            error = response.json()
+            assert error["status"] == "error" and error["message"], (body, error)
