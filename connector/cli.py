@@ -131,6 +131,14 @@ def sandbox_serve(
     portals: int = typer.Option(
         1, "--portals", min=1, help="Serve this many portals (seeds SEED, SEED+1, …), each with its own hub id, "
                                     "data, tokens and limits; a request goes to the portal whose token it carries."),
+    app_dir: str = typer.Option(
+        "", "--app", help="A HubSpot developer-platform project folder (hsproject.json, src/app/*-hsmeta.json) to "
+                          "register: prints its client id and secret; OAuth installs are approved for this portal."),
+    activity: float = typer.Option(
+        0.0, help="Simulated changes per minute (usage, seats, tickets, failed payments, cancellations), written "
+                  "through the API's write path so webhooks and incremental syncs see them; 0 = none."),
+    webhook_time_scale: float = typer.Option(
+        1.0, help="Multiplies webhook retry back-off (HubSpot's minutes to hours); 0.001 makes it seconds."),
 ) -> None:
     """Serve a local HubSpot-compatible portal until Ctrl-C; prints its base URL and a token to paste."""
 
@@ -140,13 +148,18 @@ def sandbox_serve(
 
         from connector.errors import ConfigError
         from connector.sandbox.faults import parse_faults
+        from connector.sandbox.platform import AppPlatform
         from connector.sandbox.server import SandboxStartError, build_portals, start_sandbox
 
         try:
             parse_faults(faults)
+            if activity < 0 or webhook_time_scale <= 0:
+                raise ValueError("--activity must be 0 or more and --webhook-time-scale above 0")
             served = build_portals(portals, seed=seed, size=size, profile=profile, faults=faults or None)
-            sandbox = start_sandbox(served, host, port)
-        except (ValueError, SandboxStartError) as exc:
+            platform = AppPlatform(seed=seed, time_scale=webhook_time_scale)
+            sandbox = start_sandbox(served, host, port, platform=platform, app=app_dir or None,
+                                    activity=activity or None)
+        except (ValueError, SandboxStartError) as exc:  # ProjectError is a ValueError naming file and field
             raise ConfigError(str(exc)) from None
         portal = sandbox.portal
         interrupt_on_signals()  # before anything is announced, so a signal right after it is never lost
@@ -168,6 +181,10 @@ def sandbox_serve(
             typer.echo(f"export CONNECTOR_CLIENT_ID={client.client_id}")
             typer.echo(f"export CONNECTOR_CLIENT_SECRET={client.client_secret}")
             typer.echo(f"export CONNECTOR_REFRESH_TOKEN={client.refresh_token}")
+        if sandbox.app is not None:
+            _echo_app(sandbox)
+        if activity:
+            typer.echo(f"Simulated activity: {activity:g} changes per minute")
         typer.echo("Press Ctrl-C to stop.")
         sys.stdout.flush()
         try:
@@ -177,6 +194,23 @@ def sandbox_serve(
             sandbox.stop()
 
     guarded(run)
+
+
+def _echo_app(sandbox) -> None:
+    """The registered app's credentials, as HubSpot's developer pages show them to the app's developer."""
+    from urllib.parse import urlencode
+
+    app, hub_id = sandbox.app, sandbox.portal.portal_id
+    typer.echo(f"App {app.name} ({app.uid}): app id {app.app_id}, {app.auth_type} auth")
+    typer.echo(f"export HUBSPOT_APP_ID={app.app_id}")
+    typer.echo(f"export HUBSPOT_CLIENT_ID={app.client_id}")
+    typer.echo(f"export HUBSPOT_CLIENT_SECRET={app.client_secret}")
+    if app.auth_type == "oauth":
+        query = urlencode({"client_id": app.client_id, "redirect_uri": app.redirect_urls[0],
+                           "scope": " ".join(app.required_scopes)})
+        typer.echo(f"Install (approved for portal {hub_id}): {sandbox.base_url}/oauth/authorize?{query}")
+    else:
+        typer.echo(f"export HUBSPOT_APP_TOKEN={sandbox.platform.static_token(app.app_id, hub_id)}")
 
 
 # ---------------------------------------------------------------- pull (issue 3)

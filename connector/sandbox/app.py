@@ -8,7 +8,7 @@ import socket
 import struct
 import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -19,12 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
+from connector.sandbox.platform import AppPlatform
+from connector.sandbox.platform import routes as platform_routes
 from connector.sandbox.portal import auth, pipelines
 from connector.sandbox.portal.owners import MAX_OWNERS_PAGE, OWNER_SCOPES, owner_json
 from connector.sandbox.registry import PortalRegistry
 from connector.sandbox.portal import (
-    MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
-    SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
+    CHANGE_SOURCE, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY,
+    SEARCH_MAX_BODY_CHARS, SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found,
+    now_ms,
 )
 
 log = logging.getLogger("connector.sandbox")
@@ -662,19 +665,6 @@ async def list_membership_change(request: Request) -> Response:
     return json_response(portal.change_members(request.path_params["listId"], add, remove))
 
 
-# ---------------------------------------------------------------- OAuth
-
-
-async def oauth_token(request: Request) -> Response:
-    portal: Portal = request.scope["sandbox.portal"]
-    if request.method != "POST":
-        raise method_not_allowed(request)
-    raw = (await request.body()).decode("utf-8", "replace")
-    form = dict(parse_qsl(raw)) if raw else {}
-    form.update({k: v for k, v in request.query_params.items() if k not in form})
-    return json_response(portal.refresh_oauth(form))
-
-
 # ---------------------------------------------------------------- owners and pipelines (owners v3, pipelines v3)
 
 
@@ -752,7 +742,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as exc:
             return error_json(exc.status, exc.body, cid)
         except Exception:  # a sandbox bug must still answer like HubSpot, never with a traceback
-            log.exception("sandbox handler failed: %s %s", request.method, request.url.path)
+            log.exception("sandbox handler failed: %s %s", request.method, platform_routes.redacted(request.url.path))
             return error_json(500, error_body("internal error", "INTERNAL_ERROR"), cid)
 
     return endpoint
@@ -785,22 +775,27 @@ ROUTES = [
     _route("/crm/v3/lists/{listId}", list_item),
     _route("/crm/v3/lists/{listId}/memberships", list_memberships),
     _route("/crm/v3/lists/{listId}/memberships/{op}", list_membership_change),
-    _route("/oauth/v1/token", oauth_token),
     *(_route(path, handler) for path, handler in SERVICE_ROUTES),
+    # ---- app platform (OAuth, action callbacks, /_sandbox controls): connector/sandbox/platform/routes.py
+    *(_route(path, handler) for path, handler in platform_routes.ROUTES),
 ]
-UNAUTHENTICATED = frozenset({"/oauth/v1/token"})
+
+
+def _unauthenticated(path: str) -> bool:
+    return path.startswith(platform_routes.UNAUTHENTICATED_PREFIXES)
 
 
 class SandboxApp:
     """The outer ASGI layer: correlation id, the portal the token addresses, faults, auth (401), budgets (429) and
     rate headers, then the routes."""
 
-    def __init__(self, portals: Portal | PortalRegistry):
+    def __init__(self, portals: Portal | PortalRegistry, platform: AppPlatform):
         self.portals = portals if isinstance(portals, PortalRegistry) else PortalRegistry([portals])
         self.portal = self.portals.primary
+        self.platform = platform
 
         async def unknown(scope: Scope, receive: Receive, send: Send) -> None:
-            body = error_body(f"No resource at {scope['method']} {scope['path']}", None)
+            body = error_body(f"No resource at {scope['method']} {platform_routes.redacted(scope['path'])}", None)
             await error_json(404, body, scope["sandbox.cid"])(scope, receive, send)
 
         self.router = Router(routes=ROUTES, redirect_slashes=False, default=unknown)
@@ -820,6 +815,7 @@ class SandboxApp:
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
         scope["sandbox.portals"] = self.portals
+        scope["sandbox.platform"] = self.platform
         portal.calls.append((scope["method"], path))
         is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
 
@@ -834,7 +830,7 @@ class SandboxApp:
                 await _fault_response(fault, cid, portal.portal_id, is_search)(scope, receive, _with_cid(send, cid))
                 return
 
-        if path not in UNAUTHENTICATED:
+        if not _unauthenticated(path):
             try:
                 token = portal.authenticate(authorization)
             except ApiError as exc:
@@ -842,6 +838,7 @@ class SandboxApp:
                 await response(scope, receive, _with_cid(send, cid))
                 return
             scope["sandbox.token"] = token
+            CHANGE_SOURCE.set(("INTEGRATION", str(token.app_id)))  # webhooks name the app that wrote
             if is_search:
                 refusal, rate_headers = portal.budget.spend_search(), {}
             else:
@@ -902,6 +899,6 @@ async def _reset(send: Send) -> None:
     await asyncio.sleep(0)
 
 
-def build_app(portals: Portal | PortalRegistry) -> ASGIApp:
-    return SandboxApp(portals)
+def build_app(portals: Portal | PortalRegistry, platform: AppPlatform) -> ASGIApp:
+    return SandboxApp(portals, platform)
 

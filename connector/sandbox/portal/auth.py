@@ -1,13 +1,13 @@
-"""Tokens, scopes and the OAuth refresh grant."""
+"""Tokens and scopes of one portal (the OAuth grants that mint them live in the app platform, ``sandbox/platform``)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from connector.sandbox import schema
-from connector.sandbox.portal.common import ApiError, bad_request, error_body, iso, now_ms
+from connector.sandbox.portal.common import ApiError, error_body, iso, now_ms
 
 
 OAUTH_LIFETIME_S = 1_800.0
@@ -44,24 +44,30 @@ ALL_SCOPES: frozenset[str] = frozenset(
 )
 
 
+TOKEN_KINDS = ("private", "service_key", "oauth")
+
+
 @dataclass
 class Token:
-    value: str
+    value: str = field(repr=False)
     scopes: frozenset[str]
-    kind: str = "private"  # private | oauth
+    kind: str = "private"  # one of TOKEN_KINDS
     expires_ms: int | None = None
     app_id: int = 1
+    user_id: int | None = None  # the installing user of an app's token (introspection's user_id)
 
 
 @dataclass
 class OAuthClient:
+    """The portal's built-in OAuth client (profile ``oauth``); the app platform serves its refresh grant."""
+
     client_id: str
-    client_secret: str
-    refresh_token: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
 
 
 class AuthMixin:
-    """Tokens, the scope check and the OAuth refresh grant.
+    """Tokens and the scope check.
 
     A mixin of ``Portal``, which owns ``lock`` and the state these methods use.
     """
@@ -70,8 +76,10 @@ class AuthMixin:
         return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
     def create_token(self, scopes: Iterable[str] | None = None, *, kind: str = "private",
-                     lifetime_s: float | None = None) -> str:
+                     lifetime_s: float | None = None, app_id: int = 1, user_id: int | None = None) -> str:
         """Mint a token (all scopes unless given); OAuth tokens expire after ``lifetime_s`` (default the portal's)."""
+        if kind not in TOKEN_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(TOKEN_KINDS)}, got {kind!r}")
         with self.lock:
             if kind == "oauth":
                 value = f"CN{self._uuid().hex}{self._uuid().hex}"
@@ -80,8 +88,13 @@ class AuthMixin:
             else:
                 value = f"pat-na1-{self._uuid()}"
                 expires = None if lifetime_s is None else now_ms() + int(lifetime_s * 1000)
-            self.tokens[value] = Token(value, frozenset(ALL_SCOPES if scopes is None else scopes), kind, expires)
+            self.tokens[value] = Token(value, frozenset(ALL_SCOPES if scopes is None else scopes), kind, expires,
+                                       app_id, user_id)
             return value
+
+    def revoke_token(self, value: str) -> None:
+        with self.lock:
+            self.tokens.pop(value, None)
 
     def expire_token(self, value: str) -> None:
         with self.lock:
@@ -112,18 +125,3 @@ class AuthMixin:
             "One or more of the following scopes are required.", "MISSING_SCOPES", context=context,
             errors=[{"message": "One or more of the following scopes are required.", "context": context}],
             links={"scopes": "https://developers.hubspot.com/scopes"}))
-
-    def refresh_oauth(self, form: dict[str, str]) -> dict[str, Any]:
-        """POST /oauth/v1/token with grant_type=refresh_token."""
-        c = self.oauth_client
-        if form.get("grant_type") != "refresh_token":
-            raise bad_request("grant_type must be refresh_token in the sandbox", "BAD_GRANT_TYPE")
-        if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            raise bad_request("missing or unknown client id", "BAD_CLIENT_ID")
-        if form.get("refresh_token") != c.refresh_token:
-            raise bad_request("missing or unknown refresh token", "BAD_REFRESH_TOKEN")
-        access = self.create_token(kind="oauth")
-        # token_use, hub_id and scopes: the spec's AccessTokenResponse; older answers had only the first four
-        return {"token_type": "bearer", "refresh_token": c.refresh_token, "access_token": access,
-                "expires_in": int(self.oauth_lifetime_s), "token_use": "access_token", "hub_id": self.portal_id,
-                "scopes": sorted(ALL_SCOPES)}

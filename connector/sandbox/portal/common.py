@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -87,6 +88,30 @@ def not_found(object_id: str) -> ApiError:
 
 def unknown_type(name: str) -> ApiError:
     return bad_request(f"Unable to infer object type from: {name}", None)
+
+
+# Who is changing records in this context (HubSpot's webhook changeSource and sourceId): the app layer sets it per
+# request from the token, the activity simulator for its own thread.
+CHANGE_SOURCE: ContextVar[tuple[str, str | None]] = ContextVar("sandbox_change_source",
+                                                               default=("INTEGRATION", None))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of a record, handed to the portal's observers (the app platform's webhooks) as it happens."""
+
+    kind: str  # creation | propertyChange | deletion | associationChange
+    object_type: str  # plural API name
+    object_id: int
+    ms: int
+    property_name: str | None = None
+    property_value: str | None = None
+    to_type: str | None = None  # associationChange: the other side, its id and the type id from this side
+    to_id: int | None = None
+    association_type_id: int | None = None
+    removed: bool = False
+    primary: bool = False
+    source: tuple[str, str | None] = ("INTEGRATION", None)
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,8 @@ class RecordsMixin:
                 if name in store.unique:
                     store.unique[name][_norm_unique(name, value)] = rec.id
             rec.history.setdefault(name, []).append((value or "", ms, "INTEGRATION"))
+            if value != old:
+                self._emit("propertyChange", object_type, rec.id, ms, property_name=name, property_value=value or "")
         stamp = iso(ms)
         rec.props[schema.LAST_MODIFIED[object_type]] = stamp
         rec.touch(ms, stamp)
@@ -288,6 +290,7 @@ class RecordsMixin:
             rec = Record(rid, props, ms, ms)
             self.stores[object_type].records[rid] = rec
             self.stores[object_type].live_ids.append(rid)  # new ids are the highest: the array stays sorted
+            self._emit("creation", object_type, rid, ms)
             self._apply(object_type, rec, {k: v for k, v in values.items() if v is not None}, ms)
             self._link_created(object_type, rid, links)
             return rec
@@ -319,6 +322,7 @@ class RecordsMixin:
             rec.touch(ms)
             store.live_ids.remove(rec.id)
             bisect.insort(store.archived_ids, rec.id)
+            self._emit("deletion", object_type, rec.id, ms)
             for prop, index in store.unique.items():
                 value = rec.props.get(prop)
                 if value:
