@@ -115,36 +115,46 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    # No bar: an incremental pull cannot know its total. Short columns so 80-column terminals show them all.
+    # No bar: an incremental pull cannot know its total. A row per object type; the pull reads one type after the
+    # other, so a row is finished (a tick, its clock stopped) once the next type starts.
     columns = (
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description:<20}"),
-        TextColumn("{task.fields[phase]:<12}"),
-        TextColumn("{task.completed:>9,.0f} rec"),
-        TextColumn("{task.fields[rate]:>6}/s"),
-        TextColumn("{task.fields[calls]:>6} calls"),
-        TextColumn("{task.fields[headroom]:>4} left"),
+        SpinnerColumn(finished_text="[green]✓"),
+        TextColumn("[bold]{task.description:<22}"),
+        TextColumn("{task.fields[phase]:<24}"),
+        TextColumn("{task.completed:>10,.0f} records"),
+        TextColumn("{task.fields[rate]:>7}/s"),
+        TextColumn("{task.fields[calls]:>7,} calls"),
+        TextColumn("rate headroom {task.fields[headroom]:>4}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as bars:
         tasks: dict[str, _Any] = {}
 
+        def finish_others(current: str) -> None:
+            for key, task in tasks.items():
+                if key != current and not bars.tasks[task].finished:
+                    bars.update(task, total=bars.tasks[task].completed)
+
         def update(event: _Any) -> None:
             key = event.object_type
             if key not in tasks:
+                finish_others(key)
                 tasks[key] = bars.add_task(key, total=None, phase="", rate="-", calls=0, headroom="-")
             rate = event.total_records / event.elapsed_s if event.elapsed_s > 0 else 0.0
             headroom = "-" if event.headroom is None else f"{float(event.headroom):.0%}"
             bars.update(
                 tasks[key],
                 completed=event.records,
-                phase=f"{event.mode[:4]} {event.phase[:7]}",
+                phase=f"{event.mode} {event.phase}",
                 rate=f"{rate:,.0f}",
                 calls=event.calls,
                 headroom=headroom,
             )
 
-        yield update
+        try:
+            yield update
+        finally:
+            finish_others("")
 
 
 # ---------------------------------------------------------------- model, metrics (issue 4)
