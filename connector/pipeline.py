@@ -115,20 +115,20 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    # No bar: an incremental pull cannot know its total. A row per object type; the pull reads one type after the
-    # other, so a row is finished (a tick, its clock stopped) once the next type starts.
+    # No bar: an incremental pull cannot know its total. A row per object type (and phase) that fits 80 columns;
+    # the pull reads one type after the other, so a row is finished (a tick, its clock stopped) once the next type
+    # starts. Rate headroom is a row of its own, apart from the counts.
     columns = (
         SpinnerColumn(finished_text="[green]✓"),
-        TextColumn("[bold]{task.description:<22}"),
-        TextColumn("{task.fields[phase]:<24}"),
-        TextColumn("{task.completed:>10,.0f} records"),
-        TextColumn("{task.fields[rate]:>7}/s"),
-        TextColumn("{task.fields[calls]:>7,} calls"),
-        TextColumn("rate headroom {task.fields[headroom]:>4}"),
+        TextColumn("[bold]{task.description:<32}"),
+        TextColumn("{task.fields[count]:>11}"),
+        TextColumn("{task.fields[rate]:>8}"),
+        TextColumn("{task.fields[calls]:>11}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as bars:
         tasks: dict[str, _Any] = {}
+        budget = bars.add_task("rate headroom -", total=None, count="", rate="", calls="", visible=False)
 
         def finish_others(current: str) -> None:
             for key, task in tasks.items():
@@ -139,17 +139,13 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
             key = event.object_type
             if key not in tasks:
                 finish_others(key)
-                tasks[key] = bars.add_task(key, total=None, phase="", rate="-", calls=0, headroom="-")
+                tasks[key] = bars.add_task(key, total=None, count="", rate="", calls="")
             rate = event.total_records / event.elapsed_s if event.elapsed_s > 0 else 0.0
-            headroom = "-" if event.headroom is None else f"{float(event.headroom):.0%}"
-            bars.update(
-                tasks[key],
-                completed=event.records,
-                phase=f"{event.mode} {event.phase}",
-                rate=f"{rate:,.0f}",
-                calls=event.calls,
-                headroom=headroom,
-            )
+            bars.update(tasks[key], completed=event.records, description=f"{key} {event.mode} {event.phase}"[:32],
+                        count=f"{event.records:,} rec", rate=f"{rate:,.0f}/s", calls=f"{event.calls:,} calls")
+            if event.headroom is not None:
+                bars.update(budget, visible=True,
+                            description=f"rate headroom {float(event.headroom):.0%} (burst budget left)")
 
         try:
             yield update
