@@ -38,11 +38,12 @@ def mrr_steps(subscriptions: pl.DataFrame, status_history: pl.DataFrame, mrr_his
     status = (status_history.join(owners, on="owner", how="semi")
               .with_row_index("_seq").sort(["owner", "at", "_seq"]).drop("_seq"))
     overdue = pl.col("value").is_in(list(OVERDUE_STATUSES)).fill_null(False)
-    opens = overdue & ~overdue.shift(1).over("owner").fill_null(False)
+    opens = overdue & ~(overdue.shift(1) & (pl.col("owner") == pl.col("owner").shift(1))).fill_null(False)
     # Start of the unbroken past_due/unpaid run each entry belongs to (null outside one), over every entry: an
-    # entry overwritten at the same instant still belongs to the run.
+    # entry overwritten at the same instant still belongs to the run. Rows are by owner, and a run's later entries
+    # follow its opening one, so a plain forward fill stays inside the owner.
     status = status.with_columns(
-        pl.when(overdue).then(pl.when(opens).then(pl.col("at")).forward_fill().over("owner")).alias("run_start"))
+        pl.when(overdue).then(pl.when(opens).then(pl.col("at")).forward_fill()).alias("run_start"))
     status = _last_per_instant(status)
     # Without a status history: the current status since creation, never graced (no run to count on).
     given = status.select("owner").unique()
