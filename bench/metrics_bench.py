@@ -159,12 +159,17 @@ def main() -> None:
 
     frames = tiled_frames(directory, args.customers)
     base = peak_mb()
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float, float]] = []
+    cpu = [time.process_time()]
 
     def stage(name: str, started: float) -> None:
-        rows.append((name, time.perf_counter() - started, peak_mb()))
+        now_cpu = time.process_time()  # every thread of this process: robust to a busy box, unlike wall time
+        rows.append((name, time.perf_counter() - started, now_cpu - cpu[0], peak_mb()))
+        cpu[0] = now_cpu
 
-    started = t = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
+    t = started
+    cpu[0] = started_cpu
     portfolio = Portfolio(frames=frames)  # before issue 12 this derived the numpy columns the metrics read
     stage("Portfolio of the frames", t)
     t = time.perf_counter()
@@ -180,7 +185,7 @@ def main() -> None:
     figures = [portfolio_metrics(portfolio, p, AS_OF, ledger=ledger, features=features,
                                  options=MetricsOptions(cohorts=p is months[-1])) for p in months]
     stage("6 months of portfolio figures (cohorts in the last)", t)
-    total = time.perf_counter() - started
+    total, total_cpu = time.perf_counter() - started, time.process_time() - started_cpu
 
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
@@ -188,8 +193,9 @@ def main() -> None:
           f"feedback: {frames.feedback.height:,}  status changes: {frames.histories['status_history'].height:,}  "
           f"MRR changes: {frames.histories['mrr_history'].height:,}")
     print(f"RSS with the frames loaded {base:,.0f} MB")
-    for name, seconds, peak in rows:
-        print(f"{seconds:8.2f} s wall  peak RSS {peak:8,.0f} MB  {name}")
+    for name, seconds, cpu_seconds, peak in rows:
+        print(f"{seconds:8.2f} s wall {cpu_seconds:8.2f} s cpu  peak RSS {peak:8,.0f} MB  {name}")
+    print(f"{total:8.2f} s wall {total_cpu:8.2f} s cpu  metrics stages together")
     last = figures[-1]
     print(f"check: {last.period.label} S={last.customers.start:,} E={last.customers.end:,} "
           f"NRR={last.revenue.retention.nrr} MRR={last.revenue.end_mrr} NPS={last.surveys.nps} "

@@ -17,11 +17,10 @@ from connector.metrics.revenue import ALWAYS_US, US, FxTable, MrrLedger, build_m
 from connector.metrics.value import lifespan
 from connector.model import OVERDUE_STATUSES, Portfolio
 
-DAY = 86400.0
 _DAY_US = 86_400 * US
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# Columns that hold whole numbers (stored as float64 with NaN for None, handed out as int).
+# Features that are whole numbers: Int64 columns of the feature frame (float64 columns handed in become Int64).
 INT_FEATURES = frozenset({
     "tenure_days", "days_since_churn", "days_since_reactivation", "churn_count", "active_subscriptions",
     "days_past_due", "days_to_renewal", "logins_30d", "active_days_30d", "days_since_last_login",
@@ -159,12 +158,9 @@ def _epoch(instant: pl.Expr) -> pl.Expr:
 
 def _value_at(frames: Any, history: str, at: datetime, name: str) -> pl.DataFrame:
     """(owner, ``name``, ``name``_known): the value in effect at ``at`` (the last change at or before it, null before
-    the first) of every owner with a history of ``history``."""
-    past = frames.histories[history]
-    owners = past.select("owner").unique().with_columns(pl.lit(True).alias(f"{name}_known"))
-    values = (past.filter(pl.col("at") <= at).sort("owner", "at", maintain_order=True)
-              .group_by("owner").agg(pl.col("value").last().alias(name)))
-    return owners.join(values, on="owner", how="left")
+    the first) of every owner with a history of ``history`` (a history lists each owner's changes in time order)."""
+    return frames.histories[history].group_by("owner").agg(
+        pl.col("value").filter(pl.col("at") <= at).last().alias(name), pl.lit(True).alias(f"{name}_known"))
 
 
 def customer_features(
@@ -239,7 +235,7 @@ def _revenue_features(frame: pl.DataFrame, ledger: MrrLedger, as_of: datetime, n
         .join(first.rename({"first": "_first"}), on="row", how="left", maintain_order="left")
         .with_columns(
             pl.Series("mrr", ledger.mrr_at(now / US)),
-            pl.Series("mrr_90d_ago", ledger.mrr_at(now / US - 90 * DAY)),
+            pl.Series("mrr_90d_ago", ledger.mrr_at((now - 90 * _DAY_US) / US)),
         ).with_columns(
             (mrr > 0).alias("is_active"), pl.col("_first").is_not_null().alias("was_ever_active"),
             since.alias("customer_since"), pl.col("churn_count").fill_null(0),
@@ -281,8 +277,8 @@ def _subscription_features(frames: Any, owned: pl.DataFrame, as_of: datetime, to
 
 def _usage_features(frames: Any, owned: pl.DataFrame, as_of: datetime, options: FeatureOptions) -> pl.DataFrame:
     month_ago = as_of - timedelta(days=30)
-    usage = frames.usage.join(owned, on="customer_id", how="inner").unique("customer_id", keep="last",
-                                                                            maintain_order=True)
+    usage = frames.usage.join(owned, on="customer_id", how="inner", maintain_order="left").unique(
+        "customer_id", keep="last", maintain_order=True)
     # Histories give the value in effect on the date; without one the last pulled value stands (30 days back only
     # a history knows the value).
     for history, at, name in (("active_days_history", as_of, "_active_now"),
@@ -324,24 +320,24 @@ def _usage_features(frames: Any, owned: pl.DataFrame, as_of: datetime, options: 
 
 def _survey_features(frames: Any, owned: pl.DataFrame, as_of: datetime, now: int,
                      options: FeatureOptions) -> pl.DataFrame:
-    answers = (frames.feedback.join(owned, on="customer_id", how="inner")
+    answers = (frames.feedback.join(owned, on="customer_id", how="inner", maintain_order="left")
                .filter((pl.col("submitted_at") <= as_of) & pl.col("value").is_not_null())
                .with_columns(pl.col("survey_type").str.to_uppercase().alias("_kind"),
-                             _epoch(pl.col("submitted_at")).alias("_t"))
-               .sort("row", "_t", maintain_order=True))
+                             _epoch(pl.col("submitted_at")).alias("_t")))
     value, kind, t = pl.col("value"), pl.col("_kind"), pl.col("_t")
     window = t > now - options.survey_window_days * _DAY_US
     csat = window & (kind == "CSAT")
     satisfied = (value == 2) if options.csat_scale == "hubspot" else (value >= 4)
     ces = window & (kind == "CES")
-    nps_values = value.filter(kind == "NPS")
+    # The latest NPS answer and the one before it (equal times: the later row is the later answer).
+    nps = answers.filter(kind == "NPS").sort("row", "_t", maintain_order=True).group_by("row").agg(
+        value.last().alias("nps_latest"), value.shift(1).last().alias("nps_previous"))
     found = answers.group_by("row").agg(
-        nps_values.last().alias("nps_latest"), nps_values.shift(1).last().alias("nps_previous"),
         csat.sum().alias("_csat"), (csat & satisfied).sum().alias("_csat_ok"),
         ces.sum().alias("_ces"), value.filter(ces).cast(pl.Float64).sum().alias("_ces_sum"),
         (t > now - 90 * _DAY_US).sum().cast(pl.Int64).alias("responses_90d"),
         t.max().alias("_last"),
-    )
+    ).join(nps, on="row", how="left")
     latest = pl.col("nps_latest")
     return found.select(
         "row", latest, "nps_previous", (latest - pl.col("nps_previous")).alias("nps_trend"),
@@ -355,7 +351,7 @@ def _survey_features(frames: Any, owned: pl.DataFrame, as_of: datetime, now: int
 
 def _deal_features(frames: Any, owned: pl.DataFrame, as_of: datetime, now: int,
                    options: FeatureOptions) -> pl.DataFrame:
-    won = (frames.deals.join(owned, on="customer_id", how="inner")
+    won = (frames.deals.join(owned, on="customer_id", how="inner", maintain_order="left")
            .filter(pl.col("is_won").fill_null(False) & (pl.col("close_date") <= as_of)))
     t = _epoch(pl.col("close_date"))
     window = t > now - options.rfm_window_days * _DAY_US

@@ -35,8 +35,8 @@ def mrr_steps(subscriptions: pl.DataFrame, status_history: pl.DataFrame, mrr_his
     subs = subscriptions.select(_SUBSCRIPTION_COLUMNS)
     owners = subs.select(pl.col("id").alias("owner"))
     # Histories in time order per owner, same-instant entries kept in their given order.
-    status = (status_history.join(owners, on="owner", how="semi")
-              .with_row_index("_seq").sort(["owner", "at", "_seq"]).drop("_seq"))
+    status = (status_history.with_row_index("_seq").join(owners, on="owner", how="semi")
+              .sort(["owner", "at", "_seq"]).drop("_seq"))
     overdue = pl.col("value").is_in(list(OVERDUE_STATUSES)).fill_null(False)
     opens = overdue & ~(overdue.shift(1) & (pl.col("owner") == pl.col("owner").shift(1))).fill_null(False)
     # Start of the unbroken past_due/unpaid run each entry belongs to (null outside one), over every entry: an
@@ -50,8 +50,8 @@ def mrr_steps(subscriptions: pl.DataFrame, status_history: pl.DataFrame, mrr_his
     status = pl.concat([status, subs.join(given, left_on="id", right_on="owner", how="anti").select(
         pl.col("id").alias("owner"), pl.col("created_at").fill_null(ALWAYS).alias("at"),
         pl.col("status").alias("value"), pl.lit(None, dtype=TIME).alias("run_start"))]).sort(["owner", "at"])
-    mrr = _last_per_instant(mrr_history.join(owners, on="owner", how="semi")
-                            .with_row_index("_seq").sort(["owner", "at", "_seq"]).drop("_seq"))
+    mrr = _last_per_instant(mrr_history.with_row_index("_seq").join(owners, on="owner", how="semi")
+                            .sort(["owner", "at", "_seq"]).drop("_seq"))
     graced = subs.filter(pl.col("past_due_grace_days").is_not_null()).select(
         pl.col("id").alias("owner"), "past_due_grace_days")
     expiries = status.filter(pl.col("run_start").is_not_null()).join(graced, on="owner").select(
@@ -64,8 +64,9 @@ def mrr_steps(subscriptions: pl.DataFrame, status_history: pl.DataFrame, mrr_his
                    check_sortedness=False)
         .join_asof(mrr.rename({"value": "_mrr"}), on="at", by="owner", strategy="backward",
                    check_sortedness=False)
-        .join(subs.rename({"id": "owner"}), on="owner", how="left")
-        .join(mrr.select("owner").unique().with_columns(pl.lit(True).alias("_has_mrr")), on="owner", how="left")
+        .join(subs.rename({"id": "owner"}), on="owner", how="left", maintain_order="left")
+        .join(mrr.select("owner").unique().with_columns(pl.lit(True).alias("_has_mrr")), on="owner", how="left",
+              maintain_order="left")
     )
     live = pl.col("live_statuses").list.contains(pl.col("_status")).fill_null(False)
     lapsed = (pl.col("at") >= pl.col("run_start") + pl.duration(days=pl.col("past_due_grace_days") + 1)).fill_null(False)

@@ -43,7 +43,7 @@ class _Rows(Sequence[Any]):
         pasts: dict[str, dict[str, tuple[Any, ...]]] = {}
         for history in self.pasts:
             owners = part.select(pl.col(self.key).alias("owner"))
-            grouped = (self.frames.histories[history].join(owners, on="owner", how="semi")
+            grouped = (self.frames.histories[history].join(owners, on="owner", how="semi", maintain_order="left")
                        .group_by("owner", maintain_order=True).agg("at", "value"))
             pasts[history] = {owner: tuple(zip(ats, values)) for owner, ats, values in grouped.iter_rows()}
         extras: list[Any] = []
