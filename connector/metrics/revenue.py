@@ -354,10 +354,10 @@ def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedg
     frames = portfolio.frames
     customers = frames.customers.select("id").with_row_index("row")
     subs = frames.subscriptions.join(customers.rename({"id": "customer_id"}), on="customer_id", how="inner")
-    steps = mrr_steps(subs, frames.histories["status_history"], frames.histories["mrr_history"]).join(
-        subs.select("id", "row", "currency"), on="id", how="left", maintain_order="left")
+    steps = mrr_steps(subs, frames.histories["status_history"], frames.histories["mrr_history"])
+    steps = steps.with_columns(subs["row"].gather(steps["sub"]), subs["currency"].gather(steps["sub"]))
     steps = _with_micro(steps, fx)
-    first_of_sub = pl.col("id") != pl.col("id").shift(1)
+    first_of_sub = pl.col("sub") != pl.col("sub").shift(1)
     change = pl.col("micro") - pl.when(first_of_sub.fill_null(True)).then(0).otherwise(pl.col("micro").shift(1))
     points = (
         steps.select("row", pl.col("at").dt.epoch("us").alias("at"), change.alias("delta"))
