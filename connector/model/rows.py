@@ -79,13 +79,20 @@ class Subscription:
 
     def mrr_at(self, at: datetime) -> Decimal:
         """Recurring revenue in effect at ``at``: the MRR rule (``connector.model.mrr``) read for this subscription."""
-        value = value_at(_mrr_steps(self), at)
+        from connector.model.mrr import steps_of  # the rule reads frames, which are made of these rows
+
+        try:
+            steps = _mrr_steps(self)
+        except TypeError:  # a hand-made row with a list for a history: not hashable, so not kept
+            steps = steps_of(self)
+        value = value_at(steps, at)
         return value if value is not None else Decimal(0)
 
 
 @lru_cache(maxsize=65536)
 def _mrr_steps(sub: Subscription) -> Timeline:
-    from connector.model.mrr import steps_of  # the rule reads frames, which are made of these rows
+    """A subscription's MRR steps, kept for the next instants a person asks about (each made with polars)."""
+    from connector.model.mrr import steps_of
 
     return steps_of(sub)
 
