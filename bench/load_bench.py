@@ -22,37 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model_bench import TYPES, TreeMemory, _records, iter_associations  # noqa: E402
+from model_bench import TreeMemory  # noqa: E402
+from store_fill import ROOT, default_url, filled  # noqa: E402
 
 from connector import pipeline  # noqa: E402
 from connector.mapping import load_pack  # noqa: E402
 from connector.state import StateStore  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def fill(store: StateStore, n: int) -> None:
-    """model_bench's records and associations for n customers, saved as a pull would save them."""
-    for object_type in TYPES:
-        page: list[dict] = []
-        for r in _records(object_type, n):
-            page.append({"id": r.id, "properties": r.properties, "history": r.history or None,
-                         "archived": r.archived, "created_at": r.created_at})
-            if len(page) == 1000:
-                store.save_page(object_type, page, None)
-                page = []
-        if page:
-            store.save_page(object_type, page, None)
-    pairs: dict[tuple[str, str], dict[str, list[tuple[str, int | None]]]] = {}
-    for a in iter_associations(n):
-        mapping = pairs.setdefault((a.from_type, a.to_type), {})
-        mapping.setdefault(a.from_id, []).append((a.to_id, a.type_id))
-        if len(mapping) == 5000:
-            store.replace_associations(a.from_type, a.to_type, mapping)
-            mapping.clear()
-    for (from_type, to_type), mapping in pairs.items():
-        if mapping:
-            store.replace_associations(from_type, to_type, mapping)
 
 
 def main() -> None:
@@ -62,13 +37,12 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="a state store URL (default: a SQLite file under .bench/)")
     args = parser.parse_args()
     n = args.customers
-    url = args.url or f"sqlite:///{ROOT / '.bench' / f'load-{n}.db'}"
+    url = args.url or default_url(n, "load")
     pack = load_pack(ROOT / "mappings")
     with StateStore.open(url) as store:
-        if store.count_records() != 6 * n:
-            started = time.perf_counter()
-            fill(store, n)
-            print(f"filled the store with {6 * n:,} records in {time.perf_counter() - started:.1f} s")
+        fill_s = filled(store, n)
+        if fill_s is not None:
+            print(f"filled the store with {6 * n:,} records in {fill_s:.1f} s")
         customers = None
         print(f"load_portfolio: {n:,} customers, {6 * n:,} stored records ({store.dialect})")
         for workers in args.workers:
