@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
+import polars as pl
 from sqlalchemy import (
     bindparam,
     tuple_,
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from connector.errors import StateError
+from connector.state import frames
 from connector.state.convert import CHUNK, UTC, as_datetime as _as_datetime, chunks as _chunks, dumps as _dumps
 from connector.state.convert import now as _now
 from connector.state.history import load_histories, load_histories_between, replace_histories
@@ -106,6 +108,7 @@ class StateStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._frames = frames.FrameReader(engine)
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.dialect)
         if self._insert is None:
             raise StateError(f"unsupported state store backend {self.dialect!r}: use sqlite or postgresql+psycopg")
@@ -350,6 +353,36 @@ class StateStore:
                 histories = load_histories_between(conn, object_type, batch[0].id, batch[-1].id)
             yield [self._record(row, histories) for row in batch]
             last = batch[-1].id
+
+    # ------------------------------------------------------------ columnar reads (polars)
+
+    def records_frame(self, object_type: str, properties: Sequence[str], *,
+                      include_archived: bool = False) -> pl.DataFrame:
+        """The type's records as columns, by id: ``id``, ``created_at``, ``updated_at`` (UTC), ``archived`` and one
+        Utf8 column per name in ``properties`` holding HubSpot's raw value (null when absent)."""
+        names = list(dict.fromkeys(map(str, properties)))
+        clash = sorted(set(names) & set(frames.RECORD_COLUMNS))
+        if clash:
+            raise StateError(f"property names {clash} clash with the record columns of records_frame")
+        frame = self._frames.read(frames.records_sql(object_type, include_archived),
+                                  {**frames.RECORD_COLUMNS, "properties": pl.Utf8})
+        return frames.decode_properties(frame, names)
+
+    def history_frame(self, object_type: str, properties: Sequence[str]) -> pl.DataFrame:
+        """The history of ``properties`` of the type's live records, one row per change: ``id``, ``property``,
+        ``value``, ``timestamp`` (UTC), ``source``; by id, property, then time (oldest first)."""
+        names = list(dict.fromkeys(map(str, properties)))
+        if not names:
+            return frames.empty(frames.HISTORY_COLUMNS)
+        history = self._frames.read(frames.history_sql(object_type, names), frames.HISTORY_COLUMNS)
+        archived = self._frames.read(frames.archived_sql(object_type), {"id": pl.Utf8})
+        if archived.height:  # usually none or few: an anti-join keeps the long read a plain range of the key
+            history = history.join(archived, on="id", how="anti", maintain_order="left")
+        return history
+
+    def associations_frame(self, from_type: str, to_type: str) -> pl.DataFrame:
+        """One (from type, to type) pair's associations in stored order: ``from_id``, ``to_id``, ``type_id``."""
+        return self._frames.read(frames.associations_sql(from_type, to_type), frames.ASSOCIATION_COLUMNS)
 
     def id_splits(self, object_type: str, parts: int) -> list[str]:
         """Up to ``parts - 1`` ids that cut the type's live records into ``parts`` runs of about equal size (in id
