@@ -5,7 +5,7 @@ and in worker processes.
     .venv/bin/python bench/load_bench.py --customers 300000 --workers 1 2
     .venv/bin/python bench/load_bench.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-The store is filled once with model_bench's records (6 per customer) and associations through the store's own
+The store is filled once with model_bench's records (7 per customer) and associations through the store's own
 ``save_page`` / ``replace_associations`` (a SQLite file is kept under .bench/ and reused while its size matches);
 then load_portfolio reads it with each worker count. Unlike scale_bench, reading and decoding the stored rows is
 part of the figure here, as in a real sync. Prints wall-clock seconds and peak memory of every process; asserts
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model_bench import TreeMemory  # noqa: E402
-from store_fill import ROOT, default_url, filled  # noqa: E402
+from store_fill import RECORDS_PER_CUSTOMER, ROOT, default_url, filled  # noqa: E402
 
 from connector import pipeline  # noqa: E402
 from connector.mapping import load_pack  # noqa: E402
@@ -42,9 +42,9 @@ def main() -> None:
     with StateStore.open(url) as store:
         fill_s = filled(store, n)
         if fill_s is not None:
-            print(f"filled the store with {6 * n:,} records in {fill_s:.1f} s")
+            print(f"filled the store with {RECORDS_PER_CUSTOMER * n:,} records in {fill_s:.1f} s")
         customers = None
-        print(f"load_portfolio: {n:,} customers, {6 * n:,} stored records ({store.dialect})")
+        print(f"load_portfolio: {n:,} customers, {RECORDS_PER_CUSTOMER * n:,} stored records ({store.dialect})")
         for workers in args.workers:
             with TreeMemory() as memory:
                 started = time.perf_counter()

@@ -15,7 +15,7 @@ from model_bench import TYPES, _records, iter_associations  # noqa: E402
 from connector.state import StateStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-RECORDS_PER_CUSTOMER = len(TYPES)
+RECORDS_PER_CUSTOMER = sum(1 for t in TYPES for _ in _records(t, 1))  # 7: two contacts each
 
 
 def fill(store: StateStore, n: int) -> None:

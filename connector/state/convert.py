@@ -37,9 +37,3 @@ def as_datetime(value: Any) -> datetime | None:
         raise StateError("naive datetime given to the state store; pass an aware UTC datetime")
     return value
 
-
-def iso_ms(value: datetime | None) -> str | None:
-    """HubSpot's instant form, ``2026-11-04T12:00:00.000Z`` (milliseconds, UTC)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

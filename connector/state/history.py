@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from connector.state.convert import as_datetime, chunks, dumps, iso_ms
+from connector.state.convert import as_datetime, chunks, dumps
 from connector.state.schema import property_history
 
 History = dict[str, list[dict[str, Any]]]  # name -> [{value, timestamp (ISO str), sourceType}], newest first
@@ -58,20 +58,29 @@ def replace_histories(conn: Connection, object_type: str, histories: Sequence[tu
 
 
 def _entries(rows: Iterable[Any]) -> dict[str, History]:
-    """Rows (id, property, value, timestamp, source) in (id, property, ordinal) order → {id: History}, newest first."""
+    """Rows (id, property, value, ISO instant, source) in (id, property, ordinal) order → {id: History}, newest
+    first."""
     out: dict[str, History] = {}
     for record_id, name, value, ts, source in rows:
-        out.setdefault(record_id, {}).setdefault(name, []).append(
-            {"value": value, "timestamp": iso_ms(ts), "sourceType": source})
+        out.setdefault(record_id, {}).setdefault(name, []).append({"value": value, "timestamp": ts, "sourceType": source})
     for history in out.values():
         for entries in history.values():
             entries.reverse()
     return out
 
 
-def _query(object_type: str, *conditions: Any) -> Any:
+def _iso_instant(dialect: str) -> Any:
+    """The instant as HubSpot writes it (``2026-11-04T12:00:00.000Z``), formatted by the database: a datetime
+    object per entry, then its text, cost more than the rest of reading a history."""
+    ts = property_history.c.timestamp
+    if dialect == "sqlite":  # stored as naive UTC text; %f is seconds with milliseconds
+        return func.strftime("%Y-%m-%dT%H:%M:%fZ", ts)
+    return func.to_char(func.timezone("UTC", ts), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+
+
+def _query(conn: Connection, object_type: str, *conditions: Any) -> Any:
     h = property_history.c
-    return (select(h.id, h.property, h.value, h.timestamp, h.source)
+    return (select(h.id, h.property, h.value, _iso_instant(conn.dialect.name), h.source)
             .where(h.object_type == object_type, *conditions)
             .order_by(h.id, h.property, h.ordinal))
 
@@ -79,12 +88,12 @@ def _query(object_type: str, *conditions: Any) -> Any:
 def load_histories_between(conn: Connection, object_type: str, first: str, last: str) -> dict[str, History]:
     """The histories of the records with ids in [first, last] (a keyset page of records: one index range)."""
     h = property_history.c
-    return _entries(conn.execute(_query(object_type, and_(h.id >= first, h.id <= last))))
+    return _entries(conn.execute(_query(conn, object_type, and_(h.id >= first, h.id <= last))).all())
 
 
 def load_histories(conn: Connection, object_type: str, ids: Sequence[str]) -> dict[str, History]:
     """The histories of the records among ``ids``."""
     out: dict[str, History] = {}
     for id_chunk in chunks(ids):
-        out.update(_entries(conn.execute(_query(object_type, property_history.c.id.in_(id_chunk)))))
+        out.update(_entries(conn.execute(_query(conn, object_type, property_history.c.id.in_(id_chunk))).all()))
     return out
