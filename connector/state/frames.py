@@ -10,6 +10,7 @@ connection: it is read through that cursor, which is fine at a test's size.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -100,17 +101,30 @@ def records_sql(object_type: str, include_archived: bool) -> str:
 
 
 def decode_properties(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
-    """The ``properties`` JSON column → one Utf8 column per name (null when absent), decoded by polars. HubSpot's
-    values are strings; a number or boolean keeps its text, and an object or array (which the struct decoder
-    refuses) its JSON text, through the slower path-per-name decoder."""
+    """The ``properties`` JSON column → one Utf8 column per name (null when absent), decoded by polars: the rows
+    as newline-delimited JSON (a JSON text holds no raw newline) in slices, which bounds the copy and ran 2-3 times
+    faster than ``str.json_decode`` with 22 names. HubSpot's values are strings; a number or boolean keeps its
+    text, and an object or array (which the typed decoders refuse) its JSON text, through a path per name."""
     if not names:
         return frame.drop("properties")
-    raw = pl.col("properties")
+    schema = {n: pl.Utf8 for n in names}
     try:
-        decoded = frame.select(raw.str.json_decode(pl.Struct({n: pl.Utf8 for n in names})).struct.unnest())
+        decoded = pl.concat([_ndjson(part, schema) for part in frame["properties"].to_frame().iter_slices(_SLICE)]
+                            or [pl.DataFrame(schema=schema)])
     except pl.exceptions.PolarsError:
-        decoded = frame.select(raw.str.json_path_match(_json_path(n)).alias(n) for n in names)
+        decoded = frame.select(pl.col("properties").str.json_path_match(_json_path(n)).alias(n) for n in names)
     return pl.concat([frame.drop("properties"), decoded], how="horizontal")
+
+
+_SLICE = 100_000  # rows decoded at a time: tens of MB of JSON text
+
+
+def _ndjson(part: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    text = part.select(pl.col("properties").str.join("\n")).item()
+    decoded = pl.read_ndjson(io.BytesIO(text.encode()), schema=schema)
+    if decoded.height != part.height:
+        raise pl.exceptions.ComputeError("a stored JSON text spans lines")
+    return decoded
 
 
 def history_sql(object_type: str, properties: Sequence[str]) -> str:

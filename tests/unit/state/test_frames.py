@@ -77,12 +77,14 @@ def test_records_frame_equals_iter_records(store, include_archived):
     assert frame.filter(pl.col("id") == "3")["quote'json"].to_list() == ['a "b" \\ c\n']
 
 
-def test_records_frame_keeps_the_text_of_values_that_are_not_strings(store):
-    _fill(store, {"plain": 5, "flag": True, "nested": {"k": [1, "x"]}})
+@pytest.mark.parametrize("nested", [None, {"k": [1, "x"]}], ids=["scalars", "with-an-object"])
+def test_records_frame_keeps_the_text_of_values_that_are_not_strings(store, nested):
+    # an object or array takes the slower decoder for the whole frame: both decoders give the same columns
+    _fill(store, {"plain": 5, "flag": True, "nested": nested})
     frame = store.records_frame("companies", ["plain", "flag", "nested", "it's"])
     row = frame.filter(pl.col("id") == "3").to_dicts()[0]
-    assert (row["plain"], row["flag"], orjson.loads(row["nested"]), row["it's"]) == ("5", "true", {"k": [1, "x"]},
-                                                                                      "it's-3")
+    assert (row["plain"], row["flag"], row["it's"]) == ("5", "true", "it's-3")
+    assert (row["nested"] and orjson.loads(row["nested"])) == nested
     assert frame.filter(pl.col("id") == "4")["plain"].to_list() == ["4"]
 
 
