@@ -94,14 +94,18 @@ def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(dtype)
 
 
-def records_sql(object_type: str, include_archived: bool) -> str:
+def records_sql(object_type: str, include_archived: bool, extract: Sequence[str] = ()) -> str:
+    """The type's records by id, with the properties JSON, or (``extract``, PostgreSQL) the text of each named
+    property as columns ``p0``, ``p1``, … (``->>`` takes any key as a literal and gives any JSON value's text)."""
     live = "" if include_archived else " AND NOT archived"
-    return (f"SELECT id, created_at, updated_at, archived, properties FROM records "
+    props = ", ".join(f"properties ->> {_literal(n)} AS p{k}" for k, n in enumerate(extract)) or "properties"
+    return (f"SELECT id, created_at, updated_at, archived, {props} FROM records "
             f"WHERE object_type = {_literal(object_type)}{live} ORDER BY id")
 
 
 def decode_properties(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
-    """The ``properties`` JSON column → one Utf8 column per name (null when absent), decoded by polars: the rows
+    """The ``properties`` JSON column → one Utf8 column per name (null when absent), decoded by polars (SQLite:
+    its JSON paths cannot name every key, and connectorx cannot type an expression's column there): the rows
     as newline-delimited JSON (a JSON text holds no raw newline) in slices, which bounds the copy and ran 2-3 times
     faster than ``str.json_decode`` with 22 names. HubSpot's values are strings; a number or boolean keeps its
     text, and an object or array (which the typed decoders refuse) its JSON text, through a path per name."""

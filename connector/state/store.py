@@ -364,6 +364,11 @@ class StateStore:
         clash = sorted(set(names) & set(frames.RECORD_COLUMNS))
         if clash:
             raise StateError(f"property names {clash} clash with the record columns of records_frame")
+        if self.dialect == "postgresql":  # extracted by the server: a third of the CPU here, and in parallel
+            extracted = {f"p{k}": name for k, name in enumerate(names)}
+            frame = self._frames.read(frames.records_sql(object_type, include_archived, names),
+                                      {**frames.RECORD_COLUMNS, **{p: pl.Utf8 for p in extracted}})
+            return frame.rename(extracted)
         frame = self._frames.read(frames.records_sql(object_type, include_archived),
                                   {**frames.RECORD_COLUMNS, "properties": pl.Utf8})
         return frames.decode_properties(frame, names)
