@@ -94,41 +94,42 @@ def _typed(frame: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(dtype)
 
 
-def records_sql(object_type: str, include_archived: bool, extract: Sequence[str] = ()) -> str:
+def records_sql(object_type: str, include_archived: bool, extract: Sequence[str] = (), *, after: str | None = None,
+                limit: int | None = None) -> str:
     """The type's records by id, with the properties JSON, or (``extract``, PostgreSQL) the text of each named
-    property as columns ``p0``, ``p1``, … (``->>`` takes any key as a literal and gives any JSON value's text)."""
+    property as columns ``p0``, ``p1``, … (``->>`` takes any key as a literal and gives any JSON value's text);
+    ``after``/``limit``: one keyset slice."""
     live = "" if include_archived else " AND NOT archived"
+    start = "" if after is None else f" AND id > {_literal(after)}"
     props = ", ".join(f"properties ->> {_literal(n)} AS p{k}" for k, n in enumerate(extract)) or "properties"
     return (f"SELECT id, created_at, updated_at, archived, {props} FROM records "
-            f"WHERE object_type = {_literal(object_type)}{live} ORDER BY id")
+            f"WHERE object_type = {_literal(object_type)}{live}{start} ORDER BY id"
+            + ("" if limit is None else f" LIMIT {int(limit)}"))
+
+
+# Records read and decoded at a time where polars decodes their JSON: the JSON text of a slice (tens of MB) is
+# all there is of it in memory at once.
+SLICE = 100_000
 
 
 def decode_properties(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
     """The ``properties`` JSON column → one Utf8 column per name (null when absent), decoded by polars (SQLite:
-    its JSON paths cannot name every key, and connectorx cannot type an expression's column there): the rows
-    as newline-delimited JSON (a JSON text holds no raw newline) in slices, which bounds the copy and ran 2-3 times
-    faster than ``str.json_decode`` with 22 names. HubSpot's values are strings; a number or boolean keeps its
-    text, and an object or array (which the typed decoders refuse) its JSON text, through a path per name."""
+    its JSON paths cannot name every key, and connectorx cannot type an expression's column there): the rows as
+    newline-delimited JSON (a JSON text holds no raw newline), 2-3 times faster than ``str.json_decode`` with 22
+    names. HubSpot's values are strings; a number or boolean keeps its text, and an object or array (which the
+    typed decoders refuse) its JSON text, through a path per name."""
     if not names:
         return frame.drop("properties")
     schema = {n: pl.Utf8 for n in names}
     try:
-        decoded = pl.concat([_ndjson(part, schema) for part in frame["properties"].to_frame().iter_slices(_SLICE)]
-                            or [pl.DataFrame(schema=schema)])
+        text = frame.select(pl.col("properties").str.join("\n")).item()
+        decoded = pl.read_ndjson(io.BytesIO(text.encode()), schema=schema) if frame.height else pl.DataFrame(
+            schema=schema)
+        if decoded.height != frame.height:
+            raise pl.exceptions.ComputeError("a stored JSON text spans lines")
     except pl.exceptions.PolarsError:
         decoded = frame.select(pl.col("properties").str.json_path_match(_json_path(n)).alias(n) for n in names)
     return pl.concat([frame.drop("properties"), decoded], how="horizontal")
-
-
-_SLICE = 100_000  # rows decoded at a time: tens of MB of JSON text
-
-
-def _ndjson(part: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    text = part.select(pl.col("properties").str.join("\n")).item()
-    decoded = pl.read_ndjson(io.BytesIO(text.encode()), schema=schema)
-    if decoded.height != part.height:
-        raise pl.exceptions.ComputeError("a stored JSON text spans lines")
-    return decoded
 
 
 def history_sql(object_type: str, properties: Sequence[str]) -> str:

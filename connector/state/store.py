@@ -369,9 +369,15 @@ class StateStore:
             frame = self._frames.read(frames.records_sql(object_type, include_archived, names),
                                       {**frames.RECORD_COLUMNS, **{p: pl.Utf8 for p in extracted}})
             return frame.rename(extracted)
-        frame = self._frames.read(frames.records_sql(object_type, include_archived),
-                                  {**frames.RECORD_COLUMNS, "properties": pl.Utf8})
-        return frames.decode_properties(frame, names)
+        slices, after = [], None
+        while True:
+            frame = self._frames.read(frames.records_sql(object_type, include_archived, after=after,
+                                                         limit=frames.SLICE),
+                                      {**frames.RECORD_COLUMNS, "properties": pl.Utf8})
+            slices.append(frames.decode_properties(frame, names))
+            if frame.height < frames.SLICE:
+                return pl.concat(slices, rechunk=False)
+            after = frame["id"][-1]
 
     def history_frame(self, object_type: str, properties: Sequence[str]) -> pl.DataFrame:
         """The history of ``properties`` of the type's live records, one row per change: ``id``, ``property``,

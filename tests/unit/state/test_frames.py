@@ -126,3 +126,13 @@ def test_frames_of_an_empty_type_have_their_columns(store):
 def test_a_property_named_like_a_record_column_is_refused(store):
     with pytest.raises(StateError, match="clash"):
         store.records_frame("companies", ["archived"])
+
+
+@pytest.mark.parametrize("size", [2, 6], ids=["several-slices", "a-slice-exactly-full"])
+def test_records_frame_read_in_slices_is_the_same(store, monkeypatch, size):
+    from connector.state import frames
+
+    _fill(store)
+    whole = store.records_frame("companies", NAMES)
+    monkeypatch.setattr(frames, "SLICE", size)  # six live records
+    assert store.records_frame("companies", NAMES).equals(whole)
