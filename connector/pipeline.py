@@ -203,32 +203,7 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
     """Stored records and associations of every mapped object type → model.Portfolio (polars frames)."""
     from connector.model import build_portfolio
 
-    source = store if hasattr(store, "records_frame") else _StoreFrames(store)
-    return build_portfolio(source, pack)
-
-
-class _StoreFrames:
-    """The state store read as the model's ``Source`` through its stored records as objects (TRANSITIONAL: until the
-    store reads frames itself)."""
-
-    def __init__(self, store: _Any):
-        self.store = store
-
-    def records_frame(self, object_type: str, properties: _Any) -> _Any:
-        from connector.model import RecordSource
-
-        return RecordSource(self.store.iter_records(object_type)).records_frame(object_type, properties)
-
-    def history_frame(self, object_type: str, properties: _Any) -> _Any:
-        from connector.model import RecordSource
-
-        return RecordSource(self.store.iter_records(object_type)).history_frame(object_type, properties)
-
-    def associations_frame(self, from_type: str, to_type: str) -> _Any:
-        from connector.model import RecordSource
-
-        found = self.store.iter_associations(from_type, to_type)
-        return RecordSource((), found).associations_frame(from_type, to_type)
+    return build_portfolio(store, pack)  # the store is the model's Source: it reads its records as frames
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)
