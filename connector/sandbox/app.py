@@ -8,7 +8,7 @@ import socket
 import struct
 import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -132,6 +132,22 @@ def schema_write_scopes(object_type: str) -> tuple[str, ...]:
     return (f"crm.schemas.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
 
 
+# The query a list page's paging.next.link repeats, in this order, before the new `after` (API-NOTES §12).
+LINK_KEPT = ("properties", "associations", "archived", "propertiesWithHistory")
+
+
+def next_link(request: Request, limit: int, after: int) -> str:
+    """The next page's URL: this request's path and query with the new `after`, so a client following it keeps
+    its properties and associations (``?limit=100&properties=listId%2Cname&after=394``)."""
+    query = [("limit", str(limit))]
+    for name in LINK_KEPT:
+        if name in request.query_params:
+            values = multi(request, name)
+            query.append((name, ",".join(values) if name != "archived" else request.query_params[name]))
+    query.append(("after", str(after)))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{urlencode(query)}"
+
+
 def batch_result(results: list[Any], errors: list[dict[str, Any]], started: int, ok_status: int = 200) -> Response:
     body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
                             "completedAt": iso(now_ms())}
@@ -217,9 +233,7 @@ async def objects_collection(request: Request) -> Response:
             records, nxt = portal.page(object_type, after, limit, archived)
             body: dict[str, Any] = {"results": [render(portal, object_type, r, names, history, assoc) for r in records]}
         if nxt is not None:  # no paging key at all on the last page (§11)
-            path = request.path_params["type"]
-            body["paging"] = {"next": {"after": str(nxt),
-                                       "link": f"{request.base_url}crm/v3/objects/{path}?limit={limit}&after={nxt}"}}
+            body["paging"] = {"next": {"after": str(nxt), "link": next_link(request, limit, nxt)}}
         return json_response(body)
     if request.method == "POST":
         portal.require(token, *write_scopes(object_type))
@@ -677,6 +691,52 @@ async def oauth_token(request: Request) -> Response:
     return json_response(portal.refresh_oauth(form))
 
 
+# ---------------------------------------------------------------- schemas and the legacy properties v2
+
+
+async def schemas(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, "crm.schemas.custom.read", "crm.objects.custom.read")
+    return json_response({"results": []})  # a sandbox portal holds no custom objects (schemas-v3.json)
+
+
+def _definitions_reader(request: Request) -> tuple[Portal, str]:
+    """The portal and object type of a GET of definitions, once its scopes are checked (v3 and v2 alike)."""
+    portal, token, _ = ctx(request)
+    object_type = portal.object_type(request.path_params["type"])
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
+    return portal, object_type
+
+
+async def legacy_properties(request: Request) -> Response:
+    """``/properties/v2/{type}/properties[/named/{name}]``: the v3 definitions in the legacy shape."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        if "name" in request.path_params:
+            return json_response(_property_or_404(portal, object_type, request.path_params["name"]).to_v2_json())
+        return json_response([d.to_v2_json() for d in portal.properties[object_type].values() if not d.archived])
+
+
+async def legacy_property_groups(request: Request) -> Response:
+    """``/properties/v2/{type}/groups[?includeProperties=true]``: groups as ``{name, displayName, …}``."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        live = [d for d in portal.properties[object_type].values() if not d.archived]
+        out = []
+        for group in portal.groups[object_type].values():
+            members = [d for d in live if d.group == group["name"]]
+            item = {"name": group["name"], "displayName": group["label"], "displayOrder": group["displayOrder"],
+                    "hubspotDefined": any(d.hubspot_defined for d in members), "portalId": portal.portal_id}
+            if flag(request, "includeProperties"):
+                item["properties"] = [d.to_v2_json() for d in members]
+            out.append(item)
+    return json_response(out)
+
+
 # ---------------------------------------------------------------- routing
 
 
@@ -733,6 +793,25 @@ ROUTES = [
     _route("/crm/v3/lists/{listId}/memberships/{op}", list_membership_change),
     _route("/oauth/v1/token", oauth_token),
 ]
+# -- schemas, legacy properties v2 and the date-versioned paths (issue 13, fidelity) --
+ROUTES += [
+    _route("/crm/v3/schemas", schemas),
+    _route("/crm-object-schemas/v3/schemas", schemas),  # the spec's path for the same list
+    _route("/properties/v2/{type}/properties", legacy_properties),
+    _route("/properties/v2/{type}/properties/named/{name}", legacy_properties),
+    _route("/properties/v2/{type}/groups", legacy_property_groups),
+]
+# HubSpot's 2026-03 specs give these paths the operations and shapes of their v3/v4 counterparts (differences
+# noted in tests/sandbox/test_versioned.py), so they are the same handlers under a second path.
+VERSIONED_PREFIXES = (
+    ("/crm/v3/objects/", "/crm/objects/2026-03/"), ("/crm/v4/objects/", "/crm/objects/2026-03/"),
+    ("/crm/v3/properties/", "/crm/properties/2026-03/"), ("/crm/v4/associations/", "/crm/associations/2026-03/"),
+    ("/crm/v3/lists", "/crm/lists/2026-03"),
+)
+ROUTES += [Route(new + route.path[len(old):], route.endpoint, methods=ALL_METHODS)
+           for route in list(ROUTES) for old, new in VERSIONED_PREFIXES if route.path.startswith(old)]
+OBJECT_SEARCH_PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
+# --
 UNAUTHENTICATED = frozenset({"/oauth/v1/token"})
 
 
@@ -761,7 +840,7 @@ class SandboxApp:
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
         portal.calls.append((scope["method"], path))
-        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
+        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith(OBJECT_SEARCH_PREFIXES)
 
         fault = portal.faults.decide(path)
         if fault is not None:

@@ -90,15 +90,18 @@ class _Response:
     headers: Headers
 
 
-def check(name: str, response: requests.Response) -> Any:
-    """Validate a live ``requests`` response against spec file ``name``; return its JSON body (or None)."""
+def check(name: str, response: requests.Response, spec_path: str | None = None) -> Any:
+    """Validate a live ``requests`` response against spec file ``name``; return its JSON body (or None).
+
+    ``spec_path`` names the spec's path where HubSpot serves the operation under another one too
+    (``/crm/v3/schemas`` is the spec's ``/crm-object-schemas/v3/schemas``)."""
     prepared = response.request
     from urllib.parse import parse_qsl, urlsplit
 
     url = urlsplit(prepared.url)
     body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
     # The SDK calls some paths with a trailing slash (/crm/v3/lists/); the spec names them without.
-    path = url.path.rstrip("/") or "/"
+    path = spec_path or url.path.rstrip("/") or "/"
     req = _Request(prepared.method.lower(), path, parse_qsl(url.query), body)
     content_type = response.headers.get("content-type", "application/json")
     # openapi-core looks the media type up by its bare name; HubSpot sends "application/json;charset=utf-8".

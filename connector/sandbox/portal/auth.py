@@ -15,6 +15,7 @@ OAUTH_LIFETIME_S = 1_800.0
 ALL_SCOPES: frozenset[str] = frozenset(
     [f"crm.objects.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write") if t != "feedback_submissions"]
     + ["crm.objects.feedback_submissions.read", "e-commerce", "crm.lists.read", "crm.lists.write", "automation"]
+    + ["crm.schemas.custom.read"]
     + [f"crm.schemas.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write")]
 )
 
