@@ -23,6 +23,7 @@ from connector.sandbox.portal import (
     MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
     SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
 )
+from connector.sandbox.portal.common import int_param
 
 log = logging.getLogger("connector.sandbox")
 
@@ -84,10 +85,7 @@ def int_query(request: Request, name: str, default: int, maximum: int | None = N
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}", context={name: [raw]}) from None
+    value = int_param(raw, default, name)
     if value < 1:
         raise bad_request(f"{name} must be at least 1", context={name: [raw]})
     return min(value, maximum) if maximum else value
@@ -337,6 +335,19 @@ async def object_search(request: Request) -> Response:
 # ---------------------------------------------------------------- properties
 
 
+SENSITIVITIES = ("non_sensitive", "sensitive", "highly_sensitive")
+
+
+def _sensitivity(raw: Any) -> str:
+    """The spec's dataSensitivity enum (default non_sensitive); anything else is a 400, as Java's enum parsing."""
+    if raw is None:
+        return "non_sensitive"
+    if raw not in SENSITIVITIES:
+        raise bad_request(f"dataSensitivity must be one of {', '.join(SENSITIVITIES)}, got {raw!r}",
+                          context={"dataSensitivity": [str(raw)]})
+    return raw
+
+
 def _property_or_404(portal: Portal, object_type: str, name: str, archived: bool = False):
     defn = portal.properties[object_type].get(name)
     if defn is None or defn.archived != archived:
@@ -351,6 +362,8 @@ async def properties_collection(request: Request) -> Response:
     if request.method == "GET":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         archived = flag(request, "archived")
+        if _sensitivity(request.query_params.get("dataSensitivity")) != "non_sensitive":
+            return json_response({"results": []})  # every sandbox property is non_sensitive
         with portal.lock:
             return json_response({"results": [d.to_json() for d in portal.properties[object_type].values()
                                               if d.archived == archived]})
@@ -389,6 +402,7 @@ async def property_batch(request: Request) -> Response:
     if op == "create":
         portal.require(token, *schema_write_scopes(object_type))
         inputs = portal.check_batch(body.get("inputs"), key=None)
+        portal.check_property_enums(inputs)
         results, errors = [], []
         for item in inputs:
             try:
@@ -399,10 +413,11 @@ async def property_batch(request: Request) -> Response:
     if op == "read":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         inputs = portal.check_batch(body.get("inputs"), key="name")
+        sensitive = _sensitivity(body.get("dataSensitivity")) != "non_sensitive"
         results, missing = [], []
         for item in inputs:
             defn = portal.properties[object_type].get(str(item.get("name")))
-            if defn is None or defn.archived != bool(body.get("archived", False)):
+            if defn is None or defn.archived != bool(body.get("archived", False)) or sensitive:
                 missing.append(str(item.get("name")))
             else:
                 results.append(defn.to_json())
@@ -456,7 +471,7 @@ async def associations_batch_read(request: Request) -> Response:
     portal.require(token, *read_scopes(from_type))
     started = now_ms()
     body = object_body(await json_body(request))
-    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None)
+    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None, required="id")
     results, errors = [], []
     with portal.lock:
         for item in inputs:

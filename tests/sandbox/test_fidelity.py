@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from connector.sandbox import schema
-from tests.sandbox.conftest import Api
+from tests.sandbox.conftest import Api, make_tiny_portal
 from tests.sandbox.spec import check
 
 # ---------------------------------------------------------------- search: a top-level `filters` list
@@ -138,3 +138,60 @@ def test_legacy_v2_needs_a_read_scope(api: Api):
     token = api.sandbox.portal.create_token(scopes=["crm.lists.read"])
     refused = api.get("/properties/v2/contacts/properties", token=token)
     assert refused.status_code == 403 and refused.json()["category"] == "MISSING_SCOPES"
+
+
+# ---------------------------------------------------------------- what schemathesis found (tests/sandbox/fuzz.py)
+
+
+@pytest.mark.parametrize("path, body", [
+    pytest.param("/crm/v3/objects/contacts/batch/archive", {"inputs": [{"id": "1001"}, {}]}, id="archive"),
+    pytest.param("/crm/v3/objects/contacts/batch/read", {"inputs": [{"idx": "1"}]}, id="read"),
+    pytest.param("/crm/v4/associations/contacts/companies/batch/read", {"inputs": [{"after": "1"}]},
+                 id="associations-read"),
+])
+def test_batch_input_without_its_required_id_is_refused_whole(sandbox_factory, path, body):
+    # Before: archive answered 204 (archiving nothing), the reads 207 with a per-input "not found".
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    response = api.post(path, json=body)
+    assert response.status_code == 400 and "required attributes are not set [id]" in response.json()["message"]
+    check("associations-v4" if "/v4/" in path else "objects-v3", response)
+    assert api.get("/crm/v3/objects/contacts/1001").status_code == 200  # nothing was archived
+
+
+def test_lists_search_with_wrong_shapes_is_400_not_500(api: Api):
+    response = api.post("/crm/v3/lists/search", json={"processingTypes": {"MANUAL": 1}})
+    assert response.status_code == 400
+    check("lists-v3", response)
+    negative = api.post("/crm/v3/lists/search", json={"offset": -5, "count": -1})
+    assert negative.status_code == 200 and check("lists-v3", negative)["lists"] == []
+
+
+@pytest.mark.parametrize("path, params", [
+    pytest.param("/crm/v3/objects/contacts", {"limit": str(2**31)}, id="list-limit"),
+    pytest.param("/crm/v4/objects/contacts/1001/associations/companies", {"limit": str(2**40)}, id="assoc-limit"),
+])
+def test_int32_query_values_beyond_range_are_400(api: Api, path, params):
+    response = api.get(path, params=params)
+    assert response.status_code == 400 and "32-bit integer" in response.json()["message"]
+
+
+def test_data_sensitivity_is_an_enum(api: Api):
+    bad = api.get("/crm/v3/properties/contacts", params={"dataSensitivity": "secret"})
+    assert bad.status_code == 400
+    check("properties-v3", bad)
+    sensitive = check("properties-v3", api.get("/crm/v3/properties/contacts", params={"dataSensitivity": "sensitive"}))
+    assert sensitive == {"results": []}  # no sandbox property is sensitive
+    read = api.post("/crm/v3/properties/contacts/batch/read", json={"inputs": [{"name": "email"}],
+                                                                     "archived": False, "dataSensitivity": ""})
+    assert read.status_code == 400
+    check("properties-v3", read)
+
+
+def test_property_batch_create_with_an_unknown_field_type_is_refused_whole(sandbox_factory):
+    api = Api(sandbox_factory(portal=make_tiny_portal()))
+    good = {"name": "ok_one", "label": "OK", "type": "string", "fieldType": "text", "groupName": "customer_success"}
+    response = api.post("/crm/v3/properties/companies/batch/create",
+                        json={"inputs": [good, {**good, "name": "bad_one", "fieldType": "__not_in_enum__"}]})
+    assert response.status_code == 400
+    check("properties-v3", response)
+    assert api.get("/crm/v3/properties/companies/ok_one").status_code == 404  # nothing half-created

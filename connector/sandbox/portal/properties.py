@@ -124,6 +124,18 @@ class PropertiesMixin:
                 self.stores[object_type].unique.setdefault(defn.name, {})
             return defn
 
+    @staticmethod
+    def check_property_enums(inputs: list[dict[str, Any]]) -> None:
+        """A type or fieldType outside the spec's enums fails the whole batch body, as JSON that does not
+        deserialize does (API-NOTES §11), not one input."""
+        field_types = set().union(*FIELD_TYPES.values())
+        for item in inputs:
+            kind, field_type = item.get("type"), item.get("fieldType")
+            if (kind is not None and kind not in FIELD_TYPES) or (field_type is not None
+                                                                  and field_type not in field_types):
+                raise bad_request(f"Invalid input JSON: type {kind!r} / fieldType {field_type!r} is not one of "
+                                  f"the allowed values", None)
+
     def _property_from(self, object_type: str, body: Any) -> PropDef:
         if not isinstance(body, dict):
             raise bad_request("Invalid JSON input: a request body was expected, but none found")
