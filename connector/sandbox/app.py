@@ -29,6 +29,7 @@ from connector.sandbox.portal import (
     SEARCH_MAX_BODY_CHARS, SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found,
     now_ms,
 )
+from connector.sandbox.portal.common import int_param
 
 log = logging.getLogger("connector.sandbox")
 
@@ -90,10 +91,7 @@ def int_query(request: Request, name: str, default: int, maximum: int | None = N
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}", context={name: [raw]}) from None
+    value = int_param(raw, default, name)
     if value < 1:
         raise bad_request(f"{name} must be at least 1", context={name: [raw]})
     return min(value, maximum) if maximum else value
@@ -131,6 +129,22 @@ def write_scopes(object_type: str) -> tuple[str, ...]:
 
 def schema_write_scopes(object_type: str) -> tuple[str, ...]:
     return (f"crm.schemas.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
+
+
+# The query a list page's paging.next.link repeats, in this order, before the new `after` (API-NOTES §12).
+LINK_KEPT = ("properties", "associations", "archived", "propertiesWithHistory")
+
+
+def next_link(request: Request, limit: int, after: int) -> str:
+    """The next page's URL: this request's path and query with the new `after`, so a client following it keeps
+    its properties and associations (``?limit=100&properties=listId%2Cname&after=394``)."""
+    query = [("limit", str(limit))]
+    for name in LINK_KEPT:
+        if name in request.query_params:
+            values = multi(request, name)
+            query.append((name, ",".join(values) if name != "archived" else request.query_params[name]))
+    query.append(("after", str(after)))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{urlencode(query)}"
 
 
 def batch_result(results: list[Any], errors: list[dict[str, Any]], started: int, ok_status: int = 200) -> Response:
@@ -218,9 +232,7 @@ async def objects_collection(request: Request) -> Response:
             records, nxt = portal.page(object_type, after, limit, archived)
             body: dict[str, Any] = {"results": [render(portal, object_type, r, names, history, assoc) for r in records]}
         if nxt is not None:  # no paging key at all on the last page (§11)
-            path = request.path_params["type"]
-            body["paging"] = {"next": {"after": str(nxt),
-                                       "link": f"{request.base_url}crm/v3/objects/{path}?limit={limit}&after={nxt}"}}
+            body["paging"] = {"next": {"after": str(nxt), "link": next_link(request, limit, nxt)}}
         return json_response(body)
     if request.method == "POST":
         portal.require(token, *write_scopes(object_type))
@@ -324,6 +336,19 @@ async def object_search(request: Request) -> Response:
 # ---------------------------------------------------------------- properties
 
 
+SENSITIVITIES = ("non_sensitive", "sensitive", "highly_sensitive")
+
+
+def _sensitivity(raw: Any) -> str:
+    """The spec's dataSensitivity enum (default non_sensitive); anything else is a 400, as Java's enum parsing."""
+    if raw is None:
+        return "non_sensitive"
+    if raw not in SENSITIVITIES:
+        raise bad_request(f"dataSensitivity must be one of {', '.join(SENSITIVITIES)}, got {raw!r}",
+                          context={"dataSensitivity": [str(raw)]})
+    return raw
+
+
 def _property_or_404(portal: Portal, object_type: str, name: str, archived: bool = False):
     defn = portal.properties[object_type].get(name)
     if defn is None or defn.archived != archived:
@@ -338,6 +363,8 @@ async def properties_collection(request: Request) -> Response:
     if request.method == "GET":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         archived = flag(request, "archived")
+        if _sensitivity(request.query_params.get("dataSensitivity")) != "non_sensitive":
+            return json_response({"results": []})  # every sandbox property is non_sensitive
         with portal.lock:
             return json_response({"results": [d.to_json() for d in portal.properties[object_type].values()
                                               if d.archived == archived]})
@@ -376,6 +403,7 @@ async def property_batch(request: Request) -> Response:
     if op == "create":
         portal.require(token, *schema_write_scopes(object_type))
         inputs = portal.check_batch(body.get("inputs"), key=None)
+        portal.check_property_enums(inputs)
         results, errors = [], []
         for item in inputs:
             try:
@@ -386,10 +414,11 @@ async def property_batch(request: Request) -> Response:
     if op == "read":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         inputs = portal.check_batch(body.get("inputs"), key="name")
+        sensitive = _sensitivity(body.get("dataSensitivity")) != "non_sensitive"
         results, missing = [], []
         for item in inputs:
             defn = portal.properties[object_type].get(str(item.get("name")))
-            if defn is None or defn.archived != bool(body.get("archived", False)):
+            if defn is None or defn.archived != bool(body.get("archived", False)) or sensitive:
                 missing.append(str(item.get("name")))
             else:
                 results.append(defn.to_json())
@@ -443,7 +472,7 @@ async def associations_batch_read(request: Request) -> Response:
     portal.require(token, *read_scopes(from_type))
     started = now_ms()
     body = object_body(await json_body(request))
-    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None)
+    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None, required="id")
     results, errors = [], []
     with portal.lock:
         for item in inputs:
@@ -721,6 +750,52 @@ SERVICE_ROUTES = [
 ]
 
 
+# ---------------------------------------------------------------- schemas and the legacy properties v2
+
+
+async def schemas(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, "crm.schemas.custom.read", "crm.objects.custom.read")
+    return json_response({"results": []})  # a sandbox portal holds no custom objects (schemas-v3.json)
+
+
+def _definitions_reader(request: Request) -> tuple[Portal, str]:
+    """The portal and object type of a GET of definitions, once its scopes are checked (v3 and v2 alike)."""
+    portal, token, _ = ctx(request)
+    object_type = portal.object_type(request.path_params["type"])
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
+    return portal, object_type
+
+
+async def legacy_properties(request: Request) -> Response:
+    """``/properties/v2/{type}/properties[/named/{name}]``: the v3 definitions in the legacy shape."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        if "name" in request.path_params:
+            return json_response(_property_or_404(portal, object_type, request.path_params["name"]).to_v2_json())
+        return json_response([d.to_v2_json() for d in portal.properties[object_type].values() if not d.archived])
+
+
+async def legacy_property_groups(request: Request) -> Response:
+    """``/properties/v2/{type}/groups[?includeProperties=true]``: groups as ``{name, displayName, …}``."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        live = [d for d in portal.properties[object_type].values() if not d.archived]
+        out = []
+        for group in portal.groups[object_type].values():
+            members = [d for d in live if d.group == group["name"]]
+            item = {"name": group["name"], "displayName": group["label"], "displayOrder": group["displayOrder"],
+                    "hubspotDefined": any(d.hubspot_defined for d in members), "portalId": portal.portal_id}
+            if flag(request, "includeProperties"):
+                item["properties"] = [d.to_v2_json() for d in members]
+            out.append(item)
+    return json_response(out)
+
+
 # ---------------------------------------------------------------- routing
 
 
@@ -785,6 +860,27 @@ def _unauthenticated(path: str) -> bool:
     return path.startswith(platform_routes.UNAUTHENTICATED_PREFIXES)
 
 
+# -- schemas, legacy properties v2 and the date-versioned paths (issue 13, fidelity) --
+ROUTES += [
+    _route("/crm/v3/schemas", schemas),
+    _route("/crm-object-schemas/v3/schemas", schemas),  # the spec's path for the same list
+    _route("/properties/v2/{type}/properties", legacy_properties),
+    _route("/properties/v2/{type}/properties/named/{name}", legacy_properties),
+    _route("/properties/v2/{type}/groups", legacy_property_groups),
+]
+# HubSpot's 2026-03 specs give these paths the operations and shapes of their v3/v4 counterparts (differences
+# noted in tests/sandbox/test_versioned.py), so they are the same handlers under a second path.
+VERSIONED_PREFIXES = (
+    ("/crm/v3/objects/", "/crm/objects/2026-03/"), ("/crm/v4/objects/", "/crm/objects/2026-03/"),
+    ("/crm/v3/properties/", "/crm/properties/2026-03/"), ("/crm/v4/associations/", "/crm/associations/2026-03/"),
+    ("/crm/v3/lists", "/crm/lists/2026-03"),
+)
+ROUTES += [Route(new + route.path[len(old):], route.endpoint, methods=ALL_METHODS)
+           for route in list(ROUTES) for old, new in VERSIONED_PREFIXES if route.path.startswith(old)]
+OBJECT_SEARCH_PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
+# --
+
+
 class SandboxApp:
     """The outer ASGI layer: correlation id, the portal the token addresses, faults, auth (401), budgets (429) and
     rate headers, then the routes."""
@@ -817,7 +913,7 @@ class SandboxApp:
         scope["sandbox.portals"] = self.portals
         scope["sandbox.platform"] = self.platform
         portal.calls.append((scope["method"], path))
-        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
+        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith(OBJECT_SEARCH_PREFIXES)
 
         fault = portal.faults.decide(path)
         if fault is not None:

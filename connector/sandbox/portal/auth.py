@@ -40,6 +40,7 @@ ALL_SCOPES: frozenset[str] = frozenset(
     [s for t in schema.OBJECT_TYPES for s in read_scopes(t)]
     + [s for t in schema.OBJECT_TYPES if t not in schema.READ_ONLY_TYPES for s in write_scopes(t)]
     + ["crm.lists.read", "crm.lists.write", "automation", "crm.objects.owners.read"]
+    + ["crm.schemas.custom.read"]
     + [f"crm.schemas.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write")]
 )
 

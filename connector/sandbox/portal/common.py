@@ -131,10 +131,16 @@ def property_error(problems: list[PropertyProblem], portal_id: int) -> dict[str,
     )
 
 
+INT32_MAX = 2**31 - 1  # the specs type counts, limits and offsets as int32: Java refuses what does not fit
+
+
 def int_param(raw: Any, default: int, name: str) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise bad_request(f"{name} must be an integer, got {raw!r}", context={name: [str(raw)]}) from None
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise bad_request(f"{name} must be a 32-bit integer, got {raw!r}", context={name: [str(raw)]})
+    return value

@@ -329,7 +329,10 @@ class RecordsMixin:
                     index.pop(_norm_unique(prop, value), None)
             return True
 
-    def check_batch(self, inputs: Any, limit: int = MAX_BATCH, key: str | None = "id") -> list[dict[str, Any]]:
+    def check_batch(self, inputs: Any, limit: int = MAX_BATCH, key: str | None = "id",
+                    required: str | None = None) -> list[dict[str, Any]]:
+        """The inputs list, refused whole when too long, not objects, missing ``key`` (or ``required``) on one
+        input, or (``key``) holding one id twice."""
         if not isinstance(inputs, list):
             raise bad_request("inputs must be an array", context={"inputs": ["required"]})
         if len(inputs) > limit:
@@ -337,6 +340,11 @@ class RecordsMixin:
                               context={"inputs": [str(len(inputs))]})
         if not all(isinstance(i, dict) for i in inputs):
             raise bad_request("each input must be an object")
+        needed = required or key
+        if needed and any(item.get(needed) is None for item in inputs):
+            # The spec requires it on every input; HubSpot's deserializer wording, as for filters (search.py).
+            raise bad_request("Invalid input JSON on line 1, column 1: Cannot build batch input, some of "
+                              f"required attributes are not set [{needed}]", None)
         if key:
             seen, dups = set(), []
             for item in inputs:
