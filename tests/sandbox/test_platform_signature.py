@@ -29,6 +29,12 @@ def test_v3_matches_a_vector_built_from_the_documented_algorithm():
     assert sign_v3(SECRET, "POST", uri, BODY, STAMP) == "4cytYD6465KS/PpU304QnogaEJsfAnsyM9Q/7Mw9AfY="
 
 
+def test_v2_reproduces_the_example_of_hubspots_guide():
+    # "v2 request validation", GET example: secret + method + URI, no body.
+    assert sign_v2(SECRET, "GET", "https://www.example.com/webhook_uri", "") == \
+        "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+
+
 def test_v2_covers_method_uri_and_body():
     a = sign_v2(SECRET, "POST", "https://www.example.com/webhook_uri", BODY)
     assert a != sign_v2(SECRET, "POST", "https://www.example.com/other", BODY)
