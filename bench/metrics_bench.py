@@ -1,170 +1,206 @@
-"""Benchmark of the metrics stage: a synthetic Portfolio of N customers, time per stage and peak RSS.
+"""Benchmark of the metrics stage on the model's frames: MRR ledger, features, the report's 6 months; wall and peak RSS.
 
-    .venv/bin/python bench/metrics_bench.py                 # 100,000 customers
+    .venv/bin/python bench/metrics_bench.py                      # 100,000 customers
     .venv/bin/python bench/metrics_bench.py --customers 1000000
 
-Prints figures only; the test suite never times anything. Peak RSS is ``resource.getrusage`` (ru_maxrss),
-so each line shows the high-water mark reached by the end of that stage.
+The frames come from the sandbox generator (seed 7) through ``connector.model.build_portfolio`` and a
+``RecordSource``: a base portal is generated and mapped once in a child process (cached under ``.bench/``), then its
+frames are tiled (ids suffixed ``~k``) up to N customers, so every customer has the generator's histories (price
+changes, past-due runs, churn, returns, surveys, usage). The measured process reads only those frames. Prints
+figures only; the test suite never times anything. Peak RSS is ``resource.getrusage`` (ru_maxrss); the last line is
+``customers=N wall_s=… peak_rss_mb=…`` for the metrics stages (ledger, features, 6 months of figures).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import os
 import resource
+import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from connector.metrics import periods  # noqa: E402
-from connector.metrics.features import customer_features  # noqa: E402
-from connector.metrics.portfolio import MetricsOptions, portfolio_metrics  # noqa: E402
-from connector.metrics.retention import customer_counts  # noqa: E402
-from connector.metrics.revenue import build_mrr_ledger, revenue_figures  # noqa: E402
-from connector.model import Customer, Deal, FeedbackResponse, Portfolio, Subscription, Usage  # noqa: E402
+from connector.model import Frames, Portfolio  # noqa: E402
+from connector.model.frames import HISTORIES, IDS  # noqa: E402
 
-AS_OF = datetime(2026, 3, 1, tzinfo=timezone.utc)
-START = datetime(2024, 3, 1, tzinfo=timezone.utc)
-SOURCES = ("organic", "paid", "referral", "partner", None)
-INDUSTRIES = ("software", "retail", "health", "finance")
+CACHE = ROOT / ".bench"
+NOW_MS = 1_767_225_600_000  # 2026-01-01, the generator's "today"
+AS_OF = datetime.fromtimestamp(NOW_MS / 1000, timezone.utc)
+BASE_CONTACTS = 20_000
+# Columns that hold record ids (suffixed per copy); list columns hold lists of ids.
+ID_COLUMNS = {"id", "customer_id", "contact_id", "primary_contact_id", "deal_id", "subscription_id", "owner",
+              "contact_ids", "line_item_ids"}
+
+
+@dataclass(slots=True)
+class Rec:
+    object_type: str
+    id: str
+    properties: dict[str, Any]
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    archived: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Assoc:
+    from_type: str
+    from_id: str
+    to_type: str
+    to_id: str
+    type_id: int | None
+
+
+def make_base(directory: Path, contacts: int) -> None:
+    """Generate the sandbox portal, map it through the default pack, write its frames as parquet."""
+    from connector.mapping import load_pack
+    from connector.model import RecordSource, build_portfolio
+    from connector.sandbox.schema import ASSOCIATION_TYPES
+    from connector.sandbox.seed import generate
+
+    portal = generate(seed=7, contacts=contacts, now_ms=NOW_MS)
+
+    def iso(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z")
+
+    records = [
+        Rec(r.object_type, str(r.id), dict(r.properties),
+            {name: [{"value": v, "timestamp": iso(ms), "sourceType": "API"} for v, ms in reversed(points)]
+             for name, points in r.history.items()},
+            archived=r.archived, created_at=datetime.fromtimestamp(r.created_ms / 1000, timezone.utc))
+        for recs in portal.records.values() for r in recs
+    ]
+    associations = []
+    for from_type, from_id, to_type, to_id, primary in portal.associations:
+        types = ASSOCIATION_TYPES[(from_type, to_type)]
+        type_id = next((t for t, label in types if label == "Primary"), types[0][0]) if primary else types[-1][0]
+        associations.append(Assoc(from_type, str(from_id), to_type, str(to_id), type_id))
+    portfolio = build_portfolio(RecordSource(records, associations), load_pack(ROOT / "mappings"))
+    frames = portfolio.frames
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("customers", "subscriptions", "deals", "line_items", "feedback", "usage", "extras"):
+        getattr(frames, name).write_parquet(directory / f"{name}.parquet")
+    for name, frame in frames.histories.items():
+        frame.write_parquet(directory / f"{name}.parquet")
+
+
+def _suffixed(frame: pl.DataFrame, copy: int) -> pl.DataFrame:
+    if not copy:
+        return frame
+    tail = f"~{copy}"
+    return frame.with_columns([
+        (pl.col(c).list.eval(pl.element() + tail) if frame.schema[c] == IDS else pl.col(c) + tail)
+        for c in frame.columns if c in ID_COLUMNS
+    ])
+
+
+def tiled_frames(directory: Path, customers: int) -> Frames:
+    base = {p.stem: pl.read_parquet(p) for p in directory.glob("*.parquet")}
+    copies = -(-customers // base["customers"].height)
+
+    def tile(frame: pl.DataFrame) -> pl.DataFrame:
+        return pl.concat([_suffixed(frame, k) for k in range(copies)], rechunk=True)
+
+    customers_frame = tile(base["customers"]).head(customers)
+    kept = customers_frame.select("id")
+
+    def owned(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+        return frame.join(kept, left_on=key, right_on="id", how="semi", maintain_order="left") \
+            if key in frame.columns else frame
+
+    frames = {"customers": customers_frame}
+    for name in ("subscriptions", "deals", "feedback", "usage", "extras"):
+        frames[name] = owned(tile(base[name]), "customer_id")
+    deals = frames["deals"].select("id")
+    frames["line_items"] = tile(base["line_items"]).join(deals, left_on="deal_id", right_on="id", how="semi",
+                                                         maintain_order="left")
+    histories = {}
+    for name, (part, _, _) in HISTORIES.items():
+        owners = frames[part].select(pl.col("id" if part == "subscriptions" else "customer_id").alias("owner"))
+        histories[name] = tile(base[name]).join(owners, on="owner", how="semi", maintain_order="left") \
+            .sort(["owner", "at"], maintain_order=True)
+    extras = frames.pop("extras")
+    return Frames(**frames, histories=histories, extras=extras)
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
-def synthetic_portfolio(n: int, seed: int = 7) -> Portfolio:
-    """24 months of a B2B SaaS book: 1-3 subscriptions, price changes, churn and returns, 2 surveys, 1 deal each."""
-    rng = np.random.default_rng(seed)
-    span = (AS_OF - START).total_seconds()
-    starts = rng.uniform(0, span * 0.9, n)
-    n_subs = rng.choice([1, 1, 1, 2, 3], n)
-    churned = rng.random(n) < 0.25
-    returned = churned & (rng.random(n) < 0.2)
-    prices = rng.choice([29, 49, 99, 199, 499, 999], n)
-    customers: dict[str, Customer] = {}
-    subs: list[Subscription] = []
-    feedback: list[FeedbackResponse] = []
-    deals: list[Deal] = []
-    usage: dict[str, Usage] = {}
-    for i in range(n):
-        cid = str(1000 + i)
-        began = START + timedelta(seconds=float(starts[i]))
-        customers[cid] = Customer(
-            id=cid, object_type="companies", name=f"Company {i}", created_at=began, customer_since=began.date(),
-            acquisition_source=SOURCES[i % 5], industry=INDUSTRIES[i % 4], country="US",
-            birthday=date(1980, 1 + i % 12, 1 + i % 28), contact_ids=(f"c{i}",), primary_contact_id=f"c{i}",
-        )
-        left = began + timedelta(days=30 + int(starts[i]) % 400)
-        for k in range(int(n_subs[i])):
-            price = Decimal(int(prices[i]) * (k + 1))
-            statuses = [(began, "active")]
-            if churned[i] and left < AS_OF:
-                statuses.append((left, "canceled"))
-                if returned[i] and left + timedelta(days=60) < AS_OF:
-                    statuses.append((left + timedelta(days=60), "active"))
-            mrr_history = [(began, price)]
-            if i % 3 == 0:
-                mrr_history.append((began + timedelta(days=120), price + Decimal(20)))
-            subs.append(Subscription(
-                id=f"s{i}-{k}", customer_id=cid, name=None, status=statuses[-1][1], mrr=mrr_history[-1][1],
-                currency="USD", billing_frequency="monthly", start_date=began.date(),
-                next_payment_due=(AS_OF + timedelta(days=i % 30)).date(), last_payment_status="succeeded",
-                cancel_requested_at=None, created_at=began, mrr_history=tuple(mrr_history),
-                status_history=tuple(statuses),
-            ))
-        for k in range(2):
-            submitted = began + timedelta(days=20 + 90 * k)
-            feedback.append(FeedbackResponse(
-                id=f"f{i}-{k}", customer_id=cid, contact_id=f"c{i}", survey_type="NPS" if k == 0 else "CSAT",
-                value=(i * 7 + k) % 11 if k == 0 else i % 3, response_group=None, submitted_at=submitted,
-            ))
-        deals.append(Deal(
-            id=f"d{i}", customer_id=cid, name=None, amount=Decimal(int(prices[i]) * 12), currency="USD",
-            close_date=began, stage="closedwon", is_won=True, is_closed=True, created_at=began,
-        ))
-        usage[cid] = Usage(
-            customer_id=cid, last_login_at=AS_OF - timedelta(days=i % 40), logins_30d=i % 50,
-            active_days_30d=i % 31, active_users_30d=1 + i % 20, avg_daily_active_users_30d=float(1 + i % 7),
-            seats_purchased=20, seats_used=i % 21, onboarding_milestones_total=5, open_tickets=i % 4,
-            active_days_history=((AS_OF - timedelta(days=45), (i + 3) % 31), (AS_OF - timedelta(days=5), i % 31)),
-        )
-    return Portfolio(customers=customers, subscriptions=tuple(subs), deals=tuple(deals), line_items=(),
-                     feedback=tuple(feedback), usage=usage)
-
-
-def calibration() -> tuple[float, float]:
-    """CPU and wall seconds of a fixed 10M-iteration Python loop: how busy/fast this box is right now."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return time.process_time() - cpu, time.perf_counter() - wall
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000, help="portfolio size (default 100,000)")
+    parser.add_argument("--base-contacts", type=int, default=BASE_CONTACTS, help="contacts of the generated portal")
+    parser.add_argument("--make-base", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_base:
+        make_base(Path(args.make_base), args.base_contacts)
+        return
+    directory = CACHE / f"metrics-base-seed7-{args.base_contacts}"
+    if not (directory / "customers.parquet").exists():
+        subprocess.run([sys.executable, __file__, "--make-base", str(directory), "--base-contacts",
+                        str(args.base_contacts)], check=True)
+
+    from connector.metrics import periods
+    from connector.metrics.features import customer_features
+    from connector.metrics.portfolio import MetricsOptions, portfolio_metrics
+    from connector.metrics.revenue import build_mrr_ledger
+
+    frames = tiled_frames(directory, args.customers)
     base = peak_mb()
     rows: list[tuple[str, float, float, float]] = []
     cpu = [time.process_time()]
 
     def stage(name: str, started: float) -> None:
-        now_cpu = time.process_time()
+        now_cpu = time.process_time()  # every thread of this process: robust to a busy box, unlike wall time
         rows.append((name, time.perf_counter() - started, now_cpu - cpu[0], peak_mb()))
         cpu[0] = now_cpu
 
-    t = time.perf_counter()
-    cpu[0] = time.process_time()
-    portfolio = synthetic_portfolio(args.customers)
-    portfolio.tables  # objects -> columns, once: the model stage hands columns over, so this is its share
-    gc.collect()
-    stage("build synthetic Portfolio and its columns (stands in for the model stage)", t)
-    metrics_started, metrics_cpu = time.perf_counter(), time.process_time()
+    started, started_cpu = time.perf_counter(), time.process_time()
+    t = started
+    cpu[0] = started_cpu
+    portfolio = Portfolio(frames=frames)  # before issue 12 this derived the numpy columns the metrics read
+    stage("Portfolio of the frames", t)
     t = time.perf_counter()
     ledger = build_mrr_ledger(portfolio)
-    stage("MRR ledger (one pass over subscriptions)", t)
-    month = periods.month(2026, 2)
-    t = time.perf_counter()
-    counts = customer_counts(ledger, month)
-    revenue = revenue_figures(ledger, month)
-    stage("customer counts + revenue figures (one month)", t)
+    stage("MRR ledger", t)
     t = time.perf_counter()
     features = customer_features(portfolio, AS_OF, ledger=ledger)
-    stage(f"per-customer features ({len(features.columns)} columns)", t)
+    stage("per-customer features", t)
     t = time.perf_counter()
-    figures = portfolio_metrics(portfolio, month, AS_OF, ledger=ledger, features=features)
-    stage("portfolio figures (surveys, sources, 24-month cohorts)", t)
-    t = time.perf_counter()
-    earlier = month
+    months = [periods.previous(periods.containing(AS_OF, "month"))]  # December 2025 and the 5 before
     for _ in range(5):
-        earlier = periods.previous(earlier)
-        portfolio_metrics(portfolio, earlier, AS_OF, ledger=ledger, features=features,
-                          options=MetricsOptions(cohorts=False))
-    stage("5 earlier months' figures on the same ledger (the report's 6 months)", t)
-    t = time.perf_counter()
-    touched = sum(1 for _ in features.iter_rows())
-    stage("iterate every feature row as dicts (what health reads)", t)
-    metrics_total, metrics_cpu = time.perf_counter() - metrics_started, time.process_time() - metrics_cpu
+        months.insert(0, periods.previous(months[0]))
+    figures = [portfolio_metrics(portfolio, p, AS_OF, ledger=ledger, features=features,
+                                 options=MetricsOptions(cohorts=p is months[-1])) for p in months]
+    stage("6 months of portfolio figures (cohorts in the last)", t)
+    total, total_cpu = time.perf_counter() - started, time.process_time() - started_cpu
 
-    loop_cpu, loop_wall = calibration()
-    print(f"calibration: a 10M-iteration Python loop took {loop_cpu:.2f} s cpu, {loop_wall:.2f} s wall "
-          f"(about 0.4 s on an idle core; scale the figures below by it)")
-    print(f"customers: {args.customers:,}  subscriptions: {len(portfolio.subscriptions):,}  "
-          f"feedback: {len(portfolio.feedback):,}  ledger points: {len(ledger.times):,}")
-    print(f"baseline RSS {base:,.0f} MB   (wall = elapsed; cpu = this process's CPU time, robust to a busy box)")
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    print(f"customers: {frames.customers.height:,}  subscriptions: {frames.subscriptions.height:,}  "
+          f"feedback: {frames.feedback.height:,}  status changes: {frames.histories['status_history'].height:,}  "
+          f"MRR changes: {frames.histories['mrr_history'].height:,}")
+    print(f"RSS with the frames loaded {base:,.0f} MB")
     for name, seconds, cpu_seconds, peak in rows:
         print(f"{seconds:8.2f} s wall {cpu_seconds:8.2f} s cpu  peak RSS {peak:8,.0f} MB  {name}")
-    print(f"{metrics_total:8.2f} s wall {metrics_cpu:8.2f} s cpu  metrics stages total (ledger .. feature rows)")
-    print(f"check: S={counts.start:,} E={counts.end:,} CRR={counts.retention_rate:.4f} NRR={revenue.retention.nrr:.4f} "
-          f"MRR={figures.revenue.end_mrr:,} NPS={figures.surveys.nps} rows={touched:,}")
+    print(f"{total:8.2f} s wall {total_cpu:8.2f} s cpu  metrics stages together")
+    last = figures[-1]
+    print(f"check: {last.period.label} S={last.customers.start:,} E={last.customers.end:,} "
+          f"NRR={last.revenue.retention.nrr} MRR={last.revenue.end_mrr} NPS={last.surveys.nps} "
+          f"cohorts={len(last.cohorts)}")
+    print(f"customers={frames.customers.height} wall_s={total:.2f} peak_rss_mb={peak_mb():.0f}")
 
 
 if __name__ == "__main__":

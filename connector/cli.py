@@ -15,6 +15,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # never print locals: they may hold tokens
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: flags shown as flags, nothing cut in a log or a narrow terminal
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 sandbox_app = typer.Typer(help="The local HubSpot-compatible portal.", no_args_is_help=True)
 mappings_app = typer.Typer(help="Check and scaffold the YAML mapping pack.", no_args_is_help=True)
@@ -24,6 +26,7 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(writeback_app, name="writeback")
 
 T = TypeVar("T")
+
 
 # Exit codes (STYLE.md): 0 ok, 1 unexpected, 2 config/mapping, 3 auth, 4 state store, 5 partial write failure.
 
@@ -78,6 +81,34 @@ def interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"connector {version('hubspot-retention-connector')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log lines on stderr (-vv: debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    log_format: str = typer.Option("text", "--log-format", metavar="<text|json>",
+                                   help="Log lines as text or JSON objects."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Retention connector for HubSpot: pull, compute retention metrics and health, write back.
+
+    Example: connector sync --sandbox (a demo against a local HubSpot-compatible portal)."""
+    from connector.logs import configure_logging
+
+    if log_format not in ("text", "json"):
+        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
+        raise typer.Exit(2)
+    configure_logging(verbose, quiet, log_format)
+
+
 def main() -> None:
     app()
 
@@ -97,6 +128,17 @@ def sandbox_serve(
         "", help="Faults to inject, e.g. '503:0.05,reset:0.01,slow:0.02@2s' or 'seq:200,429,503,200'; "
                  "'path=/crm/v3/objects' restricts them to a path prefix."),
     ground_truth: str = typer.Option("", help="Write the generator's churn ground truth (JSON) to this file."),
+    portals: int = typer.Option(
+        1, "--portals", min=1, help="Serve this many portals (seeds SEED, SEED+1, …), each with its own hub id, "
+                                    "data, tokens and limits; a request goes to the portal whose token it carries."),
+    app_dir: str = typer.Option(
+        "", "--app", help="A HubSpot developer-platform project folder (hsproject.json, src/app/*-hsmeta.json) to "
+                          "register: prints its client id and secret; OAuth installs are approved for this portal."),
+    activity: float = typer.Option(
+        0.0, help="Simulated changes per minute (usage, seats, tickets, failed payments, cancellations), written "
+                  "through the API's write path so webhooks and incremental syncs see them; 0 = none."),
+    webhook_time_scale: float = typer.Option(
+        1.0, help="Multiplies webhook retry back-off (HubSpot's minutes to hours); 0.001 makes it seconds."),
 ) -> None:
     """Serve a local HubSpot-compatible portal until Ctrl-C; prints its base URL and a token to paste."""
 
@@ -106,20 +148,30 @@ def sandbox_serve(
 
         from connector.errors import ConfigError
         from connector.sandbox.faults import parse_faults
-        from connector.sandbox.server import SandboxStartError, build_portal, start_sandbox
+        from connector.sandbox.platform import AppPlatform
+        from connector.sandbox.server import SandboxStartError, build_portals, start_sandbox
 
         try:
             parse_faults(faults)
-            portal = build_portal(seed=seed, size=size, profile=profile, faults=faults or None)
-            sandbox = start_sandbox(portal, host, port)
-        except (ValueError, SandboxStartError) as exc:
+            if activity < 0 or webhook_time_scale <= 0:
+                raise ValueError("--activity must be 0 or more and --webhook-time-scale above 0")
+            served = build_portals(portals, seed=seed, size=size, profile=profile, faults=faults or None)
+            platform = AppPlatform(seed=seed, time_scale=webhook_time_scale)
+            sandbox = start_sandbox(served, host, port, platform=platform, app=app_dir or None,
+                                    activity=activity or None)
+        except (ValueError, SandboxStartError) as exc:  # ProjectError is a ValueError naming file and field
             raise ConfigError(str(exc)) from None
+        portal = sandbox.portal
         interrupt_on_signals()  # before anything is announced, so a signal right after it is never lost
-        if ground_truth:
-            Path(ground_truth).write_text(json.dumps(portal.ground_truth, indent=1, default=str))
-        contacts = len(portal.stores["contacts"].live_ids)
-        typer.echo(f"Sandbox portal {portal.portal_id}: {contacts} contacts, profile {portal.profile.name}, "
-                   f"seed {seed}{', faults ' + faults if faults else ''}")
+        if ground_truth:  # one portal: its events; several: {hub id: events}
+            truth = portal.ground_truth if portals == 1 else {str(p.portal_id): p.ground_truth for p in served}
+            Path(ground_truth).write_text(json.dumps(truth, indent=1, default=str))
+        for k, each in enumerate(served):
+            contacts = len(each.stores["contacts"].live_ids)
+            typer.echo(f"Sandbox portal {each.portal_id}: {contacts} contacts, profile {each.profile.name}, "
+                       f"seed {seed + k}{', faults ' + faults if faults else ''}")
+            if portals > 1:
+                typer.echo(f"  hub id {each.portal_id} token {each.token}")
         typer.echo(f"Base URL: {sandbox.base_url}")
         typer.echo(f"Token:    {sandbox.token}")
         typer.echo(f"export CONNECTOR_BASE_URL={sandbox.base_url}")
@@ -129,6 +181,10 @@ def sandbox_serve(
             typer.echo(f"export CONNECTOR_CLIENT_ID={client.client_id}")
             typer.echo(f"export CONNECTOR_CLIENT_SECRET={client.client_secret}")
             typer.echo(f"export CONNECTOR_REFRESH_TOKEN={client.refresh_token}")
+        if sandbox.app is not None:
+            _echo_app(sandbox)
+        if activity:
+            typer.echo(f"Simulated activity: {activity:g} changes per minute")
         typer.echo("Press Ctrl-C to stop.")
         sys.stdout.flush()
         try:
@@ -138,6 +194,23 @@ def sandbox_serve(
             sandbox.stop()
 
     guarded(run)
+
+
+def _echo_app(sandbox) -> None:
+    """The registered app's credentials, as HubSpot's developer pages show them to the app's developer."""
+    from urllib.parse import urlencode
+
+    app, hub_id = sandbox.app, sandbox.portal.portal_id
+    typer.echo(f"App {app.name} ({app.uid}): app id {app.app_id}, {app.auth_type} auth")
+    typer.echo(f"export HUBSPOT_APP_ID={app.app_id}")
+    typer.echo(f"export HUBSPOT_CLIENT_ID={app.client_id}")
+    typer.echo(f"export HUBSPOT_CLIENT_SECRET={app.client_secret}")
+    if app.auth_type == "oauth":
+        query = urlencode({"client_id": app.client_id, "redirect_uri": app.redirect_urls[0],
+                           "scope": " ".join(app.required_scopes)})
+        typer.echo(f"Install (approved for portal {hub_id}): {sandbox.base_url}/oauth/authorize?{query}")
+    else:
+        typer.echo(f"export HUBSPOT_APP_TOKEN={sandbox.platform.static_token(app.app_id, hub_id)}")
 
 
 # ---------------------------------------------------------------- pull (issue 3)
@@ -151,7 +224,7 @@ def pull_command(
     objects: str = typer.Option(
         "", "--objects", help="Comma-separated object types to pull (default: every type the mapping pack uses)."
     ),
-    output: str = typer.Option("text", "--output", help="text (progress bars on a terminal, else one line) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (progress bars on a terminal, else one line) or json."),
 ) -> None:
     """Pull HubSpot records into the state store: incremental after the first run, resumable after a crash."""
     import json
@@ -304,12 +377,18 @@ def _stage_report(kind: str, output: str, customer: Optional[str]) -> None:
             _echo_counts(title, distribution[family], changes.get(family) or {})
     if customer is not None:
         row = report["customer"]
-        typer.echo(f"customer {customer}: " + ("not in this run" if row is None else json.dumps(row, default=str)))
+        if row is None:
+            typer.echo(f"error: customer {customer} is not in run {report['run_id']}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"customer {customer}:")
+        for key, value in row.items():
+            shown = json.dumps(value, default=str) if isinstance(value, (dict, list, tuple)) else value
+            typer.echo(f"  {key}: {shown}")
 
 
 @app.command("health")
 def health_command(
-    output: str = typer.Option("text", "--output", help="text (counts per band) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts per band) or json."),
     customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's score, "
                                            "components (raw, 0-100, weight) and explanation."),
 ) -> None:
@@ -319,7 +398,7 @@ def health_command(
 
 @app.command("segments")
 def segments_command(
-    output: str = typer.Option("text", "--output", help="text (counts per stage, tag, NPS group, RFM segment) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts per stage, tag, NPS group, RFM segment) or json."),
     customer: Optional[str] = typer.Option(None, "--customer", help="Also print one customer's lifecycle, tags, "
                                            "RFM scores and hysteresis memory."),
 ) -> None:
@@ -339,7 +418,7 @@ def _output_format(output: str) -> None:
 
 @writeback_app.command("plan")
 def writeback_plan(
-    output: str = typer.Option("text", "--output", help="text (counts and a sample) or json (every change)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts and a sample) or json (every change)."),
     sample: int = typer.Option(5, "--sample", help="How many example changes the text form shows."),
 ) -> None:
     """What a sync would write now: pulls, computes and diffs against the CRM, then writes nothing to HubSpot."""
@@ -367,7 +446,7 @@ def writeback_plan(
 def writeback_rollback(
     run_id: str = typer.Argument(..., help="The run whose writes to undo (see `connector writeback ledger`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be restored; write nothing."),
-    output: str = typer.Option("text", "--output", help="text or json (every change)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text or json (every change)."),
 ) -> None:
     """Restore the values a run overwrote, wherever HubSpot still holds what it wrote; later edits are kept."""
     import json
@@ -393,7 +472,7 @@ def writeback_rollback(
 def writeback_ledger(
     run_id: str = typer.Argument(..., help="A write-back or rollback run id."),
     failed: bool = typer.Option(False, "--failed", help="Only the changes HubSpot refused, with its reason."),
-    output: str = typer.Option("text", "--output", help="text (counts and refusals) or json (every row)."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (counts and refusals) or json (every row)."),
 ) -> None:
     """What a run planned and wrote: every property's before and after value, status and HubSpot's message."""
     import json
@@ -428,6 +507,55 @@ def writeback_resume() -> None:
         typer.echo("no unfinished write-back")
     for result in results:
         typer.echo(f"run {result.run_id}: {result.changes_written} changes written on resume")
+
+
+@app.command("runs")
+def runs_command(
+    limit: int = typer.Option(20, "--limit", help="How many of the latest runs."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (a table) or json (every field)."),
+) -> None:
+    """The latest runs recorded in the state store, newest first, and who holds the sync lease.
+
+    Example: connector runs --limit 5"""
+    import json
+
+    from connector import pipeline
+
+    settings = guarded(load_settings)
+    found, holder = guarded(lambda: pipeline.load_runs(settings, limit=limit))
+    if output == "json":
+        typer.echo(json.dumps({"store": _shown_url(settings.state_url), "runs": found, "lock_holder": holder},
+                              default=str))
+        return
+    typer.echo(f"store {_shown_url(settings.state_url)}; sync lease "
+               + (f"held by {holder['owner']} since {holder['acquired_at']:%Y-%m-%d %H:%M:%S}" if holder else "free"))
+    header = ("run", "kind", "started (UTC)", "took", "status", "records", "written", "failed", "calls", "issues")
+    rows = []
+    for run in found:
+        summary = run["summary"] or {}
+        took = (run["finished_at"] - run["started_at"]).total_seconds() if run["finished_at"] else None
+        rows.append((run["id"], run["kind"], f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                     "-" if took is None else f"{took:.1f}s", run["status"],
+                     *(str(summary.get(k, "-")) for k in ("records_pulled", "values_written", "failures",
+                                                            "api_calls", "data_issues"))))
+    _echo_table(header, rows)
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain table (no box, never cut: it goes to logs as often as to terminals)."""
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _shown_url(url: str) -> str:
+    """A store URL with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL that does not parse is shown as the setting names it
+        return "CONNECTOR_STATE_URL (unparsable)"
 
 
 SANDBOX_DEMO_CONTACTS = 2000
@@ -486,7 +614,7 @@ def sync_command(
     sandbox: bool = typer.Option(False, "--sandbox", help="Start the local sandbox portal in-process and sync it (demo)."),
     size: int = typer.Option(SANDBOX_DEMO_CONTACTS, "--size", help="With --sandbox: contacts in the generated portal."),
     as_of: str = typer.Option(None, "--as-of", help="Compute as of this date (YYYY-MM-DD); default now."),
-    output: str = typer.Option("text", "--output", help="text (one summary line) or json."),
+    output: str = typer.Option("text", "--output", metavar="<text|json>", help="text (one summary line) or json."),
     report: bool = typer.Option(None, "--report/--no-report", help="Print the metrics report after the sync (default with --sandbox)."),
 ) -> None:
     """pull → model → metrics → health → segments → plan → apply → enrollments, one run, under a lock."""
@@ -500,6 +628,7 @@ def sync_command(
         interrupt_on_signals()
         if not sandbox:
             settings = load_settings()
+            _announce(settings, output)
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
         from pathlib import Path
 
@@ -514,11 +643,13 @@ def sync_command(
             if output == "text":
                 typer.echo(f"sandbox portal at {sb.base_url} ({size} contacts, enterprise rate limits)")
             settings = load_settings(token=SecretStr(sb.token), base_url=sb.base_url, state_url=f"sqlite:///{state}")
+            _announce(settings, output)
             return _run_sync_with_display(settings, dry_run=dry_run, full=full, output=output, as_of=moment), settings
 
     (summary, computed, written), settings = guarded(action)
     if output == "json":
-        typer.echo(json.dumps({**summary.to_dict(), "writeback": written.to_dict()}, default=str))
+        typer.echo(json.dumps({**summary.to_dict(), "store": _shown_url(settings.state_url),
+                               "mappings": str(settings.mappings_dir), "writeback": written.to_dict()}, default=str))
     else:
         if report if report is not None else sandbox:
             from connector.mapping import load_pack
@@ -526,15 +657,25 @@ def sync_command(
 
             print_report(pipeline.computed_report(computed, load_pack(settings.mappings_dir)))
         typer.echo(summary.line())
+        if sandbox:
+            typer.echo(f"explore what the demo computed: CONNECTOR_STATE_URL={settings.state_url} connector report "
+                       "(or runs, health, segments, writeback ledger RUN_ID)")
     if written.failures:
         guarded(lambda: written.raise_for_failures())
 
 
+def _announce(settings, output: str) -> None:
+    """Which store and mapping pack a run uses, said before it starts (a run from another folder shows here)."""
+    if output == "text":
+        typer.echo(f"store {_shown_url(settings.state_url)} · mappings {settings.mappings_dir}")
+
+
 @app.command("metrics")
 def metrics_command(
-    period: str = typer.Option("month", "--period", help="month | quarter | year (calendar in the portal's zone)."),
+    period: str = typer.Option("month", "--period", metavar="<month|quarter|year>",
+                               help="Calendar period in the portal's zone."),
     as_of: str = typer.Option(None, "--as-of", help="Date (YYYY-MM-DD) inside the period; default now."),
-    output: str = typer.Option("table", "--output", help="table or json."),
+    output: str = typer.Option("table", "--output", metavar="<table|json>", help="table or json."),
 ) -> None:
     """Portfolio metrics of one period from the state store: retention, churn, MRR movements, NRR/GRR, NPS …"""
     import json

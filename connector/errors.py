@@ -18,6 +18,11 @@ class ConfigError(ConnectorError):
     exit_code = 2
 
 
+class UnreachableError(ConfigError):
+    """HubSpot (or the sandbox) cannot be reached at the configured base URL at all: the setting is wrong, not the
+    network flaky, so the run stops at once (a refused connection or an unknown host before any answer)."""
+
+
 class MappingError(ConfigError):
     """A wrong mapping in ``mappings/*.yaml``: file, line and what would be valid."""
 

@@ -115,36 +115,42 @@ def pull_progress_display(enabled: bool) -> _Iterator[_Callable[[_Any], None] | 
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    # No bar: an incremental pull cannot know its total. Short columns so 80-column terminals show them all.
+    # No bar: an incremental pull cannot know its total. A row per object type (and phase) that fits 80 columns;
+    # the pull reads one type after the other, so a row is finished (a tick, its clock stopped) once the next type
+    # starts. Rate headroom is a row of its own, apart from the counts.
     columns = (
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description:<20}"),
-        TextColumn("{task.fields[phase]:<12}"),
-        TextColumn("{task.completed:>9,.0f} rec"),
-        TextColumn("{task.fields[rate]:>6}/s"),
-        TextColumn("{task.fields[calls]:>6} calls"),
-        TextColumn("{task.fields[headroom]:>4} left"),
+        SpinnerColumn(finished_text="[green]✓"),
+        TextColumn("[bold]{task.description:<32}"),
+        TextColumn("{task.fields[count]:>11}"),
+        TextColumn("{task.fields[rate]:>8}"),
+        TextColumn("{task.fields[calls]:>11}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, transient=False) as bars:
         tasks: dict[str, _Any] = {}
+        budget = bars.add_task("rate headroom -", total=None, count="", rate="", calls="", visible=False)
+
+        def finish_others(current: str) -> None:
+            for key, task in tasks.items():
+                if key != current and not bars.tasks[task].finished:
+                    bars.update(task, total=bars.tasks[task].completed)
 
         def update(event: _Any) -> None:
             key = event.object_type
             if key not in tasks:
-                tasks[key] = bars.add_task(key, total=None, phase="", rate="-", calls=0, headroom="-")
+                finish_others(key)
+                tasks[key] = bars.add_task(key, total=None, count="", rate="", calls="")
             rate = event.total_records / event.elapsed_s if event.elapsed_s > 0 else 0.0
-            headroom = "-" if event.headroom is None else f"{float(event.headroom):.0%}"
-            bars.update(
-                tasks[key],
-                completed=event.records,
-                phase=f"{event.mode[:4]} {event.phase[:7]}",
-                rate=f"{rate:,.0f}",
-                calls=event.calls,
-                headroom=headroom,
-            )
+            bars.update(tasks[key], completed=event.records, description=f"{key} {event.mode} {event.phase}"[:32],
+                        count=f"{event.records:,} rec", rate=f"{rate:,.0f}/s", calls=f"{event.calls:,} calls")
+            if event.headroom is not None:
+                bars.update(budget, visible=True,
+                            description=f"rate headroom {float(event.headroom):.0%} (burst budget left)")
 
-        yield update
+        try:
+            yield update
+        finally:
+            finish_others("")
 
 
 # ---------------------------------------------------------------- model, metrics (issue 4)
@@ -197,32 +203,7 @@ def load_portfolio(store: _Any, pack: _Any) -> _Any:
     """Stored records and associations of every mapped object type → model.Portfolio (polars frames)."""
     from connector.model import build_portfolio
 
-    source = store if hasattr(store, "records_frame") else _StoreFrames(store)
-    return build_portfolio(source, pack)
-
-
-class _StoreFrames:
-    """The state store read as the model's ``Source`` through its stored records as objects (TRANSITIONAL: until the
-    store reads frames itself)."""
-
-    def __init__(self, store: _Any):
-        self.store = store
-
-    def records_frame(self, object_type: str, properties: _Any) -> _Any:
-        from connector.model import RecordSource
-
-        return RecordSource(self.store.iter_records(object_type)).records_frame(object_type, properties)
-
-    def history_frame(self, object_type: str, properties: _Any) -> _Any:
-        from connector.model import RecordSource
-
-        return RecordSource(self.store.iter_records(object_type)).history_frame(object_type, properties)
-
-    def associations_frame(self, from_type: str, to_type: str) -> _Any:
-        from connector.model import RecordSource
-
-        found = self.store.iter_associations(from_type, to_type)
-        return RecordSource((), found).associations_frame(from_type, to_type)
+    return build_portfolio(store, pack)  # the store is the model's Source: it reads its records as frames
 
 
 # ---------------------------------------------------------------- health, segments (issue 5)
@@ -418,8 +399,23 @@ def load_ledger(settings: _Any, run_id: str) -> list[dict[str, _Any]]:
     """Every ledger row of a run (before, after, status, HubSpot's message)."""
     from connector.state import StateStore
 
+    from connector.errors import ConfigError
+
     with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        if store.get_run(run_id) is None:
+            recent = ", ".join(r["id"] for r in store.list_runs(limit=3)) or "none yet"
+            raise ConfigError(f"no run {run_id!r} in the state store {settings.state_url} (latest: {recent}; "
+                              "`connector runs` lists them)")
         return store.ledger(run_id)
+
+
+def load_runs(settings: _Any, *, limit: int = 20) -> tuple[list[dict[str, _Any]], dict[str, _Any] | None]:
+    """The latest runs of the store, newest first (id, kind, status, start, end, summary), and who holds the sync
+    lease now (None when free)."""
+    from connector.state import StateStore
+
+    with _contextlib.closing(StateStore.open(settings.state_url)) as store:
+        return store.list_runs(limit=limit), store.lock_holder(SYNC_LOCK)
 
 
 import dataclasses as _dataclasses  # noqa: E402

@@ -8,8 +8,10 @@ report can be rebuilt from the state store at any time without recomputing. The 
 from __future__ import annotations
 
 import html
+import sys
 from typing import Any, Iterable, Mapping, Sequence
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -87,8 +89,9 @@ def movement_rows(data: Mapping[str, Any]) -> list[list[str]]:
 MOVEMENT_HEADERS = ["period", *MOVEMENT_COLOURS, "net"]
 
 
-def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
-    table = Table(title=title, title_justify="left")
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]], *, plain: bool = False) -> Table:
+    # plain (no box) where the output is not a terminal: a log keeps every character, a box only adds noise
+    table = Table(title=title, title_justify="left", box=None if plain else box.HEAVY_HEAD, pad_edge=not plain)
     for i, header in enumerate(headers):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
@@ -97,11 +100,13 @@ def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) ->
 
 
 def print_report(data: Mapping[str, Any], console: Console | None = None) -> None:
-    """Print the report as terminal tables."""
-    console = console or Console()
+    """Print the report as terminal tables; piped or redirected (a cron log), plain tables never cut to a width."""
+    if console is None:
+        console = Console() if sys.stdout.isatty() else Console(width=10_000, no_color=True, soft_wrap=True)
+    plain = not console.is_terminal
     heading = f"{data.get('title', 'Retention')} — as of {str(data.get('as_of', ''))[:16]} ({data.get('currency', '')})"
-    console.print(_table(heading, PERIOD_HEADERS, period_rows(data)))
-    console.print(_table("MRR movements", MOVEMENT_HEADERS, movement_rows(data)))
+    console.print(_table(heading, PERIOD_HEADERS, period_rows(data), plain=plain))
+    console.print(_table("MRR movements", MOVEMENT_HEADERS, movement_rows(data), plain=plain))
     health = data.get("health") or {}
     if health.get("bands"):
         changes = health.get("changes") or {}

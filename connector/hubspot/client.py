@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import time
 from collections import Counter
@@ -25,9 +24,11 @@ from connector.errors import (
     NotFoundError,
     RateLimitedError,
     RecordFailure,
+    UnreachableError,
     RejectedError,
     RetryableError,
 )
+from connector.redact import redact
 from connector.settings import Settings
 
 from . import paging
@@ -78,13 +79,23 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     socket.timeout,
 )
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_TOKEN = re.compile(r"(pat-[\w-]+|Bearer\s+\S+|CJ[\w-]{20,})")
 
-
-def redact(text: str) -> str:
-    """Drop e-mail addresses and anything token-shaped from text meant for logs and exceptions."""
-    return _TOKEN.sub("<token>", _EMAIL.sub("<email>", text))
+def unreachable(exc: BaseException) -> str | None:
+    """"connection refused" or "unknown host" when ``exc`` (or what it wraps) says nothing listens at the address,
+    else None. Checked before any answer came: then the base URL is wrong, not the network flaky."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror) or type(current).__name__ == "NameResolutionError":
+            return "unknown host"
+        stack += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return None
 
 
 def _error_body(exc: BaseException) -> dict:
@@ -138,6 +149,10 @@ def translate_errors(exc: BaseException, *, path: str | None = None) -> HubSpotE
         return RateLimitedError(message, policy=policy, retry_after=seconds, **common)
     if cls is MissingScopesError:
         return MissingScopesError(message, scopes=_scopes(body), **common)
+    if cls is AuthError and status == 401:
+        # HubSpot's own text here is about OAuth internals; say what to change instead
+        message = ("HubSpot refused the credentials: set CONNECTOR_TOKEN to a valid Service Key or private-app "
+                   "token (or CONNECTOR_CLIENT_ID, CONNECTOR_CLIENT_SECRET and CONNECTOR_REFRESH_TOKEN for OAuth)")
     if cls is RejectedError:
         return RejectedError(message, failures=_failures(body), **common)
     return cls(message, **common)
@@ -313,6 +328,7 @@ class HubSpotClient:
             clock=clock,
         )
         self._stats = ClientStats()
+        self._answered = False  # any HTTP answer yet: before one, a refused connection means a wrong base URL
         self.search_cap = paging.SEARCH_CAP  # tests may lower it to exercise the restart quickly
         self.url_budget = paging.URL_PROPERTIES_MAX  # characters of `properties=` a list URL may carry
         self._apis: dict[tuple[str, str], Any] = {}
@@ -384,6 +400,13 @@ class HubSpotClient:
                 try:
                     raw = send(self._auth.token())
                 except Exception as exc:  # noqa: BLE001 - every failure leaves through the translation table
+                    why = None if self._answered or getattr(exc, "status", None) else unreachable(exc)
+                    if why is not None:
+                        raise UnreachableError(
+                            f"cannot reach HubSpot at {self.base_url} ({why}): check CONNECTOR_BASE_URL "
+                            "(https://api.hubapi.com for HubSpot; for the sandbox, the URL `connector sandbox serve` "
+                            "prints, and is it running?)") from None
+                    self._answered = self._answered or bool(getattr(exc, "status", None))
                     error = translate_errors(exc, path=path)
                     self.pacer.observe(getattr(exc, "headers", None))
                     if isinstance(error, RateLimitedError):
@@ -393,6 +416,7 @@ class HubSpotClient:
                         self._auth.refresh()
                         continue
                     raise error from exc
+                self._answered = True
                 self.pacer.observe(raw.headers)
                 return raw
 

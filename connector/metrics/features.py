@@ -1,13 +1,10 @@
-"""Per-customer features of the catalog (connector.mapping.features) as of a date, computed column by column."""
+"""Per-customer features of the catalog (connector.mapping.features) as of a date: polars expressions over the frames."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time as dt_time, timedelta
-from itertools import repeat
-from operator import eq, is_not
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -16,14 +13,14 @@ import polars as pl
 
 from connector.metrics import periods
 from connector.metrics.retention import customer_counts
-from connector.metrics.revenue import FxTable, MrrLedger, build_mrr_ledger
+from connector.metrics.revenue import ALWAYS_US, US, FxTable, MrrLedger, build_mrr_ledger
 from connector.metrics.value import lifespan
-from connector.model import OVERDUE_STATUSES, Flat, Portfolio, Table
+from connector.model import OVERDUE_STATUSES, Portfolio
 
-DAY = 86400.0
-NAN = math.nan
+_DAY_US = 86_400 * US
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# Columns that hold whole numbers (stored as float64 with NaN for None, handed out as int).
+# Features that are whole numbers: Int64 columns of the feature frame (float64 columns handed in become Int64).
 INT_FEATURES = frozenset({
     "tenure_days", "days_since_churn", "days_since_reactivation", "churn_count", "active_subscriptions",
     "days_past_due", "days_to_renewal", "logins_30d", "active_days_30d", "days_since_last_login",
@@ -50,19 +47,44 @@ class FeatureOptions:
 
 
 class FeatureTable(Mapping[str, dict[str, Any]]):
-    """``{customer_id: {feature: value}}`` kept as columns: a million customers as ~60 arrays, not 60M objects.
+    """``{customer_id: {feature: value}}`` as a row view over the feature frame (``frame``: ``customer_id`` then one
+    column per feature, null for unknown; numbers Float64, whole-number features Int64, flags Boolean, text
+    String, dates Date). Rows are built on access.
 
-    Numbers are float64 columns with NaN for ``None`` (whole-number features come back as ``int``), booleans
-    int8 columns with -1 for ``None``; text and dates are lists. Rows are built on access.
+    ``FeatureTable(frame)``; or ``FeatureTable(customer_ids, columns)`` from numpy columns (float64 with NaN for
+    None, int8 flags with -1 for None; tests and benches that make features by hand).
     """
 
-    def __init__(self, customer_ids: list[str], columns: dict[str, Any], index: dict[str, int] | None = None):
-        self.customer_ids = customer_ids
-        self.index = index if index is not None else {cid: i for i, cid in enumerate(customer_ids)}
-        self.columns = columns
+    def __init__(self, frame: pl.DataFrame | list[str], columns: Mapping[str, Any] | None = None):
+        if not isinstance(frame, pl.DataFrame):
+            frame = _frame_of_columns(list(frame), columns or {})
+        self._frame = frame
+        self._ids: list[str] | None = None
+        self._index: dict[str, int] | None = None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        return self._frame
+
+    @property
+    def customer_ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = self._frame["customer_id"].to_list()
+        return self._ids
+
+    @property
+    def index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = {cid: i for i, cid in enumerate(self.customer_ids)}
+        return self._index
+
+    @property
+    def columns(self) -> Mapping[str, pl.Series]:
+        """Feature name -> its column."""
+        return {name: self._frame.get_column(name) for name in self._frame.columns}
 
     def __len__(self) -> int:
-        return len(self.customer_ids)
+        return self._frame.height
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.customer_ids)
@@ -71,127 +93,74 @@ class FeatureTable(Mapping[str, dict[str, Any]]):
         return customer_id in self.index
 
     def __getitem__(self, customer_id: str) -> dict[str, Any]:
-        i = self.index[customer_id]
-        return {name: _python(name, column[i]) for name, column in self.columns.items()}
+        return self._frame.row(self.index[customer_id], named=True)
 
     def items(self) -> ItemsView[str, dict[str, Any]]:
         return _RowItems(self)
 
-    @property
-    def frame(self) -> pl.DataFrame:
-        """The features as one polars frame: ``customer_id`` then one column per feature, null for unknown
-        (numbers Float64, whole-number features Int64, flags Boolean, text String, dates Date)."""
-        columns: list[pl.Series] = [pl.Series("customer_id", self.customer_ids, dtype=pl.String)]
-        for name, column in self.columns.items():
-            if name == "customer_id":
-                continue
-            if isinstance(column, np.ndarray) and column.dtype == np.int8:
-                series = pl.Series(name, column).replace_strict({-1: None, 0: False, 1: True},
-                                                                return_dtype=pl.Boolean)
-            elif isinstance(column, np.ndarray):
-                series = pl.Series(name, column, dtype=pl.Float64).fill_nan(None)
-                if name in INT_FEATURES:
-                    series = series.cast(pl.Int64, strict=False)
-            else:
-                series = pl.Series(name, list(column), strict=False)
-            columns.append(series)
-        return pl.DataFrame(columns)
-
     def column(self, name: str) -> list[Any]:
         """One feature for every customer, in ``customer_ids`` order, as Python values."""
-        return _to_python_list(name, self.columns[name])
+        return self._frame.get_column(name).to_list()
 
     def iter_rows(
         self, chunk: int = 65536, names: list[str] | None = None
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(customer_id, row) for every customer, converting a chunk of each column at a time (the fast path).
-
-        ``names`` limits the rows to the features a reader needs (a third of the cost for a third of the names).
-        """
-        names = list(self.columns) if names is None else list(names)
-        for lo in range(0, len(self.customer_ids), chunk):
-            hi = min(lo + chunk, len(self.customer_ids))
-            parts = [_to_python_list(name, self.columns[name][lo:hi]) for name in names]
-            # Rows are zipped and made dicts in C: no Python step per row but the generator's hand-over.
-            yield from zip(self.customer_ids[lo:hi], map(dict, map(zip, repeat(names), zip(*parts))))
+        """(customer_id, row) for every customer, a chunk of the frame at a time; ``names`` limits the rows to the
+        features a reader needs."""
+        frame = self._frame if names is None else self._frame.select("customer_id", *names)
+        for lo in range(0, frame.height, chunk):
+            part = frame.slice(lo, chunk)
+            rows = part.iter_rows(named=True)
+            if names is not None and "customer_id" not in names:
+                rows = ({name: row[name] for name in names} for row in rows)
+            yield from zip(part.get_column("customer_id").to_list(), rows)
 
 
 class _RowItems(ItemsView):
-    """``table.items()`` iterates through the chunked fast path instead of one row lookup at a time."""
+    """``table.items()`` iterates the frame a chunk at a time instead of one row lookup at a time."""
 
     def __iter__(self):
         return self._mapping.iter_rows()
 
 
-def _python(name: str, value: Any) -> Any:
-    if isinstance(value, np.floating):
-        if math.isnan(value):
-            return None
-        return int(value) if name in INT_FEATURES else float(value)
-    if isinstance(value, np.integer):  # int8 booleans
-        return None if value < 0 else bool(value)
-    return value
+def _frame_of_columns(customer_ids: list[str], columns: Mapping[str, Any]) -> pl.DataFrame:
+    series: list[pl.Series] = [pl.Series("customer_id", customer_ids, dtype=pl.String)]
+    for name, column in columns.items():
+        if name == "customer_id":
+            continue
+        if isinstance(column, np.ndarray) and column.dtype == np.int8:
+            values = pl.Series(name, column).replace_strict({-1: None, 0: False, 1: True}, return_dtype=pl.Boolean)
+        elif isinstance(column, np.ndarray):
+            values = pl.Series(name, column, dtype=pl.Float64).fill_nan(None)
+            if name in INT_FEATURES:
+                values = values.cast(pl.Int64, strict=False)
+        else:
+            values = pl.Series(name, list(column), strict=False)
+        series.append(values)
+    return pl.DataFrame(series)
 
 
-_BOOLS = (False, True, None)  # int8 codes 0, 1 and -1 (unknown)
+def _days(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
+    """Whole days from ``earlier`` to ``later`` (instants as epoch microseconds), rounded down."""
+    return (later - earlier) // _DAY_US
 
 
-def _to_python_list(name: str, column: Any) -> list[Any]:
-    if not isinstance(column, np.ndarray):
-        return list(column)
-    if column.dtype == np.int8:
-        if column.size and (int(column.min()) < -1 or int(column.max()) > 1):
-            return [None if v < 0 else bool(v) for v in column.tolist()]
-        return list(map(_BOOLS.__getitem__, column.tolist()))
-    missing = np.isnan(column)
-    known = column[~missing]
-    if name in INT_FEATURES:
-        if known.size and not np.abs(known).max() < 2.0**63:  # beyond int64 (or infinite): Python's int() decides
-            return [None if v != v else int(v) for v in column.tolist()]
-        values = np.where(missing, 0.0, column).astype(np.int64).tolist()  # truncates toward 0, as int() does
-    else:
-        values = column.tolist()
-    for i in np.flatnonzero(missing).tolist():  # NaN is None
-        values[i] = None
-    return values
+def _per_day(days: pl.Expr) -> pl.Expr:
+    """Days of the trailing 30 as a share. numpy divides: polars divides by a constant as a multiplication by its
+    reciprocal, a last digit off the true quotient (23 / 30)."""
+    return days.cast(pl.Float64).map_batches(
+        lambda s: pl.Series(s.name, s.to_numpy() / 30.0, nan_to_null=True), pl.Float64)
 
 
-def _floats(values: list[Any]) -> np.ndarray:
-    """float64 of numbers, NaN for None, as ``np.array(values, dtype=float64)`` gives them; each distinct value
-    converted once (a column holds few: Decimal → float goes through text, a micro-second per value)."""
-    n = len(values)
-    try:
-        distinct = set(values)
-    except TypeError:  # an unhashable value: no shortcut
-        return np.array(values, dtype=np.float64)
-    if len(distinct) > n // 4:
-        return np.array(values, dtype=np.float64)
-    if len(distinct) == 1:  # one value for every row (a field no record fills: None)
-        only = next(iter(distinct))
-        if only is None or type(only) is int or type(only) is float:
-            return np.full(n, NAN if only is None else float(only))
-    if None not in distinct:
-        if all(type(v) is int for v in distinct):
-            try:
-                return np.fromiter(values, dtype=np.int64, count=n).astype(np.float64)  # exact, then as float
-            except OverflowError:
-                pass
-        if all(type(v) is int or type(v) is float for v in distinct):
-            return np.fromiter(values, dtype=np.float64, count=n)  # plain numbers: float() in C, no lookup
-    # Equal values (1, 1.0, Decimal(1)) share a key and convert to the same float.
-    as_float = {v: NAN if v is None else float(v) for v in distinct}
-    return np.fromiter(map(as_float.__getitem__, values), dtype=np.float64, count=n)
+def _epoch(instant: pl.Expr) -> pl.Expr:
+    return instant.dt.epoch("us")
 
 
-def _bool_array(mask: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
-    out = mask.astype(np.int8)
-    if known is not None:
-        out[~known] = -1
-    return out
-
-
-def _whole_days(seconds: np.ndarray) -> np.ndarray:
-    return np.floor(seconds / DAY)
+def _value_at(frames: Any, history: str, at: datetime, name: str) -> pl.DataFrame:
+    """(owner, ``name``, ``name``_known): the value in effect at ``at`` (the last change at or before it, null before
+    the first) of every owner with a history of ``history`` (a history lists each owner's changes in time order)."""
+    return frames.histories[history].group_by("owner").agg(
+        pl.col("value").filter(pl.col("at") <= at).last().alias(name), pl.lit(True).alias(f"{name}_known"))
 
 
 def customer_features(
@@ -202,379 +171,213 @@ def customer_features(
     ledger: MrrLedger | None = None,
     fx: FxTable | None = None,
 ) -> FeatureTable:
-    """Every catalog feature (but the health_* ones) for every customer as of ``as_of``.
-
-    Reads the portfolio's columns (``portfolio.tables``), never its row objects: vector passes over customers,
-    subscriptions, usage, feedback and deals; revenue features come from the MRR ledger (build it once and pass
-    it in when the portfolio figures need it too).
-    """
+    """Every catalog feature (but the health_* ones) for every customer as of ``as_of``, in the ledger's customer
+    order: polars expressions over the portfolio's frames; revenue features from the MRR ledger (build it once and
+    pass it in when the portfolio figures need it too)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     ledger = ledger or build_mrr_ledger(portfolio, fx)
-    tables = portfolio.tables
-    ids = ledger.customer_ids
-    index = ledger.index
-    n = len(ids)
-    now = as_of.timestamp()
-    zone = ZoneInfo(options.tz)
-    local_today = as_of.astimezone(zone).date()
-    today_ordinal = local_today.toordinal()
-    columns: dict[str, Any] = {}
+    frames = portfolio.frames
+    now = _epoch_us(as_of)
+    today = as_of.astimezone(ZoneInfo(options.tz)).date()
+    customers = pl.DataFrame({"customer_id": ledger.ids}).with_row_index("row")
+    profile = frames.customers.select(
+        pl.col("id").alias("customer_id"), pl.col("name").alias("customer_name"),
+        pl.col("object_type").alias("customer_object"), "industry", "acquisition_source", "country",
+        pl.col("customer_since").alias("_since_crm"), pl.col("birthday").alias("_birthday"))
+    frame = customers.join(profile, on="customer_id", how="left", maintain_order="left")
+    frame = _revenue_features(frame, ledger, as_of, now, today, options)
+    owned = customers.select("row", "customer_id")
+    for part in (_subscription_features(frames, owned, as_of, today),
+                 _usage_features(frames, owned, as_of, options),
+                 _survey_features(frames, owned, as_of, now, options),
+                 _deal_features(frames, owned, as_of, now, options)):
+        frame = frame.join(part, on="row", how="left", maintain_order="left")
+    # From the start of the customer_since day in the calendar's zone to the first value (after the date: unknown).
+    midnight = pl.col("customer_since").cast(pl.Datetime("us")).dt.replace_time_zone(
+        options.tz, ambiguous="earliest", non_existent="null")
+    frame = frame.with_columns(
+        pl.col("active_subscriptions").fill_null(0), pl.col("responses_90d").fill_null(0),
+        pl.col("frequency").fill_null(0), pl.col("monetary").fill_null(0.0),
+        _days(_epoch(pl.col("_first_value")), _epoch(midnight)).alias("days_to_first_value"),
+        pl.col("_birthday").dt.month().cast(pl.Int64).alias("birthday_month"),
+        pl.col("customer_since").dt.month().cast(pl.Int64).alias("anniversary_month"),
+    ).with_columns(
+        (pl.col("birthday_month") == today.month).alias("is_birthday_month"),
+        pl.when(pl.col("anniversary_month").is_not_null()).then(
+            (pl.col("anniversary_month") == today.month) & (pl.col("tenure_days") >= 365).fill_null(False)
+        ).alias("is_anniversary_month"),
+    )
+    return FeatureTable(frame.select(FEATURE_COLUMNS))
 
-    # ---- identity and profile (columns of the customers table, in the ledger's order)
-    profile = tables.customers.columns
-    rows = _customer_rows(portfolio, ids)
-    columns["customer_id"] = ids
-    for feature, attribute in (("customer_name", "name"), ("customer_object", "object_type"), ("industry", "industry"),
-                               ("acquisition_source", "acquisition_source"), ("country", "country")):
-        columns[feature] = _take_list(profile[attribute], rows)
 
-    # ---- revenue (vectorised over the ledger)
-    mrr_now = ledger.mrr_at(now)
-    mrr_90 = ledger.mrr_at(now - 90 * DAY)
-    first_active = ledger.first_active_ts()
-    with np.errstate(invalid="ignore"):
-        ever = first_active < now
-    active = mrr_now > 0
-    columns["is_active"] = _bool_array(active)
-    columns["was_ever_active"] = _bool_array(ever)
-    # The CRM's date where there is one, else the local day of the first payment (None if never paid).
-    since_ord = _take_array(profile["customer_since"], rows)
-    for i in np.flatnonzero(np.isnan(since_ord) & ever).tolist():  # one by one: a zone's local day has no vector form
-        since_ord[i] = datetime.fromtimestamp(float(first_active[i]), tz=zone).date().toordinal()
-    columns["customer_since"] = _dates(since_ord)
-    tenure = today_ordinal - since_ord
-    tenure[tenure < 0] = NAN  # not a customer yet on that date
-    columns["tenure_days"] = tenure
-    churns = ledger.deactivation & (ledger.times < now)
-    columns["churn_count"] = np.bincount(ledger.owner[churns], minlength=n).astype(np.float64)
-    last_churn = ledger.last_event_before(ledger.deactivation, now)
-    days_since_churn = _whole_days(now - last_churn)
-    days_since_churn[active] = NAN
-    columns["days_since_churn"] = days_since_churn
-    columns["days_since_reactivation"] = _whole_days(now - ledger.last_event_before(ledger.reactivation, now))
-    columns["mrr"] = mrr_now
-    columns["arr"] = mrr_now * 12
-    columns["mrr_90d_ago"] = mrr_90
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["mrr_change_90d"] = np.where(mrr_90 > 0, (mrr_now - mrr_90) / mrr_90, NAN)
-
+def _revenue_features(frame: pl.DataFrame, ledger: MrrLedger, as_of: datetime, now: int, today: date,
+                      options: FeatureOptions) -> pl.DataFrame:
+    at = pl.col("at")
+    past = ledger.points.filter(at < now).group_by("row").agg(
+        pl.col("deactivation").sum().cast(pl.Int64).alias("churn_count"),
+        at.filter(pl.col("deactivation")).last().alias("_last_churn"),
+        at.filter(pl.col("reactivation")).last().alias("_last_reactivation"),
+    )
+    first = ledger.first_active().filter(pl.col("first") < now)
     churn = options.monthly_churn
     if churn is None:
         churn = customer_counts(ledger, periods.trailing(as_of, 30)).churn_rate
     life = lifespan(churn, cap=options.clv_cap_months)
-    if life is None:
-        columns["clv"] = np.full(n, NAN)
-    else:
-        columns["clv"] = np.where(active, mrr_now * options.gross_margin * float(life), NAN)
-
-    _subscription_features(tables.subscriptions, index, as_of, local_today, columns, n)
-    _usage_features(tables.usage, index, as_of, options, since_ord, columns, n)
-    _survey_features(tables.feedback, index, as_of, options, columns, n)
-    _deal_features(tables.deals, index, as_of, options, columns, n)
-
-    # ---- calendar moments
-    birthday_month = _months(_take_array(profile["birthday"], rows))
-    anniversary_month = _months(since_ord)
-    columns["birthday_month"] = birthday_month
-    columns["anniversary_month"] = anniversary_month
-    columns["is_birthday_month"] = _bool_array(birthday_month == local_today.month, ~np.isnan(birthday_month))
-    with np.errstate(invalid="ignore"):
-        anniversary = (anniversary_month == local_today.month) & (tenure >= 365)
-    columns["is_anniversary_month"] = _bool_array(anniversary, ~np.isnan(anniversary_month))
-    return FeatureTable(ids, columns, index)
-
-
-def _customer_rows(portfolio: Portfolio, ids: list[str]) -> np.ndarray | None:
-    """Row in the customers table of each of ``ids``; None when the ledger lists them in table order (the rule:
-    both follow ``portfolio.customers``), so the columns are read without a gather."""
-    table_ids = portfolio.tables.customers.columns["id"]
-    if ids is table_ids or ids == table_ids:  # C-level compare, identity first
-        return None
-    index = portfolio.customer_index()
-    return np.fromiter(map(index.__getitem__, ids), dtype=np.int64, count=len(ids))
+    mrr, mrr_90 = pl.col("mrr"), pl.col("mrr_90d_ago")
+    # The CRM's date where there is one, else the local day of the first payment ("since always": no day).
+    first_day = pl.from_epoch(pl.col("_first"), "us").dt.replace_time_zone("UTC").dt.convert_time_zone(
+        options.tz).dt.date()
+    since = pl.coalesce("_since_crm", pl.when(pl.col("_first") > ALWAYS_US).then(first_day))
+    tenure = (pl.lit(today) - pl.col("customer_since")).dt.total_days()
+    return (
+        frame.join(past, on="row", how="left", maintain_order="left")
+        .join(first.rename({"first": "_first"}), on="row", how="left", maintain_order="left")
+        .with_columns(
+            pl.Series("mrr", ledger.mrr_at(now / US)),
+            pl.Series("mrr_90d_ago", ledger.mrr_at((now - 90 * _DAY_US) / US)),
+        ).with_columns(
+            (mrr > 0).alias("is_active"), pl.col("_first").is_not_null().alias("was_ever_active"),
+            since.alias("customer_since"), pl.col("churn_count").fill_null(0),
+        ).with_columns(
+            pl.when(tenure >= 0).then(tenure).alias("tenure_days"),
+            pl.when(~pl.col("is_active")).then(_days(pl.lit(now), pl.col("_last_churn"))).alias("days_since_churn"),
+            _days(pl.lit(now), pl.col("_last_reactivation")).alias("days_since_reactivation"),
+            (mrr * 12).alias("arr"),
+            pl.when(mrr_90 > 0).then((mrr - mrr_90) / mrr_90).alias("mrr_change_90d"),
+            (pl.when(pl.col("is_active")).then(mrr * options.gross_margin * float(life)) if life is not None
+             else pl.lit(None, dtype=pl.Float64)).alias("clv"),
+        )
+    )
 
 
-def _take_list(values: list[Any], rows: np.ndarray | None) -> list[Any]:
-    # a copy either way: the feature table must not share a list with the portfolio
-    return list(values) if rows is None else list(map(values.__getitem__, rows.tolist()))
-
-
-def _take_array(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-    return values.copy() if rows is None else values[rows]
-
-
-# Proleptic ordinal of 1970-01-01, day 0 of numpy's datetime64[D].
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def _months(ordinals: np.ndarray) -> np.ndarray:
-    """Calendar month (1-12) of date ordinals, NaN for NaN (numpy's calendar is the proleptic Gregorian too)."""
-    out = np.full(ordinals.size, NAN)
-    known = ~np.isnan(ordinals)
-    days = (ordinals[known] - _EPOCH_ORDINAL).astype(np.int64).astype("datetime64[D]")
-    out[known] = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    return out
-
-
-def _dates(ordinals: np.ndarray) -> list[date | None]:
-    """Date objects of ordinals, None for NaN: one ``date`` built per distinct day (a few thousand), not per row."""
-    known = ~np.isnan(ordinals)
-    days, inverse = np.unique(ordinals[known], return_inverse=True)
-    lookup: list[date | None] = list(map(date.fromordinal, days.astype(np.int64).tolist()))
-    lookup.append(None)
-    slots = np.full(ordinals.size, len(days), dtype=np.int64)
-    slots[known] = inverse.reshape(-1)
-    return list(map(lookup.__getitem__, slots.tolist()))
-
-
-def _points_at(flat: Flat, at: float) -> np.ndarray:
-    """Per timeline, the flat index of its last entry at or before ``at`` (model.value_at), -1 if none."""
-    offsets = flat.offsets
-    csum = np.zeros(flat.times.size + 1, dtype=np.int64)
-    np.cumsum(flat.times <= at, out=csum[1:])
-    found = csum[offsets[1:]] - csum[offsets[:-1]]
-    return np.where(found > 0, offsets[:-1] + found - 1, -1)
-
-
-def _timeline_values_at(flat: Flat, instants: list[float], defaults: np.ndarray) -> list[np.ndarray]:
-    """Numeric value in effect at each instant per timeline; the default where a timeline is empty, NaN before
-    its first entry."""
-    empty = flat.counts() == 0
-    if not flat.times.size:
-        return [defaults.copy() for _ in instants]
-    values = _floats(flat.values)
-    out = []
-    for at in instants:
-        points = _points_at(flat, at)
-        column = np.where(points >= 0, values[np.maximum(points, 0)], NAN)
-        column[empty] = defaults[empty]
-        out.append(column)
-    return out
-
-
-class _FirstSeen(dict):
-    """value -> small integer, numbered on first sight: ``map(codes.__getitem__, values)`` stays in C for every
-    value seen before, and ``list(codes)`` lists the values in code order."""
-
-    def __missing__(self, value: Any) -> int:
-        code = self[value] = len(self)
-        return code
-
-
-def _subscription_features(
-    subs: Table, index: dict[str, int], as_of: datetime, today: date, columns: dict[str, Any], n: int
-) -> None:
-    table = subs.columns
-    owner_all = subs.owners(index)
-    known = np.flatnonzero(owner_all >= 0)
-    owner = owner_all[known]
-    now = as_of.timestamp()
-    # Status at the date: the status history where there is one, else the status since creation (None before
-    # it). One lookup list: the history values, then each row's own status, then None ("no status yet").
-    history = table["status_history"]
-    points = _points_at(history, now)
-    given = len(history.values)
-    none_slot = given + subs.size
-    with np.errstate(invalid="ignore"):
-        created_later = table["created_at"] > now  # NaN (no creation time): False
-    slot = np.where(points >= 0, points, none_slot)
-    own = np.flatnonzero((history.counts() == 0) & ~created_later)
-    slot[own] = given + own
-    lookup = history.values + table["status"] + [None]
-    # Each distinct status coded once; live and overdue are then a table lookup per code.
-    code_of = _FirstSeen()
-    slots = slot[known].tolist()
-    status = np.fromiter(map(code_of.__getitem__, map(lookup.__getitem__, slots)), dtype=np.int64, count=len(slots))
-    lives_all = table["live_statuses"]
-    common = lives_all[int(known[0])] if known.size else frozenset()
-    statuses = list(code_of)  # in code order
-    live = np.array([st in common for st in statuses], dtype=bool)[status]
-    if lives_all.count(common) < subs.size:  # one C-level scan: usually every row shares the portal's set
-        odd = np.fromiter(map(is_not, lives_all, repeat(common)), dtype=bool, count=subs.size)[known]
-        for i in np.flatnonzero(odd).tolist():
-            live[i] = lookup[slots[i]] in lives_all[int(known[i])]
-    overdue = np.array([st in OVERDUE_STATUSES for st in statuses], dtype=bool)[status]
-    if "failed" in table["last_payment_status"]:
-        overdue |= np.fromiter(map(eq, table["last_payment_status"], repeat("failed")), dtype=bool,
-                               count=subs.size)[known]
-    due = table["next_payment_due"][known]
-    with np.errstate(invalid="ignore"):
-        requested = table["cancel_requested_at"][known] <= now  # NaN: False
-    today_ordinal = today.toordinal()
-
-    has_sub = np.bincount(owner, minlength=n) > 0
-    live_count = np.bincount(owner[live], minlength=n)
-    any_overdue = np.bincount(owner[live & overdue], minlength=n) > 0
-    any_cancel = np.bincount(owner[live & requested], minlength=n) > 0
-    with np.errstate(invalid="ignore"):
-        late = live & overdue & (due <= today_ordinal)
-        ahead = live & (due >= today_ordinal)
-    past_due_days = np.full(n, -np.inf)
-    np.maximum.at(past_due_days, owner[late], today_ordinal - due[late])
-    renewal = np.full(n, np.inf)
-    np.minimum.at(renewal, owner[ahead], due[ahead] - today_ordinal)
-    past_due_days[np.isinf(past_due_days)] = NAN
-    renewal[np.isinf(renewal)] = NAN
-    columns["active_subscriptions"] = live_count.astype(np.float64)
+def _subscription_features(frames: Any, owned: pl.DataFrame, as_of: datetime, today: date) -> pl.DataFrame:
+    # Status at the date: the status history where there is one (null before its first change), else the status
+    # since creation (null before it).
+    status = _value_at(frames, "status_history", as_of, "_status")
+    subs = (frames.subscriptions.join(owned, on="customer_id", how="inner")
+            .join(status, left_on="id", right_on="owner", how="left"))
+    now_status = (pl.when(pl.col("_status_known").fill_null(False)).then(pl.col("_status"))
+                  .when(pl.col("created_at") > as_of).then(None).otherwise(pl.col("status")))
+    subs = subs.with_columns(now_status.alias("_now"))
+    live = pl.col("live_statuses").list.contains(pl.col("_now")).fill_null(False)
+    overdue = (pl.col("_now").is_in(list(OVERDUE_STATUSES)).fill_null(False)
+               | (pl.col("last_payment_status") == "failed").fill_null(False))
+    requested = (pl.col("cancel_requested_at") <= as_of).fill_null(False)
+    late = (pl.lit(today) - pl.col("next_payment_due")).dt.total_days()  # days since the due date
     # A customer with subscriptions but none live is known not to be overdue / cancelling; without any, unknown.
-    columns["payment_overdue"] = _bool_array(any_overdue, has_sub)
-    columns["days_past_due"] = past_due_days
-    columns["cancel_requested"] = _bool_array(any_cancel, has_sub)
-    columns["days_to_renewal"] = renewal
+    return subs.group_by("row").agg(
+        live.sum().cast(pl.Int64).alias("active_subscriptions"),
+        (live & overdue).any().alias("payment_overdue"),
+        late.filter(live & overdue & (late >= 0)).max().alias("days_past_due"),
+        (live & requested).any().alias("cancel_requested"),
+        (-late).filter(live & (late <= 0)).min().alias("days_to_renewal"),
+    )
 
 
-def _usage_features(
-    usage: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions, since_ord: np.ndarray,
-    columns: dict[str, Any], n: int,
-) -> None:
-    table = usage.columns
-    # Usage row of each customer (-1: none, i.e. an empty Usage): computed per usage row, spread to the customers.
-    owner = usage.owners(index)
-    row_of = np.full(n, -1, dtype=np.int64)
-    present = np.flatnonzero(owner >= 0)
-    row_of[owner[present]] = present
-    known = row_of >= 0
-    rows = row_of[known]
-    now = as_of.timestamp()
+def _usage_features(frames: Any, owned: pl.DataFrame, as_of: datetime, options: FeatureOptions) -> pl.DataFrame:
     month_ago = as_of - timedelta(days=30)
+    usage = frames.usage.join(owned, on="customer_id", how="inner", maintain_order="left").unique(
+        "customer_id", keep="last", maintain_order=True)
+    # Histories give the value in effect on the date; without one the last pulled value stands (30 days back only
+    # a history knows the value).
+    for history, at, name in (("active_days_history", as_of, "_active_now"),
+                              ("active_days_history", month_ago, "_active_prev"),
+                              ("logins_history", as_of, "_logins"), ("seats_used_history", as_of, "_used")):
+        usage = usage.join(_value_at(frames, history, at, name), left_on="customer_id", right_on="owner", how="left")
+    known = {name: pl.col(f"{name}_known").fill_null(False) for name in ("_active_now", "_active_prev", "_logins",
+                                                                         "_used")}
+    active_now = pl.when(known["_active_now"]).then(pl.col("_active_now")).otherwise(pl.col("active_days_30d"))
+    active_prev = pl.when(known["_active_prev"]).then(pl.col("_active_prev"))
+    used = pl.when(known["_used"]).then(pl.col("_used")).otherwise(pl.col("seats_used"))
 
-    def spread(values: np.ndarray) -> np.ndarray:
-        out = np.full(n, NAN)  # an empty Usage: every number None
-        out[known] = values[rows]
-        return out
+    def stamp(name: str) -> pl.Expr:  # after the date: unknown as of then
+        return pl.when(pl.col(name) <= as_of).then(_epoch(pl.col(name)))
 
-    def field(name: str) -> np.ndarray:
-        return spread(_floats(table[name]))
-
-    def stamps(name: str) -> np.ndarray:
-        t = spread(table[name])
-        with np.errstate(invalid="ignore"):
-            t[t > now] = NAN  # after the date: unknown as of then
-        return t
-
-    # Histories give the value in effect on the date; without one the last pulled value stands.
-    history = table["active_days_history"]
-    active_now, active_prev = _timeline_values_at(history, [now, month_ago.timestamp()],
-                                                  _floats(table["active_days_30d"]))
-    # 30 days back only a history knows the value: the last pulled one is today's.
-    active_prev[history.counts() == 0] = NAN
-    active_now, active_prev = spread(active_now), spread(active_prev)
-    (logins,) = _timeline_values_at(table["logins_history"], [now], _floats(table["logins_30d"]))
-    columns["logins_30d"] = spread(logins)
-    columns["active_days_30d"] = active_now
-    columns["usage_frequency"] = active_now / 30.0
-    columns["usage_frequency_prev"] = active_prev / 30.0
-    columns["usage_trend"] = (active_now - active_prev) / 30.0
-    with np.errstate(invalid="ignore"):
-        columns["forgettable"] = _bool_array(active_now < options.forgettable_min_active_days, ~np.isnan(active_now))
-    dau_a, mau_a = field("avg_daily_active_users_30d"), field("active_users_30d")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["stickiness"] = np.where(mau_a > 0, dau_a / mau_a, NAN)
-    columns["days_since_last_login"] = _whole_days(now - stamps("last_login_at"))
-    bought = field("seats_purchased")
-    (used,) = _timeline_values_at(table["seats_used_history"], [now], _floats(table["seats_used"]))
-    used = spread(used)
-    columns["seats_purchased"] = bought
-    columns["seats_used"] = used
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["seat_utilisation"] = np.where(bought > 0, used / bought, NAN)
-    done = table["onboarding_milestones_done"]
-    done_a = spread(np.fromiter(map(len, done), dtype=np.float64, count=len(done)))
-    planned_a = field("onboarding_milestones_total")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        progress = np.where(planned_a > 0, np.minimum(done_a / planned_a, 1.0), NAN)
-    progress[~known] = NAN
-    columns["onboarding_progress"] = progress
-    columns["onboarding_complete"] = _bool_array(progress >= 1.0, ~np.isnan(progress))
-    # From the start of the customer_since day in the calendar's zone: one midnight per distinct day.
-    zone = ZoneInfo(options.tz)
-    first_value = stamps("first_value_at")
-    since_ts = np.full(n, NAN)
-    both = ~np.isnan(first_value) & ~np.isnan(since_ord)
-    days, inverse = np.unique(since_ord[both], return_inverse=True)
-    midnights = [datetime.combine(date.fromordinal(d), dt_time(), tzinfo=zone).timestamp()
-                 for d in days.astype(np.int64).tolist()]
-    since_ts[both] = np.array(midnights, dtype=np.float64)[inverse.reshape(-1)]
-    columns["days_to_first_value"] = _whole_days(first_value - since_ts)
-    columns["open_tickets"] = field("open_tickets")
-    columns["tickets_90d"] = field("tickets_90d")
-    columns["days_since_last_engagement"] = _whole_days(now - stamps("last_engagement_at"))
+    now = _epoch_us(as_of)
+    done = pl.col("onboarding_milestones_done").list.len().fill_null(0)
+    planned = pl.col("onboarding_milestones_total")
+    usage = usage.with_columns(
+        pl.when(known["_logins"]).then(pl.col("_logins")).otherwise(pl.col("logins_30d")).alias("logins_30d"),
+        active_now.alias("active_days_30d"), _per_day(active_now).alias("usage_frequency"),
+        _per_day(active_prev).alias("usage_frequency_prev"), _per_day(active_now - active_prev).alias("usage_trend"),
+        (active_now < options.forgettable_min_active_days).alias("forgettable"),
+        pl.when(pl.col("active_users_30d") > 0).then(
+            pl.col("avg_daily_active_users_30d") / pl.col("active_users_30d")).alias("stickiness"),
+        _days(pl.lit(now), stamp("last_login_at")).alias("days_since_last_login"),
+        used.alias("seats_used"),
+        pl.when(pl.col("seats_purchased") > 0).then(used / pl.col("seats_purchased")).alias("seat_utilisation"),
+        pl.when(planned > 0).then(pl.min_horizontal(done / planned, 1.0)).alias("onboarding_progress"),
+        _days(pl.lit(now), stamp("last_engagement_at")).alias("days_since_last_engagement"),
+        pl.when(pl.col("first_value_at") <= as_of).then(pl.col("first_value_at")).alias("_first_value"),
+    )
+    return usage.select(
+        "row", "logins_30d", "active_days_30d", "usage_frequency", "usage_frequency_prev", "usage_trend",
+        "forgettable", "stickiness", "days_since_last_login", "seats_purchased", "seats_used", "seat_utilisation",
+        "onboarding_progress", (pl.col("onboarding_progress") >= 1.0).alias("onboarding_complete"), "open_tickets",
+        "tickets_90d", "days_since_last_engagement", "_first_value")
 
 
-def _last_two(owner: np.ndarray, t: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per owner, the value with the latest ``t`` and the one before it (NaN if missing)."""
-    latest = np.full(n, NAN)
-    previous = np.full(n, NAN)
-    if owner.size:
-        order = np.lexsort((t, owner))
-        o, v = owner[order], values[order]
-        last = np.r_[o[1:] != o[:-1], True]
-        latest[o[last]] = v[last]
-        second = np.r_[last[1:], False] & ~last  # the row just before an owner's last row
-        second &= np.r_[o[1:] == o[:-1], False]
-        previous[o[second]] = v[second]
-    return latest, previous
-
-
-def _survey_features(feedback: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions,
-                     columns: dict[str, Any], n: int) -> None:
-    now = as_of.timestamp()
-    table = feedback.columns
-    owner = feedback.owners(index)
-    t = table["submitted_at"]
-    value = _floats(table["value"])
-    types = table["survey_type"]
-    code_of = {k: {"NPS": 1, "CSAT": 2, "CES": 3}.get(k.upper(), 0) for k in set(types)}
-    kind = np.fromiter(map(code_of.__getitem__, types), dtype=np.int8, count=feedback.size)
-    with np.errstate(invalid="ignore"):
-        keep = (owner >= 0) & (t <= now) & ~np.isnan(value)  # NaN times compare False: dropped too
-    owner, t, value, kind = owner[keep], t[keep], value[keep], kind[keep]
-    last_survey = np.full(n, -np.inf)
-    np.maximum.at(last_survey, owner, t)
-    last_survey[np.isinf(last_survey)] = NAN
-    nps_rows = kind == 1
-    latest, previous = _last_two(owner[nps_rows], t[nps_rows], value[nps_rows], n)
-    columns["nps_latest"] = latest
-    columns["nps_previous"] = previous
-    columns["nps_trend"] = latest - previous
-    with np.errstate(invalid="ignore"):
-        band = np.where(np.isnan(latest), 3, np.where(latest >= 9, 0, np.where(latest >= 7, 1, 2)))
-    columns["nps_group"] = list(map(("promoter", "passive", "detractor", None).__getitem__, band.tolist()))
-    window = t > now - options.survey_window_days * DAY
-    csat_rows = window & (kind == 2)
+def _survey_features(frames: Any, owned: pl.DataFrame, as_of: datetime, now: int,
+                     options: FeatureOptions) -> pl.DataFrame:
+    answers = (frames.feedback.join(owned, on="customer_id", how="inner", maintain_order="left")
+               .filter((pl.col("submitted_at") <= as_of) & pl.col("value").is_not_null())
+               .with_columns(pl.col("survey_type").str.to_uppercase().alias("_kind"),
+                             _epoch(pl.col("submitted_at")).alias("_t")))
+    value, kind, t = pl.col("value"), pl.col("_kind"), pl.col("_t")
+    window = t > now - options.survey_window_days * _DAY_US
+    csat = window & (kind == "CSAT")
     satisfied = (value == 2) if options.csat_scale == "hubspot" else (value >= 4)
-    csat_total = np.bincount(owner[csat_rows], minlength=n)
-    csat_ok = np.bincount(owner[csat_rows & satisfied], minlength=n)
-    ces_rows = window & (kind == 3)
-    ces_total = np.bincount(owner[ces_rows], minlength=n)
-    ces_sum = np.bincount(owner[ces_rows], weights=value[ces_rows], minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["csat_pct"] = np.where(csat_total > 0, 100.0 * csat_ok / csat_total, NAN)
-        columns["ces_mean"] = np.where(ces_total > 0, ces_sum / ces_total, NAN)
-    recent = t > now - 90 * DAY
-    columns["responses_90d"] = np.bincount(owner[recent], minlength=n).astype(np.float64)
-    columns["days_since_last_survey"] = _whole_days(now - last_survey)
+    ces = window & (kind == "CES")
+    # The latest NPS answer and the one before it (equal times: the later row is the later answer).
+    nps = answers.filter(kind == "NPS").sort("row", "_t", maintain_order=True).group_by("row").agg(
+        value.last().alias("nps_latest"), value.shift(1).last().alias("nps_previous"))
+    found = answers.group_by("row").agg(
+        csat.sum().alias("_csat"), (csat & satisfied).sum().alias("_csat_ok"),
+        ces.sum().alias("_ces"), value.filter(ces).cast(pl.Float64).sum().alias("_ces_sum"),
+        (t > now - 90 * _DAY_US).sum().cast(pl.Int64).alias("responses_90d"),
+        t.max().alias("_last"),
+    ).join(nps, on="row", how="left")
+    latest = pl.col("nps_latest")
+    return found.select(
+        "row", latest, "nps_previous", (latest - pl.col("nps_previous")).alias("nps_trend"),
+        pl.when(latest >= 9).then(pl.lit("promoter")).when(latest >= 7).then(pl.lit("passive"))
+        .when(latest.is_not_null()).then(pl.lit("detractor")).alias("nps_group"),
+        pl.when(pl.col("_csat") > 0).then(100.0 * pl.col("_csat_ok") / pl.col("_csat")).alias("csat_pct"),
+        pl.when(pl.col("_ces") > 0).then(pl.col("_ces_sum") / pl.col("_ces")).alias("ces_mean"),
+        "responses_90d", _days(pl.lit(now), pl.col("_last")).alias("days_since_last_survey"),
+    )
 
 
-def _deal_features(deals: Table, index: dict[str, int], as_of: datetime, options: FeatureOptions,
-                   columns: dict[str, Any], n: int) -> None:
-    now = as_of.timestamp()
-    table = deals.columns
-    owner = deals.owners(index)
-    won = table["is_won"]
-    t = table["close_date"]
-    amount = np.nan_to_num(_floats(table["amount"]))  # Decimal or None → float, None → 0
-    with np.errstate(invalid="ignore"):
-        keep = won & (owner >= 0) & (t <= now)  # NaN: no close date, dropped
-    owner, t, amount = owner[keep], t[keep], amount[keep]
-    last = np.full(n, -np.inf)
-    np.maximum.at(last, owner, t)
-    last[np.isinf(last)] = NAN
-    window = t > now - options.rfm_window_days * DAY
-    columns["recency_days"] = _whole_days(now - last)
-    columns["frequency"] = np.bincount(owner[window], minlength=n).astype(np.float64)
-    columns["monetary"] = np.bincount(owner[window], weights=amount[window], minlength=n)
+def _deal_features(frames: Any, owned: pl.DataFrame, as_of: datetime, now: int,
+                   options: FeatureOptions) -> pl.DataFrame:
+    won = (frames.deals.join(owned, on="customer_id", how="inner", maintain_order="left")
+           .filter(pl.col("is_won").fill_null(False) & (pl.col("close_date") <= as_of)))
+    t = _epoch(pl.col("close_date"))
+    window = t > now - options.rfm_window_days * _DAY_US
+    return won.group_by("row").agg(
+        _days(pl.lit(now), t.max()).alias("recency_days"),
+        window.sum().cast(pl.Int64).alias("frequency"),
+        pl.col("amount").cast(pl.Float64).fill_null(0.0).filter(window).sum().alias("monetary"),
+    )
+
+
+def _epoch_us(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(microseconds=1)
+
+
+# The feature frame's columns, in the order rows list them.
+FEATURE_COLUMNS = [
+    "customer_id", "customer_name", "customer_object", "industry", "acquisition_source", "country", "is_active",
+    "was_ever_active", "customer_since", "tenure_days", "churn_count", "days_since_churn", "days_since_reactivation",
+    "mrr", "arr", "mrr_90d_ago", "mrr_change_90d", "clv", "active_subscriptions", "payment_overdue", "days_past_due",
+    "cancel_requested", "days_to_renewal", "logins_30d", "active_days_30d", "usage_frequency",
+    "usage_frequency_prev", "usage_trend", "forgettable", "stickiness", "days_since_last_login", "seats_purchased",
+    "seats_used", "seat_utilisation", "onboarding_progress", "onboarding_complete", "days_to_first_value",
+    "open_tickets", "tickets_90d", "days_since_last_engagement", "nps_latest", "nps_previous", "nps_trend",
+    "nps_group", "csat_pct", "ces_mean", "responses_90d", "days_since_last_survey", "recency_days", "frequency",
+    "monetary", "birthday_month", "anniversary_month", "is_birthday_month", "is_anniversary_month",
+]
 
 
 def feature_names() -> list[str]:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from connector.metrics.features import FeatureOptions, FeatureTable, customer_features
 from connector.metrics.periods import Period
@@ -23,7 +23,7 @@ from connector.metrics.retention import (
 from connector.metrics.revenue import FxTable, MrrLedger, RevenueFigures, build_mrr_ledger, revenue_figures
 from connector.metrics.satisfaction import PerContact, SurveySummary, survey_summary
 from connector.metrics.value import saas_clv
-from connector.model import Portfolio, Table
+from connector.model import Portfolio
 
 
 @dataclass(frozen=True)
@@ -82,26 +82,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _mean(values: np.ndarray) -> float | None:
-    known = values[~np.isnan(values)]
+def _mean(values: pl.Series) -> float | None:
+    # numpy's mean (pairwise sums): the figures stay what they were to the last digit
+    known = values.drop_nulls().cast(pl.Float64).to_numpy()
     return float(known.mean()) if known.size else None
 
 
 def engagement_summary(features: FeatureTable) -> EngagementSummary:
-    columns = features.columns
-    active = columns["is_active"] == 1
-    usage = columns["usage_frequency"][active]
-    forgettable = columns["forgettable"][active]
-    known_forgettable = forgettable >= 0
-    onboarding = columns["onboarding_complete"][active]
-    known_onboarding = onboarding >= 0
+    active = features.frame.filter(pl.col("is_active"))
     return EngagementSummary(
-        customers_with_usage=int(np.count_nonzero(~np.isnan(usage))),
-        mean_usage_frequency=_mean(usage),
-        mean_stickiness=_mean(columns["stickiness"][active]),
-        forgettable_share=float(forgettable[known_forgettable].mean()) if known_forgettable.any() else None,
-        mean_seat_utilisation=_mean(columns["seat_utilisation"][active]),
-        onboarding_complete_share=float(onboarding[known_onboarding].mean()) if known_onboarding.any() else None,
+        customers_with_usage=int(active["usage_frequency"].count()),
+        mean_usage_frequency=_mean(active["usage_frequency"]),
+        mean_stickiness=_mean(active["stickiness"]),
+        forgettable_share=_mean(active["forgettable"]),
+        mean_seat_utilisation=_mean(active["seat_utilisation"]),
+        onboarding_complete_share=_mean(active["onboarding_complete"]),
     )
 
 
@@ -114,29 +109,11 @@ def _engagement_of(ledger: MrrLedger, features: FeatureTable) -> EngagementSumma
     return cached[1]
 
 
-class _FeedbackByTime:
-    """Feedback rows sorted by submission time once, so each period reads only its own slice."""
-
-    def __init__(self, feedback: Table):
-        times = feedback.columns["submitted_at"]
-        dated = np.flatnonzero(~np.isnan(times))
-        order = np.argsort(times[dated], kind="stable")
-        self.times = times[dated][order]
-        self.rows = dated[order]
-
-    def within(self, period: Period) -> np.ndarray:
-        lo = int(np.searchsorted(self.times, period.start_ts, side="left"))
-        hi = int(np.searchsorted(self.times, period.end_ts, side="left"))
-        return self.rows[lo:hi]
-
-
-def _feedback_in(portfolio: Portfolio, ledger: MrrLedger, period: Period) -> tuple[Table, np.ndarray]:
-    """The feedback table and its rows submitted in ``period``, in submission order."""
-    feedback = portfolio.tables.feedback
-    cached = ledger.cache.get("feedback_by_time")
-    if cached is None or cached[0] is not feedback:
-        cached = ledger.cache["feedback_by_time"] = (feedback, _FeedbackByTime(feedback))
-    return feedback, cached[1].within(period)
+def _feedback_in(portfolio: Portfolio, period: Period) -> pl.DataFrame:
+    """The answers submitted in ``period``, in submission order (the order ties break in and groups are listed)."""
+    submitted = pl.col("submitted_at")
+    return (portfolio.frames.feedback.filter((submitted >= period.start) & (submitted < period.end))
+            .sort("submitted_at", maintain_order=True))
 
 
 def portfolio_metrics(
@@ -165,7 +142,6 @@ def portfolio_metrics(
     else:
         raise ValueError(f"unknown net MRR churn variant {options.net_mrr_churn!r} (valid: fixed_cohort, chartmogul)")
     churn = counts.churn(options.churn_method)  # type: ignore[arg-type]
-    feedback, in_window = _feedback_in(portfolio, ledger, window)
     return PortfolioMetrics(
         period=window,
         as_of=as_of,
@@ -176,7 +152,7 @@ def portfolio_metrics(
         arpa=revenue.arpa_end,
         clv=saas_clv(revenue.arpa_start, options.gross_margin, churn, cap=options.clv_cap_months)
         if revenue.arpa_start is not None else None,
-        surveys=survey_summary(feedback, window, rows=in_window, per_contact=options.per_contact,
+        surveys=survey_summary(_feedback_in(portfolio, window), window, per_contact=options.per_contact,
                                csat_scale=options.features.csat_scale),
         engagement=_engagement_of(ledger, features),
         by_source=retention_by_source(ledger, portfolio, window),

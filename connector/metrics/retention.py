@@ -8,10 +8,11 @@ from typing import Literal, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import polars as pl
 
 from connector.metrics import periods
 from connector.metrics.periods import Period
-from connector.metrics.revenue import MrrLedger, ratio
+from connector.metrics.revenue import ALWAYS_US, US, MrrLedger, period_states, ratio
 from connector.model import Portfolio
 
 ChurnMethod = Literal["chartmogul", "stripe"]
@@ -70,99 +71,46 @@ class CustomerCounts:
         raise ValueError(f"unknown churn method {method!r} (valid: chartmogul, stripe)")
 
 
-def _masks(ledger: MrrLedger, period: Period) -> dict[str, np.ndarray]:
-    t0, t1 = period.start_ts, period.end_ts
-    # The portfolio figures ask for the same period's masks twice (counts, then by source): keep the last ones.
-    cached = ledger.cache.get("masks")
-    if cached is not None and cached[0] == (t0, t1):
-        return cached[1]
-    start_active = ledger.micro_at(t0) > 0
-    end_active = ledger.micro_at(t1) > 0
-    first = ledger.first_active_ts()
-    with np.errstate(invalid="ignore"):
-        paid_before = first < t0
-        first_inside = (first >= t0) & (first < t1)
-    masks = {
-        "S": start_active,
-        "E": end_active,
-        "paid_before": paid_before,
-        "first_inside": first_inside,
-        "churns": ledger.events_between(ledger.deactivation, t0, t1),
-        "reactivations": ledger.events_between(ledger.reactivation, t0, t1),
-    }
-    for mask in masks.values():
-        mask.flags.writeable = False
-    ledger.cache["masks"] = ((t0, t1), masks)
-    return masks
-
-
-def _counts(label: str, m: dict[str, np.ndarray], select: np.ndarray | None = None) -> CustomerCounts:
-    def pick(a: np.ndarray) -> np.ndarray:
-        return a if select is None else a[select]
-
-    s, e = pick(m["S"]), pick(m["E"])
-    paid_before, first_inside = pick(m["paid_before"]), pick(m["first_inside"])
-    churns, reactivations = pick(m["churns"]), pick(m["reactivations"])
-    n_mask = e & ~s
-    start, end = int(s.sum()), int(e.sum())
-    new_or_returned = int(n_mask.sum())
-    lost = int((s & ~e).sum())
-    new_first = int(first_inside.sum())  # first-time payers of the period, whether they stayed or not
-    churn_events = int(churns.sum())
+def _counts(label: str, states: pl.DataFrame) -> CustomerCounts:
+    s, e = pl.col("start") > 0, pl.col("end") > 0
+    first_inside = pl.col("first_inside")
+    n = e & ~s
+    c = states.select(
+        s.sum().alias("start"), e.sum().alias("end"), n.sum().alias("new_or_returned"), (s & ~e).sum().alias("lost"),
+        (n & ~pl.col("paid_before")).sum().alias("new"), (n & pl.col("paid_before")).sum().alias("reactivated"),
+        (s & e & (pl.col("churns") > 0)).sum().alias("churned_and_returned"),
+        (first_inside & ~e).sum().alias("joined_and_left"),
+        pl.col("churns").sum().alias("churn_events"), pl.col("reactivations").sum().alias("reactivation_events"),
+        first_inside.sum().alias("new_first"),  # first-time payers of the period, whether they stayed or not
+    ).row(0, named=True)
+    c = {name: int(value or 0) for name, value in c.items()}
+    new_first = c.pop("new_first")
     return CustomerCounts(
         period_label=label,
-        start=start,
-        end=end,
-        new_or_returned=new_or_returned,
-        lost=lost,
-        new=int((n_mask & ~paid_before).sum()),
-        reactivated=int((n_mask & paid_before).sum()),
-        churned_and_returned=int((s & e & (churns > 0)).sum()),
-        joined_and_left=int((first_inside & ~e).sum()),
-        churn_events=churn_events,
-        reactivation_events=int(reactivations.sum()),
-        retention_rate=customer_retention_rate(start, end, new_or_returned),
-        churn_rate=customer_churn_rate(start, lost),
-        churn_rate_stripe=stripe_churn_rate(churn_events, start, new_first),
+        **c,
+        retention_rate=customer_retention_rate(c["start"], c["end"], c["new_or_returned"]),
+        churn_rate=customer_churn_rate(c["start"], c["lost"]),
+        churn_rate_stripe=stripe_churn_rate(c["churn_events"], c["start"], new_first),
     )
 
 
 def customer_counts(ledger: MrrLedger, period: Period) -> CustomerCounts:
     """S/E/N/L and the retention and churn rates of ``period`` (snapshots at its start and end)."""
-    return _counts(period.label, _masks(ledger, period))
-
-
-def _source_codes(ledger: MrrLedger, portfolio: Portfolio) -> tuple[list[str], np.ndarray]:
-    """Each customer's source as a small integer, computed once per ledger (several periods reuse it)."""
-    customers = portfolio.tables.customers
-    cached = ledger.cache.get("sources")
-    if cached is not None and cached[0] is customers:
-        return cached[1], cached[2]
-    ids, sources = customers.columns["id"], customers.columns["acquisition_source"]
-    if ledger.customer_ids is not ids and ledger.customer_ids != ids:  # a ledger of another portfolio's order
-        sources = list(map(sources.__getitem__, map(portfolio.customer_index().__getitem__, ledger.customer_ids)))
-    # A handful of distinct sources: name them (a missing or empty one is "unknown"), then code every customer's
-    # in C; codes follow the sorted names (stable output order).
-    name_of = {source: source or UNKNOWN_SOURCE for source in set(sources)}
-    names = sorted(set(name_of.values()))
-    position = {name: i for i, name in enumerate(names)}
-    code_of = {source: position[name] for source, name in name_of.items()}
-    codes = np.fromiter(map(code_of.__getitem__, sources), dtype=np.int64, count=len(sources))
-    ledger.cache["sources"] = (customers, names, codes)
-    return names, codes
+    return _counts(period.label, period_states(ledger, period))
 
 
 def retention_by_source(ledger: MrrLedger, portfolio: Portfolio, period: Period) -> dict[str, CustomerCounts]:
-    """Customer counts and rates per acquisition source (missing source: ``unknown``)."""
-    masks = _masks(ledger, period)
-    names, codes = _source_codes(ledger, portfolio)
-    involved = masks["S"] | masks["E"] | masks["first_inside"]
-    out: dict[str, CustomerCounts] = {}
-    for k, name in enumerate(names):
-        select = (codes == k) & involved
-        if select.any():
-            out[name] = _counts(period.label, masks, select)
-    return out
+    """Customer counts and rates per acquisition source (missing or empty source: ``unknown``)."""
+    states = period_states(ledger, period).filter(
+        (pl.col("start") > 0) | (pl.col("end") > 0) | pl.col("first_inside"))
+    # Sources by customer id, so a ledger of another portfolio's customer order reads each customer's own.
+    source = pl.when(pl.col("acquisition_source") == "").then(None).otherwise(pl.col("acquisition_source"))
+    sources = pl.DataFrame({"id": ledger.ids}).with_row_index("row").join(
+        portfolio.frames.customers.select("id", source.fill_null(UNKNOWN_SOURCE).alias("source")), on="id",
+        how="left")
+    states = states.join(sources.select("row", pl.col("source").fill_null(UNKNOWN_SOURCE)), on="row", how="left")
+    return {name: _counts(period.label, group)
+            for (name,), group in sorted(states.partition_by("source", as_dict=True).items())}
 
 
 @dataclass(frozen=True)
@@ -183,63 +131,56 @@ def cohort_retention(
     tz: str | ZoneInfo = "UTC",
 ) -> list[CohortRow]:
     """Cohort retention table by start month: offsets whose month has ended by ``as_of`` only."""
-    first = ledger.first_active_ts()
-    known = ~np.isnan(first)
-    if not known.any():
+    first = ledger.first_active().filter(pl.col("first") > ALWAYS_US)  # "since always" has no start month
+    if not first.height:
         return []
-    start_at = datetime.fromtimestamp(float(np.nanmin(first)), tz=ZoneInfo("UTC"))
+    start_at = datetime.fromtimestamp(first["first"].min() / US, tz=ZoneInfo("UTC"))
     earliest = (start_at - timedelta(days=1)).astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz).date()
     if first_month is not None and first_month > earliest:
         earliest = first_month
     months: list[Period] = [p for p in periods.iter_months(earliest, as_of.date(), tz) if p.end <= as_of]
     if not months:
         return []
-    starts = np.array([p.start_ts for p in months] + [months[-1].end_ts])
-    cohort_of = np.full(len(ledger), -1, dtype=np.int64)
+    count = len(months)
+    starts = pl.Series([int(p.start_ts) * US for p in months] + [int(months[-1].end_ts) * US])
+    ends = pl.Series([int(p.end_ts) * US for p in months])
     # Movements of a period are the changes in [start, end): a first payment at 00:00 on the 1st opens that month.
-    cohort_of[known] = np.searchsorted(starts, first[known], side="right") - 1
-    cohort_of[(cohort_of < 0) | (cohort_of >= len(months))] = -1
-    sizes = np.bincount(cohort_of[cohort_of >= 0], minlength=len(months))
-    active_by_month = _active_by_month(ledger, cohort_of, np.array([p.end_ts for p in months]))
+    cohorts = first.select("row", (starts.search_sorted(first["first"], side="right") - 1).alias("cohort")).filter(
+        (pl.col("cohort") >= 0) & (pl.col("cohort") < count))
+    sizes = cohorts.group_by("cohort").len()
+    size_of = dict(zip(sizes["cohort"].to_list(), sizes["len"].to_list()))
+    active_by_month = _active_by_month(ledger, cohorts, ends)
     rows: list[CohortRow] = []
     for c, p in enumerate(months):
-        size = int(sizes[c])
+        size = int(size_of.get(c, 0))
         if not rows and not size:
             continue  # no leading empty cohorts
-        active = tuple(int(active_by_month[c + k, c]) for k in range(len(months) - c))
+        active = tuple(int(active_by_month[c, c + k]) for k in range(count - c))
         rows.append(CohortRow(p.label, size, active, tuple(ratio(a, size) for a in active)))
     return rows
 
 
-_POINTS_PER_PASS = 1 << 18  # ledger points per chunk of the cohort pass: bounded working memory at any scale
-
-
-def _active_by_month(ledger: MrrLedger, cohort_of: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``[j, c]``: customers of cohort ``c`` paying just before ``ends[j]`` (ascending), in one pass over the ledger.
+def _active_by_month(ledger: MrrLedger, cohorts: pl.DataFrame, ends: pl.Series) -> np.ndarray:
+    """``[c, j]``: customers of cohort ``c`` paying just before ``ends[j]`` (ascending).
 
     A ledger point is the customer's MRR for the snapshots after it up to and including its successor's instant
-    (a snapshot is the left limit), i.e. for the ends in (time, next time]: a range of months per paying point,
-    counted in a difference array over (cohort, month).
+    (a snapshot is the left limit), i.e. for the month ends in (time, next time]: each paying point adds one to a
+    range of months of its cohort, counted as +1 where the range opens and -1 where it closes, then summed.
     """
-    months = ends.size
-    width = months + 1
-    diff = np.zeros(months * width, dtype=np.int64)
-    times, owner, micro = ledger.times, ledger.owner, ledger.micro
-    total = times.size
-    for lo in range(0, total, _POINTS_PER_PASS):
-        hi = min(lo + _POINTS_PER_PASS, total)
-        cohort = cohort_of[owner[lo:hi]]
-        paying = np.flatnonzero((micro[lo:hi] > 0) & (cohort >= 0))
-        if not paying.size:
-            continue
-        cohort = cohort[paying] * width
-        at = lo + paying
-        after = np.minimum(at + 1, total - 1)
-        # The successor's instant where the next point is the same customer's; a customer's last point: never.
-        upto = np.where((at + 1 < total) & (owner[after] == owner[at]), times[after], np.inf)
-        diff += np.bincount(cohort + np.searchsorted(ends, times[at], side="right"), minlength=months * width)
-        diff -= np.bincount(cohort + np.searchsorted(ends, upto, side="right"), minlength=months * width)
-    return np.cumsum(diff.reshape(months, width)[:, :months], axis=1).T
+    count = ends.len()
+    after = pl.when(pl.col("row") == pl.col("row").shift(-1)).then(pl.col("at").shift(-1))
+    paying = (ledger.points.select("row", "at", after.alias("next"), "micro")
+              .filter(pl.col("micro") > 0).join(cohorts, on="row"))
+    opens = ends.search_sorted(paying["at"], side="right")
+    closes = pl.Series(np.where(paying["next"].is_null().to_numpy(), count,
+                                ends.search_sorted(paying["next"].fill_null(0), side="right").to_numpy()))
+    edges = pl.concat([
+        pl.DataFrame({"cohort": paying["cohort"], "month": opens, "step": 1}),
+        pl.DataFrame({"cohort": paying["cohort"], "month": closes, "step": -1}),
+    ], how="vertical_relaxed").group_by("cohort", "month").agg(pl.col("step").sum())
+    diff = np.zeros((count, count + 1), dtype=np.int64)
+    diff[edges["cohort"].to_numpy(), edges["month"].to_numpy()] = edges["step"].to_numpy()
+    return np.cumsum(diff[:, :count], axis=1)
 
 
 def retention_table(rows: Sequence[CohortRow]) -> list[list[float | None]]:

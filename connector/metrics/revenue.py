@@ -6,36 +6,21 @@ import math
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import chain, compress, repeat
-from operator import is_not
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+import polars as pl
 
 from connector.errors import ConfigError
-from connector.metrics.memo import Once
 from connector.metrics.periods import Period
-from connector.model import LIVE_STATUSES, OVERDUE_STATUSES, Flat, Portfolio, Subscription
+from connector.model import Portfolio, Subscription
+from connector.model.mrr import ALWAYS, mrr_steps, steps_of
+from connector.vocabulary import MONTHLY_FRACTION
 
 ZERO = Decimal(0)
-NEG_INF = -math.inf
-DAY_SECONDS = 86400.0
-
-# Monthly factor per billing frequency as an exact fraction (METRICS §1.3): weekly 52/12 and daily 365/12 by
-# choice (Stripe snippets use x4 and x30, ChartMogul the real service length); the rest divide the term.
-MONTHLY_FACTORS: dict[str, tuple[int, int]] = {
-    "daily": (365, 12),
-    "weekly": (52, 12),
-    "biweekly": (26, 12),
-    "monthly": (1, 1),
-    "quarterly": (1, 3),
-    "per_six_months": (1, 6),
-    "annually": (1, 12),
-    "per_two_years": (1, 24),
-    "per_three_years": (1, 36),
-    "per_four_years": (1, 48),
-    "per_five_years": (1, 60),
-}
+# The model's billing frequencies (HubSpot's), plus daily charges at 365/12 (METRICS §1.3; Stripe snippets use x30):
+# HubSpot has no daily billing frequency, so the model's vocabulary does not list it.
+FRACTIONS: dict[str, tuple[int, int]] = {**MONTHLY_FRACTION, "daily": (365, 12)}
 
 
 def ratio(numerator: Decimal | float | int, denominator: Decimal | float | int) -> float | None:
@@ -55,11 +40,12 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def monthly_factor(billing_frequency: str) -> tuple[int, int]:
+    """The billing frequency's monthly factor as an exact fraction (numerator, denominator), METRICS §1.3."""
     try:
-        return MONTHLY_FACTORS[billing_frequency]
+        return FRACTIONS[billing_frequency]
     except KeyError:
         raise ConfigError(
-            f"unknown billing frequency {billing_frequency!r}{_did_you_mean(billing_frequency, MONTHLY_FACTORS)}"
+            f"unknown billing frequency {billing_frequency!r}{_did_you_mean(billing_frequency, FRACTIONS)}"
         ) from None
 
 
@@ -237,82 +223,12 @@ def mrr_movements(rows: Iterable[tuple[Decimal, Decimal, bool]]) -> MrrMovements
 
 # ---------------------------------------------------------------- the MRR ledger of a portfolio
 
-
-def _ts(value) -> float:
-    return value.timestamp()
-
-
-def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
-    """The subscription's MRR as steps (epoch seconds, MRR from then on); 0 before the first step.
-
-    Replicates ``Subscription.mrr_at`` exactly (live statuses, past-due grace), in one merge over its
-    histories instead of a bisect per instant.
-    """
-    status_history = sub.status_history
-    mrr_history = sub.mrr_history
-    live = sub.live_statuses
-    grace = sub.past_due_grace_days
-    grace_seconds = None if grace is None else (grace + 1) * DAY_SECONDS
-    convert = fx is not None and sub.currency is not None and sub.currency != fx.reporting_currency
-    if not status_history and not mrr_history:
-        value = (sub.mrr or ZERO) if sub.status in live else ZERO
-        if convert and value:
-            value = fx.convert(value, sub.currency)
-        return [(NEG_INF if sub.created_at is None else _ts(sub.created_at), value)]
-    times: set[float] = set()
-    status_points = [(_ts(t), s) for t, s in status_history]
-    mrr_points = [(_ts(t), m) for t, m in mrr_history]
-    times.update(t for t, _ in status_points)
-    times.update(t for t, _ in mrr_points)
-    # Start of the unbroken past_due/unpaid run each status point belongs to; with a grace period, MRR
-    # stops (grace + 1) whole days into the run, an instant that is a step of its own.
-    run_start: list[float | None] = []
-    for k, (t, status) in enumerate(status_points):
-        if status in OVERDUE_STATUSES:
-            start = run_start[k - 1] if k and run_start[k - 1] is not None else t
-            run_start.append(start)
-            if grace is not None:
-                times.add(start + (grace + 1) * DAY_SECONDS)
-        else:
-            run_start.append(None)
-    created = None
-    if not status_history:
-        created = NEG_INF if sub.created_at is None else _ts(sub.created_at)
-        times.add(created)
-    steps: list[tuple[float, Decimal]] = []
-    si = mi = -1
-    ns, nm = len(status_points), len(mrr_points)
-    previous = None
-    for t in sorted(times):
-        while si + 1 < ns and status_points[si + 1][0] <= t:
-            si += 1
-        while mi + 1 < nm and mrr_points[mi + 1][0] <= t:
-            mi += 1
-        if status_history:
-            status = status_points[si][1] if si >= 0 else None
-        else:
-            status = sub.status if t >= created else None
-        if status not in live:
-            value = ZERO
-        elif grace is not None and si >= 0 and run_start[si] is not None and t - run_start[si] >= grace_seconds:
-            value = ZERO
-        elif mrr_history:
-            value = mrr_points[mi][1] if mi >= 0 else None
-            value = ZERO if value is None else value
-        else:
-            value = sub.mrr or ZERO
-        if convert and value:
-            value = fx.convert(value, sub.currency)
-        if value != previous:
-            steps.append((t, value))
-            previous = value
-    return steps
-
-
 MICRO = 1_000_000  # the ledger carries MRR as integer micro-units: exact sums, exact to 1e-6 per value
-# Snapshot arrays a ledger keeps (8 MB each at a million customers): a period's two bounds and the next earlier
+US = 1_000_000  # microseconds per second: ledger instants are epoch microseconds
+# Snapshots a ledger keeps (8 MB each at a million customers): a period's two bounds and the next earlier
 # period's start, whose end is this one's start.
 _SNAPSHOTS_KEPT = 3
+ALWAYS_US = int(ALWAYS.timestamp()) * US
 
 
 def money(micro: int) -> Decimal:
@@ -323,74 +239,61 @@ def money(micro: int) -> Decimal:
     return Decimal(micro).scaleb(-6).normalize()
 
 
-class MrrLedger:
-    """Every customer's MRR as a step function, flattened into arrays for single-pass period metrics.
+def _to_micro(value: Decimal) -> int:
+    return int((value * MICRO).to_integral_value())
 
-    Points of customer ``i`` are ``offsets[i]:offsets[i+1]``, ascending in time; MRR is 0 before the first.
-    ``micro`` (int64 micro-units) gives exact money totals; ``mrr`` (float) serves activity tests and ranking.
+
+def _seconds(instant_us: int) -> float:
+    return -math.inf if instant_us <= ALWAYS_US else instant_us / US
+
+
+def subscription_steps(sub: Subscription, fx: FxTable | None = None) -> list[tuple[float, Decimal]]:
+    """One subscription's MRR as steps (epoch seconds, MRR from then on; 0 before the first): the MRR rule
+    (``connector.model.mrr``) read for it, converted at constant FX."""
+    convert = fx is not None and sub.currency is not None and sub.currency != fx.reporting_currency
+    steps: list[tuple[float, Decimal]] = []
+    previous = None
+    for at, value in steps_of(sub):
+        if convert and value:
+            value = fx.convert(value, sub.currency)  # type: ignore[union-attr]
+        if value != previous:
+            steps.append((-math.inf if at == ALWAYS else at.timestamp(), value))
+            previous = value
+    return steps
+
+
+class MrrLedger:
+    """Every customer's MRR as steps, summed over its subscriptions: the frame ``points`` (``row``: the customer's
+    position in ``ids``; ``at``: epoch microseconds; ``micro``: MRR in integer micro-units from then on;
+    ``activation`` 0 -> >0, ``deactivation`` >0 -> 0 (a churn), ``reactivation`` any activation after the first),
+    sorted by row then time. MRR is 0 before a customer's first point. Snapshots are numpy arrays in ``ids`` order.
     """
 
-    def __init__(
-        self,
-        customer_ids: list[str],
-        owner: np.ndarray,
-        times: np.ndarray,
-        micro: np.ndarray,
-        index: dict[str, int] | None = None,
-    ):
-        n = len(customer_ids)
-        self.customer_ids = customer_ids
-        self.index = index if index is not None else {cid: i for i, cid in enumerate(customer_ids)}
-        self.owner = owner
-        self.times = times
-        self.micro = micro
-        self._mrr: np.ndarray | None = None
-        # Derived per-portfolio data that several periods reuse (e.g. the feedback time index), by name.
+    def __init__(self, ids: pl.Series, points: pl.DataFrame):
+        self.ids = ids
+        self.points = points
+        # Derived per-portfolio data that several periods reuse (a period's states, sources), by name.
         self.cache: dict[Any, Any] = {}
-        counts = np.bincount(owner, minlength=n) if owner.size else np.zeros(n, dtype=np.int64)
-        self.offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=self.offsets[1:])
-        total = owner.size
-        active = micro > 0
-        prev_active = np.zeros(total, dtype=bool)
-        if total:
-            prev_active[1:] = active[:-1]
-            prev_active[self.offsets[:-1][counts > 0]] = False
-        self.activation = active & ~prev_active  # 0 -> >0
-        self.deactivation = ~active & prev_active  # >0 -> 0 (a churn)
-        # The first activation of a customer is its start; any later one is a reactivation.
-        first_act = np.full(n, -1, dtype=np.int64)
-        act_idx = np.flatnonzero(self.activation)
-        if act_idx.size:
-            owners, firsts = np.unique(owner[act_idx], return_index=True)
-            first_act[owners] = act_idx[firsts]
-        self.first_activation_point = first_act
-        self.reactivation = self.activation.copy()
-        self.reactivation[first_act[first_act >= 0]] = False
-        self._first_active: np.ndarray | None = None
-        # The last few snapshots asked for, by instant: a report's periods share their bounds (one month's start
-        # is the month before's end) and each period's figures read the same two snapshots several times.
         self._snapshots: dict[float, np.ndarray] = {}
+        self._first_active: np.ndarray | None = None
+        self._customer_ids: list[str] | None = None
+        self._index: dict[str, int] | None = None
 
     def __len__(self) -> int:
-        return len(self.customer_ids)
+        return self.ids.len()
 
     @property
-    def mrr(self) -> np.ndarray:
-        """Every point's MRR as float, made on first use: the metrics read ``micro``, so 8 bytes a point are kept
-        only for a reader that asks."""
-        if self._mrr is None:
-            self._mrr = self.micro / MICRO
-        return self._mrr
+    def customer_ids(self) -> list[str]:
+        if self._customer_ids is None:
+            self._customer_ids = self.ids.to_list()
+        return self._customer_ids
 
-    def point_at(self, at: float) -> np.ndarray:
-        """Per customer, the point in effect just before epoch ``at`` (snapshot semantics, see Period), -1 if none."""
-        n = len(self.customer_ids)
-        if not self.times.size:
-            return np.full(n, -1, dtype=np.int64)
-        csum = np.concatenate(([0], np.cumsum(self.times < at)))
-        counts = csum[self.offsets[1:]] - csum[self.offsets[:-1]]
-        return np.where(counts > 0, self.offsets[:-1] + counts - 1, -1)
+    @property
+    def index(self) -> dict[str, int]:
+        """Customer id -> position (made on first use: the metrics themselves join on ``ids``)."""
+        if self._index is None:
+            self._index = {cid: i for i, cid in enumerate(self.customer_ids)}
+        return self._index
 
     def micro_at(self, at: float) -> np.ndarray:
         """Per customer MRR in micro-units in effect just before epoch ``at`` (read-only: shared by callers)."""
@@ -398,11 +301,10 @@ class MrrLedger:
         cached = self._snapshots.get(at)
         if cached is not None:
             return cached
-        points = self.point_at(at)
-        if not self.micro.size:
-            micro = np.zeros(len(self.customer_ids), dtype=np.int64)
-        else:
-            micro = np.where(points >= 0, self.micro[np.maximum(points, 0)], 0)
+        last = (self.points.lazy().filter(pl.col("at") < at * US).select("row", "micro")
+                .unique(subset="row", keep="last").collect())
+        micro = np.zeros(len(self), dtype=np.int64)
+        micro[last["row"].to_numpy()] = last["micro"].to_numpy()
         micro.flags.writeable = False
         if len(self._snapshots) >= _SNAPSHOTS_KEPT:
             del self._snapshots[next(iter(self._snapshots))]  # the oldest asked for
@@ -414,226 +316,96 @@ class MrrLedger:
         return self.micro_at(at) / MICRO
 
     def first_active_ts(self) -> np.ndarray:
-        """Per customer, when MRR first went above 0 (NaN if never); read-only, computed once."""
+        """Per customer, when MRR first went above 0 in epoch seconds (NaN if never, -inf since always);
+        read-only, computed once."""
         if self._first_active is None:
-            out = np.full(len(self.customer_ids), np.nan)
-            has = self.first_activation_point >= 0
-            out[has] = self.times[self.first_activation_point[has]]
+            first = self.first_active()
+            out = np.full(len(self), np.nan)
+            rows, instants = first["row"].to_numpy(), first["first"].to_numpy()
+            out[rows] = np.where(instants <= ALWAYS_US, -np.inf, instants / US)
             out.flags.writeable = False
             self._first_active = out
         return self._first_active
 
-    def events_between(self, flags: np.ndarray, start: float, end: float) -> np.ndarray:
-        """Per customer, how many flagged points fall in [start, end)."""
-        mask = flags & (self.times >= start) & (self.times < end)
-        return np.bincount(self.owner[mask], minlength=len(self.customer_ids))
-
-    def last_event_before(self, flags: np.ndarray, before: float) -> np.ndarray:
-        """Per customer, the epoch of the last flagged point before ``before`` (NaN if none)."""
-        out = np.full(len(self.customer_ids), np.nan)
-        idx = np.flatnonzero(flags & (self.times < before))
-        if idx.size:
-            out[self.owner[idx]] = self.times[idx]  # ascending, so the last write per owner wins
-        return out
+    def first_active(self) -> pl.DataFrame:
+        """(row, first): when each customer that ever paid first did (epoch microseconds)."""
+        return self.points.filter(pl.col("activation")).group_by("row").agg(pl.col("at").first().alias("first"))
 
 
-def _dense_rank(values: np.ndarray) -> np.ndarray:
-    """Each value's rank among the distinct values (equal values, equal rank): instants as small integers."""
-    order = np.argsort(values)
-    ordered = values[order]
-    step = np.zeros(values.size, dtype=np.int64)  # 1 where a new value starts, then summed in place
-    if values.size:
-        np.not_equal(ordered[1:], ordered[:-1], out=step[1:])
-    del ordered
-    np.cumsum(step, out=step)
-    rank = np.empty(values.size, dtype=np.int64)
-    rank[order] = step
-    return rank
-
-
-def _sort_by(key: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """The order of ``np.lexsort((times, key))`` from the times' dense ranks: one stable sort of a single int64
-    (key, rank) instead of a sort per key, ~3x faster on a million customers' changes."""
-    if not key.size:
-        return np.zeros(0, dtype=np.int64)
-    combined = key * (int(rank.max()) + 1)
-    combined += rank
-    return np.argsort(combined, kind="stable")
-
-
-def _entries(flat: Flat, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """(row, epoch, value) of every timeline entry of the rows ``selected`` (a row mask), in the Flat's order."""
-    rows = flat.owners()
-    keep = selected[rows]
-    if keep.all():
-        return rows, flat.times, flat.values  # the column's own list: read, never extended
-    return rows[keep], flat.times[keep], list(compress(flat.values, keep.tolist()))
+def _with_micro(steps: pl.DataFrame, fx: FxTable | None) -> pl.DataFrame:
+    """The steps with their MRR in micro-units; foreign amounts converted at the constant rate, each distinct one
+    once (Decimal arithmetic, as FxTable.convert)."""
+    exact = (pl.col("mrr") * MICRO).cast(pl.Int64)
+    if fx is not None:
+        foreign = steps.filter(pl.col("currency").is_not_null() & (pl.col("currency") != fx.reporting_currency)
+                               & (pl.col("mrr") != 0)).select("currency", "mrr").unique()
+        if foreign.height:
+            converted = foreign.with_columns(pl.Series(
+                "converted", [_to_micro(fx.convert(mrr, currency)) for currency, mrr in foreign.iter_rows()],
+                dtype=pl.Int64))
+            steps = steps.join(converted, on=["currency", "mrr"], how="left", maintain_order="left")
+            return steps.with_columns(pl.coalesce("converted", exact).alias("micro")).drop("converted")
+    return steps.with_columns(exact.alias("micro"))
 
 
 def build_mrr_ledger(portfolio: Portfolio, fx: FxTable | None = None) -> MrrLedger:
-    """Each customer's summed MRR steps, from the subscriptions' columns with numpy (no object per subscription).
+    """Each customer's MRR steps from the frames: the subscriptions' steps (the MRR rule, ``connector.model.mrr``)
+    as changes, summed per customer and instant, then a running sum per customer, in exact micro-units."""
+    frames = portfolio.frames
+    customers = frames.customers.select("id").with_row_index("row")
+    subs = frames.subscriptions.join(customers.rename({"id": "customer_id"}), on="customer_id", how="inner")
+    steps = mrr_steps(subs, frames.histories["status_history"], frames.histories["mrr_history"])
+    steps = steps.with_columns(subs["row"].gather(steps["sub"]), subs["currency"].gather(steps["sub"]))
+    steps = _with_micro(steps, fx)
+    first_of_sub = pl.col("sub") != pl.col("sub").shift(1)
+    change = pl.col("micro") - pl.when(first_of_sub.fill_null(True)).then(0).otherwise(pl.col("micro").shift(1))
+    points = (
+        steps.select("row", pl.col("at").dt.epoch("us").alias("at"), change.alias("delta"))
+        .filter(pl.col("delta") != 0)
+        .group_by("row", "at").agg(pl.col("delta").sum())
+        .filter(pl.col("delta") != 0)
+        .sort("row", "at")
+    )
+    same = (pl.col("row") == pl.col("row").shift(1)).fill_null(False)
+    points = points.select("row", "at", _running(pl.col("delta"), ~same).alias("micro"))
+    active = pl.col("micro") > 0
+    was_active = same & active.shift(1).fill_null(False)
+    points = points.with_columns((active & ~was_active).alias("activation"),
+                                 (~active & was_active).alias("deactivation"))
+    points = points.with_columns(
+        (pl.col("activation") & (_running(pl.col("activation").cast(pl.Int64), ~same) > 1)).alias("reactivation"))
+    return MrrLedger(customers["id"], points)
 
-    Per subscription the value at each of its change instants replicates ``Subscription.mrr_at``; customer MRR
-    is the running sum of the subscriptions' changes, in integer micro-units so totals are exact.
-    """
-    tables = portfolio.tables
-    customer_ids = tables.customers.columns["id"]
-    index = portfolio.customer_index()
-    subs = tables.subscriptions
-    columns = subs.columns
-    n_subs = subs.size
-    status_flat, mrr_flat = columns["status_history"], columns["mrr_history"]
-    cache: dict[Decimal, int] = {}
 
-    def to_micro(value: Decimal | None) -> int:
-        if value is None:
-            return 0
-        micro = cache.get(value)
-        if micro is None:
-            micro = cache[value] = int((value * MICRO).to_integral_value())
-        return micro
+def _running(values: pl.Expr, opens: pl.Expr) -> pl.Expr:
+    """The running sum of ``values`` within each run of rows that ``opens`` starts (rows sorted by their group): one
+    sum over all rows less what the earlier groups summed to (a window per customer costs ten times more)."""
+    total = values.cum_sum()
+    return total - pl.when(opens).then(total - values).forward_fill()
 
-    owner_of = subs.owners(index)
-    lives = columns["live_statuses"]
-    common_live = lives[0] if lives else LIVE_STATUSES
-    # list.count is one C-level scan (identity, then equality): when every row has the common live statuses or no
-    # grace period, the per-row masks are not built.
-    odd = np.zeros(n_subs, dtype=bool)
-    if lives.count(common_live) < n_subs:
-        odd = np.fromiter(map(is_not, lives, repeat(common_live)), dtype=bool, count=n_subs)
-        for i in np.flatnonzero(odd).tolist():
-            odd[i] = lives[i] != common_live  # equal sets built separately are still the common case
-    grace_days = columns["past_due_grace_days"]
-    if grace_days.count(None) < n_subs:
-        graced = np.fromiter(map(is_not, grace_days, repeat(None)), dtype=bool, count=n_subs)
-        # A grace period changes nothing unless the status history has a past_due/unpaid run to count it on.
-        overdue = np.fromiter(map(OVERDUE_STATUSES.__contains__, status_flat.values), dtype=bool,
-                              count=len(status_flat.values))
-        odd |= graced & (np.bincount(status_flat.owners()[overdue], minlength=n_subs) > 0)
-    if fx is not None:
-        plain = {None, fx.reporting_currency}
-        odd |= ~np.fromiter(map(plain.__contains__, columns["currency"]), dtype=bool, count=n_subs)
 
-    # Subscriptions with a grace period that applies, their own live statuses or a foreign currency: one by one,
-    # each as its object (few of them). They join the others keyed n_subs + k, after every regular subscription.
-    resolved_customer: list[int] = []
-    r_sub: list[int] = []
-    r_time: list[float] = []
-    r_micro: list[int] = []
-    for i in np.flatnonzero(odd & (owner_of >= 0)).tolist():
-        resolved_customer.append(int(owner_of[i]))
-        for t, value in subscription_steps(subs[i], fx):
-            r_sub.append(len(resolved_customer) - 1)
-            r_time.append(t)
-            r_micro.append(to_micro(value))
-
-    # The rest straight from the columns, keyed by their row: every status and MRR change of their histories.
-    regular = ~odd & (owner_of >= 0)
-    s_sub, s_times, status_values = _entries(status_flat, regular)
-    m_sub, m_times, mrr_values = _entries(mrr_flat, regular)
-    # Without a status history a subscription has had its status since it was created (None: always); without an
-    # MRR history it has had its current MRR always.
-    s_empty = np.flatnonzero(regular & (status_flat.counts() == 0))
-    m_empty = np.flatnonzero(regular & (mrr_flat.counts() == 0))
-    created = columns["created_at"][s_empty]
-    s_sub = np.concatenate((s_sub, s_empty))
-    s_times = np.concatenate((s_times, np.where(np.isnan(created), NEG_INF, created)))
-    status_values = chain(status_values, map(columns["status"].__getitem__, s_empty.tolist()))
-    m_sub = np.concatenate((m_sub, m_empty))
-    m_times = np.concatenate((m_times, np.full(m_empty.size, NEG_INF)))
-    mrr_values = chain(mrr_values, map(columns["mrr"].__getitem__, m_empty.tolist()))
-    # Each distinct status and MRR value judged / converted once, on first sight (a handful of distinct values).
-    s_live = np.fromiter(map(Once(common_live.__contains__).__getitem__, status_values), dtype=bool,
-                         count=s_sub.size)
-    m_micro = np.fromiter(map(Once(to_micro).__getitem__, mrr_values), dtype=np.int64, count=m_sub.size)
-    del status_values, mrr_values
-
-    # One sort of status and MRR changes together by (subscription, instant); forward-filling both along it
-    # gives, at the last change of each instant, the status and the MRR in effect (value_at is "at or before").
-    # Arrays of a million customers' changes are large: each is let go as soon as it has been used, so the peak
-    # stays a few arrays above what the ledger keeps.
-    n_status = s_sub.size
-    ck = np.concatenate((s_sub, m_sub))
-    del s_sub, m_sub
-    ct = np.concatenate((s_times, m_times))
-    del s_times, m_times
-    r_time_a = np.asarray(r_time, dtype=np.float64)
-    rank = _dense_rank(np.concatenate((ct, r_time_a)))  # the resolved steps' instants ranked along
-    r_rank = rank[ct.size:].copy()
-    cr = rank[:ct.size]
-    del rank
-    order = _sort_by(ck, cr)
-    ck = ck[order]
-    ct = ct[order]
-    cr = cr[order]
-    is_status = order < n_status
-    position = np.arange(order.size)
-    last = np.maximum.accumulate(np.where(is_status, position, -1))  # the last status change so far
-    live_now = (last >= 0) & (ck[np.maximum(last, 0)] == ck)
-    if n_status:
-        live_now &= s_live[np.minimum(order[np.maximum(last, 0)], n_status - 1)]
-    else:
-        live_now[:] = False
-    del s_live
-    last = np.maximum.accumulate(np.where(is_status, -1, position), out=last)  # the last MRR change so far
-    del is_status, position
-    live_now &= (last >= 0) & (ck[np.maximum(last, 0)] == ck)  # and an MRR known
-    mrr_index = np.maximum(order[np.maximum(last, 0)] - n_status, 0)
-    del last, order
-    value = np.where(live_now, m_micro[mrr_index] if m_micro.size else 0, 0)
-    del live_now, mrr_index, m_micro
-    last_of_instant = np.ones(value.size, dtype=bool)
-    last_of_instant[:-1] = (ck[1:] != ck[:-1]) | (ct[1:] != ct[:-1])
-    ck = ck[last_of_instant]
-    ct = ct[last_of_instant]
-    cr = cr[last_of_instant]
-    value = value[last_of_instant]
-    del last_of_instant
-    # Resolved subscriptions join here (already one value per change instant), each under its own id.
-    if r_sub:
-        ck = np.concatenate((ck, n_subs + np.asarray(r_sub, dtype=np.int64)))
-        ct = np.concatenate((ct, r_time_a))
-        cr = np.concatenate((cr, r_rank))
-        value = np.concatenate((value, np.asarray(r_micro, dtype=np.int64)))
-        order = _sort_by(ck, cr)
-        ck, ct, cr, value = ck[order], ct[order], cr[order], value[order]
-    # Per subscription deltas; the customer's MRR is their running sum over time.
-    delta = value.copy()
-    if value.size:
-        delta[1:] -= value[:-1]
-        first_change = np.flatnonzero(np.r_[True, ck[1:] != ck[:-1]])
-        delta[first_change] = value[first_change]  # a subscription starts from 0
-    del value
-    changed = delta != 0
-    sub_customer = np.concatenate((owner_of, np.asarray(resolved_customer, dtype=np.int64)))
-    owner = sub_customer[ck[changed]]
-    del ck, sub_customer
-    times = ct[changed]
-    del ct
-    delta = delta[changed]
-    cr = cr[changed]
-    del changed
-    order = _sort_by(owner, cr)
-    del cr
-    owner = owner[order]
-    times = times[order]
-    delta = delta[order]
-    del order
-    if owner.size:
-        group = np.r_[True, (owner[1:] != owner[:-1]) | (times[1:] != times[:-1])]
-        starts = np.flatnonzero(group)
-        owner, times = owner[starts], times[starts]
-        delta = np.add.reduceat(delta, starts)
-        running = np.cumsum(delta)
-        first_of_customer = np.r_[True, owner[1:] != owner[:-1]]
-        # Subtract what earlier customers summed to: each customer starts from 0.
-        first = np.maximum.accumulate(np.where(first_of_customer, np.arange(owner.size), 0))
-        running = running - (running[first] - delta[first])
-        keep = delta != 0
-        owner, times, running = owner[keep], times[keep], running[keep]
-    else:
-        running = np.zeros(0, dtype=np.int64)
-    return MrrLedger(customer_ids, owner, times, running, index)
+def period_states(ledger: MrrLedger, period: Period) -> pl.DataFrame:
+    """Per customer that ever had an MRR step: MRR at the period's start and end (snapshots, micro-units), whether
+    it first paid before or inside the period, and its churn and reactivation events inside it. Customers without
+    a step are 0 throughout and count nowhere. The last period's states are kept (its figures read them thrice)."""
+    t0, t1 = period.start_ts * US, period.end_ts * US
+    cached = ledger.cache.get("states")
+    if cached is not None and cached[0] == (t0, t1):
+        return cached[1]
+    at = pl.col("at")
+    inside = (at >= t0) & (at < t1)
+    states = ledger.points.group_by("row").agg(
+        pl.col("micro").filter(at < t0).last().fill_null(0).alias("start"),
+        pl.col("micro").filter(at < t1).last().fill_null(0).alias("end"),
+        at.filter(pl.col("activation")).first().alias("first"),
+        (pl.col("deactivation") & inside).sum().alias("churns"),
+        (pl.col("reactivation") & inside).sum().alias("reactivations"),
+    ).with_columns(
+        (pl.col("first") < t0).fill_null(False).alias("paid_before"),
+        ((pl.col("first") >= t0) & (pl.col("first") < t1)).fill_null(False).alias("first_inside"),
+    )
+    ledger.cache["states"] = ((t0, t1), states)
+    return states
 
 
 @dataclass(frozen=True)
@@ -657,29 +429,27 @@ class RevenueFigures:
 
 def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
     """MRR/ARR, movements, NRR/GRR (fixed cohort), MRR churn both ways, revenue churn and ARPA for ``period``."""
-    t0, t1 = period.start_ts, period.end_ts
-    start_m, end_m = ledger.micro_at(t0), ledger.micro_at(t1)
-    first = ledger.first_active_ts()
-    with np.errstate(invalid="ignore"):
-        paid_before = first < t0  # NaN compares False: never active
+    start_m, end_m = pl.col("start"), pl.col("end")
     was, now = start_m > 0, end_m > 0
-    both = was & now
-
-    def total(values: np.ndarray) -> Decimal:
-        return money(int(values.sum(dtype=np.int64)))
-
     gain = end_m - start_m
+    paid_before = pl.col("paid_before")
+    sums = period_states(ledger, period).select(
+        start_m.sum().alias("start"), end_m.sum().alias("end"),
+        end_m.filter(now & ~was & ~paid_before).sum().alias("new"),
+        end_m.filter(now & ~was & paid_before).sum().alias("reactivation"),
+        gain.filter(was & now & (gain > 0)).sum().alias("expansion"),
+        (-gain).filter(was & now & (gain < 0)).sum().alias("contraction"),
+        start_m.filter(was & ~now).sum().alias("churned"),
+        pl.min_horizontal(start_m, end_m).filter(was).sum().alias("kept"),
+        end_m.filter(was).sum().alias("cohort_end"),
+        was.sum().alias("active_start"), now.sum().alias("active_end"),
+    ).row(0, named=True)
+    total = {name: money(value) for name, value in sums.items()}
     movements = MrrMovements(
-        start_mrr=total(start_m),
-        end_mrr=total(end_m),
-        new=total(end_m[now & ~was & ~paid_before]),
-        reactivation=total(end_m[now & ~was & paid_before]),
-        expansion=total(gain[both & (gain > 0)]),
-        contraction=total(-gain[both & (gain < 0)]),
-        churned=total(start_m[was & ~now]),
+        start_mrr=total["start"], end_mrr=total["end"], new=total["new"], reactivation=total["reactivation"],
+        expansion=total["expansion"], contraction=total["contraction"], churned=total["churned"],
     )
-    start, kept = movements.start_mrr, total(np.minimum(start_m, end_m)[was])
-    cohort_end = total(end_m[was])
+    start, kept, cohort_end = movements.start_mrr, total["kept"], total["cohort_end"]
     cohort = RevenueRetention(
         start_mrr=start,
         end_mrr=cohort_end,
@@ -692,7 +462,7 @@ def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
         net_mrr_churn=ratio(movements.churned + movements.contraction - movements.expansion, start),
     )
     acquired = movements.new + movements.reactivation
-    active_start, active_end = int(np.count_nonzero(was)), int(np.count_nonzero(now))
+    active_start, active_end = int(sums["active_start"]), int(sums["active_end"])
     return RevenueFigures(
         period_label=period.label,
         start_mrr=movements.start_mrr,
@@ -714,6 +484,6 @@ def revenue_figures(ledger: MrrLedger, period: Period) -> RevenueFigures:
 
 def mrr_by_customer(ledger: MrrLedger, at: float) -> dict[str, Decimal]:
     """Exact MRR per active customer just before epoch ``at``."""
-    micro = ledger.micro_at(at)
-    ids = ledger.customer_ids
-    return {ids[i]: money(micro[i]) for i in np.flatnonzero(micro > 0).tolist()}
+    micro = pl.Series(ledger.micro_at(at))
+    paying = pl.DataFrame({"id": ledger.ids, "micro": micro}).filter(pl.col("micro") > 0)
+    return {cid: money(value) for cid, value in paying.iter_rows()}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import compress, count, repeat
-from operator import eq, ge, is_not, le
-from typing import Any, Iterable, Literal, Sequence
+from itertools import repeat
+from operator import eq, ge, le
+from typing import Iterable, Literal, Sequence
 
-import numpy as np
+import polars as pl
 
-from connector.metrics.memo import Once
 from connector.metrics.periods import Period
-from connector.model import FeedbackResponse, Table
+from connector.model import FeedbackResponse
+from connector.model.frames import frames_of_rows
 
 CsatScale = Literal["hubspot", "1-5"]
 PerContact = Literal["latest", "all"]
@@ -85,153 +85,67 @@ class GroupCheck:
     mismatch_ids: tuple[str, ...] = ()  # the first few, to look up
 
 
-# ---------------------------------------------------------------- on columns
-# The survey figures read the feedback Table's columns (a month of a million customers' answers is ~100,000 rows:
-# no object per answer). Objects handed in (tests, small lists) are turned into a Table first, so there is one
-# implementation.
+# ---------------------------------------------------------------- on the feedback frame
+# The survey figures read the model's feedback frame (a month of a million customers' answers is ~100,000 rows: no
+# object per answer). Objects handed in (tests, small lists) are made a frame first, so there is one implementation.
 
-Responses = Iterable[FeedbackResponse] | Table
-_KINDS = {"NPS": 0, "CSAT": 1, "CES": 2}  # the survey types with a HubSpot group (code per kind)
-
-
-def _table(responses: Responses) -> Table:
-    return responses if isinstance(responses, Table) else Table.of(FeedbackResponse, responses)
+Responses = Iterable[FeedbackResponse] | pl.DataFrame
+_KIND = pl.col("survey_type").str.to_uppercase()
 
 
-def _kind_code(survey_type: str) -> int:
-    return _KINDS.get(survey_type.upper(), -1)
+def _frame(responses: Responses) -> pl.DataFrame:
+    if isinstance(responses, pl.DataFrame):
+        return responses
+    return frames_of_rows({}, (), (), (), list(responses), {}).feedback
 
 
-def _stored_code(stored: str | None) -> int:
-    """A stored ``hs_response_group`` as an index into GROUPS; -1 none stored, len(GROUPS) any other text."""
-    if stored is None:
-        return -1
-    upper = stored.upper()
-    return GROUPS.index(upper) if upper in GROUPS else len(GROUPS)
+def _group(kind: pl.Expr, value: pl.Expr) -> pl.Expr:
+    """``hubspot_response_group`` of each answer, as an expression (null for none)."""
+    def bands(promoter: int, passive: int) -> pl.Expr:
+        return (pl.when(value >= promoter).then(pl.lit("PROMOTER"))
+                .when(value >= passive).then(pl.lit("PASSIVE")).otherwise(pl.lit("DETRACTOR")))
+
+    csat = value.replace_strict({2: "PROMOTER", 1: "PASSIVE", 0: "DETRACTOR"}, default=None, return_dtype=pl.String)
+    return (pl.when(value.is_null()).then(None).when(kind == "NPS").then(bands(9, 7))
+            .when(kind == "CES").then(bands(6, 4)).when(kind == "CSAT").then(csat))
 
 
-def _kind_codes(survey_types: Iterable[str], n: int) -> np.ndarray:
-    """Per answer its kind code (``_KINDS`` of the upper-cased type, -1 other): one upper() per distinct type."""
-    return np.fromiter(map(Once(_kind_code).__getitem__, survey_types), dtype=np.int8, count=n)
+def _group_check(answers: pl.DataFrame, keep_ids: int) -> GroupCheck:
+    """Our group (``_group``) against HubSpot's stored one, upper-cased (any other text differs)."""
+    ours, theirs = pl.col("_group"), pl.col("response_group").str.to_uppercase()
+    missing = ours.is_not_null() & theirs.is_null()
+    checked = ours.is_not_null() & theirs.is_not_null()
+    differs = checked & (ours != theirs)
+    counts = answers.select(checked.sum().alias("checked"), differs.sum().alias("differs"),
+                            missing.sum().alias("missing")).row(0)
+    ids = answers.filter(differs).head(keep_ids)["id"].to_list()
+    return GroupCheck(int(counts[0]), int(counts[1]), int(counts[2]), tuple(ids))
 
 
-def _groups(kind: np.ndarray, v: np.ndarray, rated: np.ndarray) -> np.ndarray:
-    """``hubspot_response_group`` as an index into GROUPS (-1 for none) from kind codes and float ratings (read
-    where ``rated``); the same bands as hubspot_response_group, in numpy."""
-    group = np.full(kind.size, -1, dtype=np.int8)
-    for code, promoter, passive in ((_KINDS["NPS"], 9, 7), (_KINDS["CES"], 6, 4)):
-        rows = kind == code
-        group[rows] = np.where(v[rows] >= promoter, 0, np.where(v[rows] >= passive, 1, 2))
-    csat = kind == _KINDS["CSAT"]
-    for index, rating in enumerate((2, 1, 0)):  # HubSpot's CSAT is 0/1/2; any other value has no group
-        group[csat & (v == rating)] = index
-    group[~rated] = -1
-    return group
-
-
-def _kind_and_group(kinds: list[str], values: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer its kind code (``_KINDS``, -1 other) and ``hubspot_response_group`` as an index into GROUPS
-    (-1 for none), for upper-case kinds."""
-    n = len(kinds)
-    kind = np.fromiter(map(_KINDS.get, kinds, repeat(-1)), dtype=np.int8, count=n)
-    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=n)
-    v = np.zeros(n)
-    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
-    return kind, _groups(kind, v, rated)
-
-
-def _group_check(table: Table, rows: list[int], group: np.ndarray, keep_ids: int) -> GroupCheck:
-    # Each distinct stored group upper-cased and coded once, compared with ours in numpy.
-    stored = map(table.columns["response_group"].__getitem__, rows)
-    theirs = np.fromiter(map(Once(_stored_code).__getitem__, stored), dtype=np.int8, count=len(rows))
-    ours = group >= 0
-    missing = ours & (theirs < 0)
-    checked = ours & ~missing
-    differs = checked & (theirs != group)
-    first = np.flatnonzero(differs)[:keep_ids].tolist()
-    ids = table.columns["id"]
-    return GroupCheck(int(checked.sum()), int(differs.sum()), int(missing.sum()),
-                      tuple(ids[rows[k]] for k in first))
-
-
-def _chosen(table: Table, rows: np.ndarray | None, period: Period | None, per_contact: PerContact) -> np.ndarray:
-    """The rows select_responses keeps, among ``rows`` (all if None) and in their order: rated, dated, submitted
-    inside ``period``; with ``latest`` each respondent's latest answer per survey type, in first-answer order."""
-    return _select(table, rows, period, per_contact)[0]
-
-
-def _select(
-    table: Table, rows: np.ndarray | None, period: Period | None, per_contact: PerContact
-) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
-    """``_chosen``'s rows with their values and, where the selection needed them, their kind codes."""
-    columns = table.columns
-    rows = np.arange(table.size, dtype=np.int64) if rows is None else rows
-    t = columns["submitted_at"][rows]
-    values = list(map(columns["value"].__getitem__, rows.tolist()))
-    keep = ~np.isnan(t)
-    if None in values:  # a C-level scan; most answers carry a rating
-        keep &= np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=rows.size)
-    if period is not None:
-        keep &= (t >= period.start_ts) & (t < period.end_ts)  # [start, end): Period.contains on epochs
-    chosen, t = rows[keep], t[keep]
+def _select(feedback: pl.DataFrame, period: Period | None, per_contact: PerContact) -> pl.DataFrame:
+    """The answers select_responses keeps, in their given order: rated, dated, submitted inside ``period``; with
+    ``latest`` each respondent's latest answer per survey type (the greatest (time, id), the first of equal ones),
+    in first-answer order. An anonymous answer's respondent is ``response:<id>``."""
     if per_contact not in ("all", "latest"):
         raise ValueError(f"unknown per_contact {per_contact!r} (valid: latest, all)")
-    values = list(compress(values, keep.tolist())) if chosen.size < rows.size else values
-    if per_contact == "all" or not chosen.size:
-        return chosen, values, None
-    picked = chosen.tolist()
-    n = len(picked)
-    ids = columns["id"]
-    kinds = _kind_codes(map(columns["survey_type"].__getitem__, picked), n)
-    contact_ids = columns["contact_id"]
-    contacts = list(map(contact_ids.__getitem__, picked))
-    distinct = set(contacts)  # a set of the contacts costs a third of numbering them
-    if len(distinct) == n and None not in distinct and "" not in distinct:
-        return chosen, values, kinds  # every contact answered once: each answer is its own latest, in order
-    del distinct
-    # Each (respondent, type) is numbered by its first answer's position, so numbers follow first-answer order.
-    # Respondents are numbered apart and combined with the type in numpy: no tuple per answer (a tuple per answer
-    # wakes the cycle collector, which then walks every object of the process).
-    seen: dict[Any, int] = {}
-    respondent = np.fromiter(map(seen.setdefault, contacts, count()), dtype=np.int64, count=n)
-    del contacts
-    for blank in (None, ""):  # anonymous answers (no contact) are each their own respondent
-        if blank in seen:
-            for k in np.flatnonzero(respondent == seen.pop(blank)).tolist():
-                respondent[k] = seen.setdefault(f"response:{ids[picked[k]]}", n + k)
-    kind = kinds.astype(np.int64)
-    other = kind < 0
-    if other.any():  # types other than NPS/CSAT/CES are told apart by their upper-cased name
-        uppers = map(str.upper, map(columns["survey_type"].__getitem__, compress(picked, other.tolist())))
-        kind[other] = len(_KINDS) + np.fromiter(map({}.setdefault, uppers, count()), dtype=np.int64,
-                                                count=int(other.sum()))
-    width = int(kind.max()) + 1
-    pair = respondent * width + kind
-    taken = np.zeros(int(pair.max()) + 1, dtype=bool)
-    taken[pair] = True
-    if np.count_nonzero(taken) == n:
-        return chosen, values, kinds  # every (respondent, type) answered once: each is its own latest, in order
-    del taken
-    key = np.fromiter(map({}.setdefault, pair.tolist(), count()), dtype=np.int64, count=n)
-    # The latest answer per key is the greatest (time, id), the earliest of equal ones: the last after sorting.
-    order = np.lexsort((t, key))
-    if np.any((key[order][1:] == key[order][:-1]) & (t[order][1:] == t[order][:-1])):
-        # Answers at the same instant (rare): their ids decide, so only then are the ids read and ranked.
-        _, id_rank = np.unique(np.array(list(map(ids.__getitem__, picked)), dtype=str), return_inverse=True)
-        order = np.lexsort((-np.arange(n), id_rank.reshape(-1), t, key))
-    last = np.r_[key[order][1:] != key[order][:-1], True]
-    selected = order[last]
-    return chosen[selected], list(map(values.__getitem__, selected.tolist())), kinds[selected]
+    keep = pl.col("value").is_not_null() & pl.col("submitted_at").is_not_null()
+    if period is not None:
+        keep &= (pl.col("submitted_at") >= period.start) & (pl.col("submitted_at") < period.end)
+    chosen = feedback.with_row_index("_pos").filter(keep).with_columns(_KIND.alias("_kind"))
+    if per_contact == "all" or not chosen.height:
+        return chosen
+    respondent = pl.when(pl.col("contact_id").is_null() | (pl.col("contact_id") == "")).then(
+        pl.lit("response:") + pl.col("id")).otherwise(pl.col("contact_id"))
+    latest = (chosen.with_columns(respondent.alias("_respondent"))
+              .group_by("_respondent", "_kind", maintain_order=True)
+              .agg(pl.col("_pos").sort_by(["submitted_at", "id", "_pos"], descending=[True, True, False]).first()))
+    return chosen.join(latest.select("_pos"), on="_pos", how="semi").join(
+        latest.select("_pos").with_row_index("_order"), on="_pos").sort("_order").drop("_order")
 
 
 def cross_check_groups(responses: Responses, *, keep_ids: int = 20) -> GroupCheck:
-    table = _table(responses)
-    values = table.columns["value"]
-    kind = _kind_codes(table.columns["survey_type"], table.size)
-    rated = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=table.size)
-    v = np.zeros(table.size)
-    v[rated] = np.fromiter(compress(values, rated.tolist()), dtype=np.float64, count=int(rated.sum()))
-    return _group_check(table, list(range(table.size)), _groups(kind, v, rated), keep_ids)
+    feedback = _frame(responses)
+    return _group_check(feedback.with_columns(_group(_KIND, pl.col("value")).alias("_group")), keep_ids)
 
 
 def select_responses(
@@ -241,8 +155,11 @@ def select_responses(
     per_contact: PerContact = "latest",
 ) -> list[FeedbackResponse]:
     """Responses submitted inside ``period`` ([start, end)); with ``latest``, one per contact and survey type."""
-    given = responses if isinstance(responses, Table) else list(responses)
-    return list(map(given.__getitem__, _chosen(_table(given), None, period, per_contact).tolist()))
+    given = responses if isinstance(responses, pl.DataFrame) else list(responses)
+    positions = _select(_frame(given), period, per_contact)["_pos"].to_list()
+    if isinstance(given, list):
+        return [given[k] for k in positions]
+    return [FeedbackResponse(**row) for row in given[positions].iter_rows(named=True)]
 
 
 @dataclass(frozen=True)
@@ -267,39 +184,26 @@ def survey_summary(
     *,
     per_contact: PerContact = "latest",
     csat_scale: CsatScale = "hubspot",
-    rows: np.ndarray | None = None,
 ) -> SurveySummary:
-    """NPS, CSAT, CES of the responses in ``period``; HubSpot's own CSAT is 0/1/2, hence that default here.
-
-    ``rows``: read only these rows of a feedback Table (e.g. a period's slice), in this order.
-    """
-    table = _table(responses)
-    rows_chosen, values, kind = _select(table, rows, period, per_contact)
-    chosen = rows_chosen.tolist()
-    columns = table.columns
-    if kind is None:
-        kind = _kind_codes(map(columns["survey_type"].__getitem__, chosen), len(chosen))
-    v = np.fromiter(values, dtype=np.float64, count=len(values))  # all rated: _select keeps answers with a value
-    group = _groups(kind, v, np.ones(len(values), dtype=bool))
+    """NPS, CSAT, CES of the responses in ``period``; HubSpot's own CSAT is 0/1/2, hence that default here. A frame
+    is read in its row order (the order ``latest`` breaks ties in and groups are listed in)."""
+    chosen = _select(_frame(responses), period, per_contact)
+    chosen = chosen.with_columns(_group(pl.col("_kind"), pl.col("value")).alias("_group"))
     groups: dict[str, dict[str, int]] = {}
-    grouped = group >= 0
-    present = {name: np.flatnonzero(grouped & (kind == code)) for name, code in _KINDS.items()}
+    grouped = chosen.filter(pl.col("_group").is_not_null())
     # Survey types in the order of their first grouped answer: the order to_dict and the snapshots show.
-    for name in sorted((name for name, at in present.items() if at.size), key=lambda name: present[name][0]):
-        counts = np.bincount(group[present[name]], minlength=len(GROUPS))
-        groups[name] = {g: int(counts[i]) for i, g in enumerate(GROUPS)}
-    # NPS counted in numpy (whole-number ratings compare exactly as floats); CSAT and CES through their
-    # functions on the (few) ratings of their type.
-    nps_values = v[kind == _KINDS["NPS"]]
-    promoters = int(np.count_nonzero(nps_values >= 9))
-    detractors = int(np.count_nonzero(nps_values <= 6))
-    by_type = {name: list(map(values.__getitem__, np.flatnonzero(kind == _KINDS[name]).tolist()))
-               for name in ("CSAT", "CES")}
+    for (kind,), answers in grouped.partition_by("_kind", as_dict=True, maintain_order=True).items():
+        counts = dict(answers.group_by("_group").len().iter_rows())
+        groups[kind] = {g: int(counts.get(g, 0)) for g in GROUPS}
+    by_type = {kind: chosen.filter(pl.col("_kind") == kind)["value"].to_list() for kind in ("NPS", "CSAT", "CES")}
+    ratings = by_type["NPS"]
+    promoters = sum(1 for v in ratings if v >= 9)
+    detractors = sum(1 for v in ratings if v <= 6)
     return SurveySummary(
-        nps=100.0 * (promoters - detractors) / nps_values.size if nps_values.size else None,
-        nps_responses=int(nps_values.size),
+        nps=nps(ratings),
+        nps_responses=len(ratings),
         promoters=promoters,
-        passives=int(np.count_nonzero((nps_values >= 7) & (nps_values <= 8))),
+        passives=len(ratings) - promoters - detractors,
         detractors=detractors,
         csat=csat(by_type["CSAT"], csat_scale),
         csat_responses=len(by_type["CSAT"]),
@@ -307,7 +211,7 @@ def survey_summary(
         ces_easy_pct=ces_easy_pct(by_type["CES"]),
         ces_responses=len(by_type["CES"]),
         hubspot_groups=groups,
-        group_check=_group_check(table, chosen, group, 20),
+        group_check=_group_check(chosen, 20),
     )
 
 

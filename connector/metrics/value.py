@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
+import polars as pl
 
 from connector.metrics.revenue import ratio
 from connector.model import Deal
+from connector.model.frames import frames_of_rows
 
 
 def _dec(value: Decimal | float | int) -> Decimal:
@@ -117,11 +119,14 @@ def summarise_transactions(
     return out
 
 
-def transactions_from_deals(deals: Iterable[Deal]) -> Iterator[tuple[str, datetime, float]]:
-    """Won deals with a customer and a close date as (customer, close date, amount) for summarise_transactions."""
-    for deal in deals:
-        if deal.is_won and deal.customer_id is not None and deal.close_date is not None:
-            yield deal.customer_id, deal.close_date, float(deal.amount or 0)
+def transactions_from_deals(deals: Iterable[Deal] | pl.DataFrame) -> Iterator[tuple[str, datetime, float]]:
+    """Won deals with a customer and a close date as (customer, close date, amount) for summarise_transactions;
+    from row objects or the model's deals frame."""
+    if not isinstance(deals, pl.DataFrame):
+        deals = frames_of_rows({}, (), list(deals), (), (), {}).deals
+    won = deals.filter(pl.col("is_won").fill_null(False) & pl.col("customer_id").is_not_null()
+                       & pl.col("close_date").is_not_null())
+    yield from won.select("customer_id", "close_date", pl.col("amount").cast(pl.Float64).fill_null(0.0)).iter_rows()
 
 
 # ---------------------------------------------------------------- RFM quintile scores (METRICS §4.2, E9)

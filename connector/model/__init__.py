@@ -11,7 +11,6 @@ from typing import Any
 
 from connector.model import build as _build
 from connector.model.build import Source
-from connector.model.columns import Flat, Table, Tables
 from connector.model.frames import Frames
 from connector.model.portfolio import Portfolio
 from connector.model.records import RecordSource
@@ -20,9 +19,9 @@ from connector.model.rows import (
     Subscription, Timeline, Usage, parse_bool, parse_date, parse_datetime, parse_decimal, parse_int, value_at,
 )
 
-__all__ = ["Customer", "DataIssue", "Deal", "FeedbackResponse", "Flat", "Frames", "LIVE_STATUSES", "LineItem",
-           "MONTHLY_FACTOR", "OVERDUE_STATUSES", "Portfolio", "RecordSource", "Source", "Subscription", "Table",
-           "Tables", "Timeline", "Usage", "build_portfolio", "parse_bool", "parse_date", "parse_datetime",
+__all__ = ["Customer", "DataIssue", "Deal", "FeedbackResponse", "Frames", "LIVE_STATUSES", "LineItem",
+           "MONTHLY_FACTOR", "OVERDUE_STATUSES", "Portfolio", "RecordSource", "Source", "Subscription",
+           "Timeline", "Usage", "build_portfolio", "parse_bool", "parse_date", "parse_datetime",
            "parse_decimal", "parse_int", "value_at"]
 
 

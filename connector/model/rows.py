@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from operator import itemgetter
@@ -77,27 +78,23 @@ class Subscription:
         return self.status
 
     def mrr_at(self, at: datetime) -> Decimal:
-        """Recurring revenue in effect at ``at``: 0 unless the subscription counts as live then."""
-        status = self.status_at(at)
-        if status not in self.live_statuses:
-            return Decimal(0)
-        if self.past_due_grace_days is not None and status in OVERDUE_STATUSES:
-            since = self._overdue_since(at)
-            if since is not None and (at - since).days > self.past_due_grace_days:
-                return Decimal(0)
-        if self.mrr_history:
-            value = value_at(self.mrr_history, at)
-            return value if value is not None else Decimal(0)
-        return self.mrr or Decimal(0)
+        """Recurring revenue in effect at ``at``: the MRR rule (``connector.model.mrr``) read for this subscription."""
+        from connector.model.mrr import steps_of  # the rule reads frames, which are made of these rows
 
-    def _overdue_since(self, at: datetime) -> datetime | None:
-        """Start of the unbroken past_due/unpaid run that contains ``at`` (None without a status history)."""
-        index = bisect_right(self.status_history, at, key=_first) - 1
-        since = None
-        while index >= 0 and self.status_history[index][1] in OVERDUE_STATUSES:
-            since = self.status_history[index][0]
-            index -= 1
-        return since
+        try:
+            steps = _mrr_steps(self)
+        except TypeError:  # a hand-made row with a list for a history: not hashable, so not kept
+            steps = steps_of(self)
+        value = value_at(steps, at)
+        return value if value is not None else Decimal(0)
+
+
+@lru_cache(maxsize=65536)
+def _mrr_steps(sub: Subscription) -> Timeline:
+    """A subscription's MRR steps, kept for the next instants a person asks about (each made with polars)."""
+    from connector.model.mrr import steps_of
+
+    return steps_of(sub)
 
 
 @dataclass(frozen=True)

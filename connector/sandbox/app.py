@@ -8,7 +8,7 @@ import socket
 import struct
 import uuid
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -19,10 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector.sandbox import schema
 from connector.sandbox.faults import Fault
 from connector.sandbox.limits import Refusal
+from connector.sandbox.platform import AppPlatform
+from connector.sandbox.platform import routes as platform_routes
+from connector.sandbox.portal import auth, pipelines
+from connector.sandbox.portal.owners import MAX_OWNERS_PAGE, OWNER_SCOPES, owner_json
+from connector.sandbox.registry import PortalRegistry
 from connector.sandbox.portal import (
-    MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SEARCH_MAX_BODY_CHARS,
-    SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found, now_ms,
+    CHANGE_SOURCE, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY,
+    SEARCH_MAX_BODY_CHARS, SINGULAR_OF, ApiError, Portal, Record, Token, bad_request, error_body, iso, not_found,
+    now_ms,
 )
+from connector.sandbox.portal.common import int_param
 
 log = logging.getLogger("connector.sandbox")
 
@@ -84,10 +91,7 @@ def int_query(request: Request, name: str, default: int, maximum: int | None = N
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer, got {raw!r}", context={name: [raw]}) from None
+    value = int_param(raw, default, name)
     if value < 1:
         raise bad_request(f"{name} must be at least 1", context={name: [raw]})
     return min(value, maximum) if maximum else value
@@ -113,23 +117,34 @@ def object_body(body: Any) -> dict[str, Any]:
 
 
 def read_scopes(object_type: str) -> tuple[str, ...]:
-    scopes = [f"crm.objects.{object_type}.read"]
-    if object_type == "line_items":
-        scopes.append("e-commerce")
-    if object_type == "feedback_submissions":
-        scopes.append("crm.objects.contacts.read")
-    return tuple(scopes)
+    return auth.read_scopes(object_type)
 
 
 def write_scopes(object_type: str) -> tuple[str, ...]:
     if object_type in schema.READ_ONLY_TYPES:  # say "read-only" rather than name a scope that does not exist
         raise bad_request(f"Object type {object_type} ({schema.OBJECT_TYPES[object_type]}) is read-only: "
                           "create, update and archive are not supported for it.")
-    return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
+    return auth.write_scopes(object_type)
 
 
 def schema_write_scopes(object_type: str) -> tuple[str, ...]:
     return (f"crm.schemas.{object_type}.write",) + (("e-commerce",) if object_type == "line_items" else ())
+
+
+# The query a list page's paging.next.link repeats, in this order, before the new `after` (API-NOTES §12).
+LINK_KEPT = ("properties", "associations", "archived", "propertiesWithHistory")
+
+
+def next_link(request: Request, limit: int, after: int) -> str:
+    """The next page's URL: this request's path and query with the new `after`, so a client following it keeps
+    its properties and associations (``?limit=100&properties=listId%2Cname&after=394``)."""
+    query = [("limit", str(limit))]
+    for name in LINK_KEPT:
+        if name in request.query_params:
+            values = multi(request, name)
+            query.append((name, ",".join(values) if name != "archived" else request.query_params[name]))
+    query.append(("after", str(after)))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{urlencode(query)}"
 
 
 def batch_result(results: list[Any], errors: list[dict[str, Any]], started: int, ok_status: int = 200) -> Response:
@@ -217,9 +232,7 @@ async def objects_collection(request: Request) -> Response:
             records, nxt = portal.page(object_type, after, limit, archived)
             body: dict[str, Any] = {"results": [render(portal, object_type, r, names, history, assoc) for r in records]}
         if nxt is not None:  # no paging key at all on the last page (§11)
-            path = request.path_params["type"]
-            body["paging"] = {"next": {"after": str(nxt),
-                                       "link": f"{request.base_url}crm/v3/objects/{path}?limit={limit}&after={nxt}"}}
+            body["paging"] = {"next": {"after": str(nxt), "link": next_link(request, limit, nxt)}}
         return json_response(body)
     if request.method == "POST":
         portal.require(token, *write_scopes(object_type))
@@ -323,6 +336,19 @@ async def object_search(request: Request) -> Response:
 # ---------------------------------------------------------------- properties
 
 
+SENSITIVITIES = ("non_sensitive", "sensitive", "highly_sensitive")
+
+
+def _sensitivity(raw: Any) -> str:
+    """The spec's dataSensitivity enum (default non_sensitive); anything else is a 400, as Java's enum parsing."""
+    if raw is None:
+        return "non_sensitive"
+    if raw not in SENSITIVITIES:
+        raise bad_request(f"dataSensitivity must be one of {', '.join(SENSITIVITIES)}, got {raw!r}",
+                          context={"dataSensitivity": [str(raw)]})
+    return raw
+
+
 def _property_or_404(portal: Portal, object_type: str, name: str, archived: bool = False):
     defn = portal.properties[object_type].get(name)
     if defn is None or defn.archived != archived:
@@ -337,6 +363,8 @@ async def properties_collection(request: Request) -> Response:
     if request.method == "GET":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         archived = flag(request, "archived")
+        if _sensitivity(request.query_params.get("dataSensitivity")) != "non_sensitive":
+            return json_response({"results": []})  # every sandbox property is non_sensitive
         with portal.lock:
             return json_response({"results": [d.to_json() for d in portal.properties[object_type].values()
                                               if d.archived == archived]})
@@ -375,6 +403,7 @@ async def property_batch(request: Request) -> Response:
     if op == "create":
         portal.require(token, *schema_write_scopes(object_type))
         inputs = portal.check_batch(body.get("inputs"), key=None)
+        portal.check_property_enums(inputs)
         results, errors = [], []
         for item in inputs:
             try:
@@ -385,10 +414,11 @@ async def property_batch(request: Request) -> Response:
     if op == "read":
         portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
         inputs = portal.check_batch(body.get("inputs"), key="name")
+        sensitive = _sensitivity(body.get("dataSensitivity")) != "non_sensitive"
         results, missing = [], []
         for item in inputs:
             defn = portal.properties[object_type].get(str(item.get("name")))
-            if defn is None or defn.archived != bool(body.get("archived", False)):
+            if defn is None or defn.archived != bool(body.get("archived", False)) or sensitive:
                 missing.append(str(item.get("name")))
             else:
                 results.append(defn.to_json())
@@ -442,7 +472,7 @@ async def associations_batch_read(request: Request) -> Response:
     portal.require(token, *read_scopes(from_type))
     started = now_ms()
     body = object_body(await json_body(request))
-    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None)
+    inputs = portal.check_batch(body.get("inputs"), MAX_ASSOCIATION_BATCH, key=None, required="id")
     results, errors = [], []
     with portal.lock:
         for item in inputs:
@@ -664,17 +694,106 @@ async def list_membership_change(request: Request) -> Response:
     return json_response(portal.change_members(request.path_params["listId"], add, remove))
 
 
-# ---------------------------------------------------------------- OAuth
+# ---------------------------------------------------------------- owners and pipelines (owners v3, pipelines v3)
 
 
-async def oauth_token(request: Request) -> Response:
-    portal: Portal = request.scope["sandbox.portal"]
-    if request.method != "POST":
+async def owners_collection(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
         raise method_not_allowed(request)
-    raw = (await request.body()).decode("utf-8", "replace")
-    form = dict(parse_qsl(raw)) if raw else {}
-    form.update({k: v for k, v in request.query_params.items() if k not in form})
-    return json_response(portal.refresh_oauth(form))
+    portal.require(token, *OWNER_SCOPES)
+    limit = int_query(request, "limit", 100, MAX_OWNERS_PAGE)
+    owners, nxt = portal.owners_page(request.query_params.get("after"), limit,
+                                     request.query_params.get("email") or None, flag(request, "archived"))
+    body: dict[str, Any] = {"results": [owner_json(o) for o in owners]}
+    if nxt is not None:  # the link repeats the request's query with the new cursor
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "after"] + [("after", str(nxt))]
+        body["paging"] = {"next": {"after": str(nxt), "link": f"{request.base_url}crm/v3/owners?{urlencode(query)}"}}
+    return json_response(body)
+
+
+async def owner_item(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *OWNER_SCOPES)
+    return json_response(owner_json(portal.owner(request.path_params["ownerId"],
+                                                 request.query_params.get("idProperty", "id"), flag(request, "archived"))))
+
+
+async def pipeline_read(request: Request) -> Response:
+    """GET of a type's pipelines, one pipeline, its stages or one stage (the route's path params say which)."""
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    object_type = portal.object_type(request.path_params["type"])
+    portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read", "automation")
+    params = request.path_params
+    if "pipelineId" not in params:
+        return json_response({"results": [p.to_json(i) for i, p in enumerate(pipelines.pipelines_of(object_type))]})
+    if "stageId" in params:
+        order, stage = pipelines.stage(object_type, params["pipelineId"], params["stageId"])
+        return json_response(stage.to_json(order))
+    found = pipelines.pipeline(object_type, params["pipelineId"])
+    if request.url.path.endswith("/stages"):
+        return json_response({"results": [s.to_json(i) for i, s in enumerate(found.stages)]})
+    return json_response(found.to_json(pipelines.pipelines_of(object_type).index(found)))
+
+
+SERVICE_ROUTES = [
+    ("/crm/v3/owners", owners_collection),
+    ("/crm/v3/owners/{ownerId}", owner_item),
+    ("/crm/v3/pipelines/{type}", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}/stages", pipeline_read),
+    ("/crm/v3/pipelines/{type}/{pipelineId}/stages/{stageId}", pipeline_read),
+]
+
+
+# ---------------------------------------------------------------- schemas and the legacy properties v2
+
+
+async def schemas(request: Request) -> Response:
+    portal, token, _ = ctx(request)
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, "crm.schemas.custom.read", "crm.objects.custom.read")
+    return json_response({"results": []})  # a sandbox portal holds no custom objects (schemas-v3.json)
+
+
+def _definitions_reader(request: Request) -> tuple[Portal, str]:
+    """The portal and object type of a GET of definitions, once its scopes are checked (v3 and v2 alike)."""
+    portal, token, _ = ctx(request)
+    object_type = portal.object_type(request.path_params["type"])
+    if request.method != "GET":
+        raise method_not_allowed(request)
+    portal.require(token, *read_scopes(object_type), f"crm.schemas.{object_type}.read")
+    return portal, object_type
+
+
+async def legacy_properties(request: Request) -> Response:
+    """``/properties/v2/{type}/properties[/named/{name}]``: the v3 definitions in the legacy shape."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        if "name" in request.path_params:
+            return json_response(_property_or_404(portal, object_type, request.path_params["name"]).to_v2_json())
+        return json_response([d.to_v2_json() for d in portal.properties[object_type].values() if not d.archived])
+
+
+async def legacy_property_groups(request: Request) -> Response:
+    """``/properties/v2/{type}/groups[?includeProperties=true]``: groups as ``{name, displayName, …}``."""
+    portal, object_type = _definitions_reader(request)
+    with portal.lock:
+        live = [d for d in portal.properties[object_type].values() if not d.archived]
+        out = []
+        for group in portal.groups[object_type].values():
+            members = [d for d in live if d.group == group["name"]]
+            item = {"name": group["name"], "displayName": group["label"], "displayOrder": group["displayOrder"],
+                    "hubspotDefined": any(d.hubspot_defined for d in members), "portalId": portal.portal_id}
+            if flag(request, "includeProperties"):
+                item["properties"] = [d.to_v2_json() for d in members]
+            out.append(item)
+    return json_response(out)
 
 
 # ---------------------------------------------------------------- routing
@@ -698,7 +817,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except ApiError as exc:
             return error_json(exc.status, exc.body, cid)
         except Exception:  # a sandbox bug must still answer like HubSpot, never with a traceback
-            log.exception("sandbox handler failed: %s %s", request.method, request.url.path)
+            log.exception("sandbox handler failed: %s %s", request.method, platform_routes.redacted(request.url.path))
             return error_json(500, error_body("internal error", "INTERNAL_ERROR"), cid)
 
     return endpoint
@@ -731,19 +850,48 @@ ROUTES = [
     _route("/crm/v3/lists/{listId}", list_item),
     _route("/crm/v3/lists/{listId}/memberships", list_memberships),
     _route("/crm/v3/lists/{listId}/memberships/{op}", list_membership_change),
-    _route("/oauth/v1/token", oauth_token),
+    *(_route(path, handler) for path, handler in SERVICE_ROUTES),
+    # ---- app platform (OAuth, action callbacks, /_sandbox controls): connector/sandbox/platform/routes.py
+    *(_route(path, handler) for path, handler in platform_routes.ROUTES),
 ]
-UNAUTHENTICATED = frozenset({"/oauth/v1/token"})
+
+
+def _unauthenticated(path: str) -> bool:
+    return path.startswith(platform_routes.UNAUTHENTICATED_PREFIXES)
+
+
+# -- schemas, legacy properties v2 and the date-versioned paths (issue 13, fidelity) --
+ROUTES += [
+    _route("/crm/v3/schemas", schemas),
+    _route("/crm-object-schemas/v3/schemas", schemas),  # the spec's path for the same list
+    _route("/properties/v2/{type}/properties", legacy_properties),
+    _route("/properties/v2/{type}/properties/named/{name}", legacy_properties),
+    _route("/properties/v2/{type}/groups", legacy_property_groups),
+]
+# HubSpot's 2026-03 specs give these paths the operations and shapes of their v3/v4 counterparts (differences
+# noted in tests/sandbox/test_versioned.py), so they are the same handlers under a second path.
+VERSIONED_PREFIXES = (
+    ("/crm/v3/objects/", "/crm/objects/2026-03/"), ("/crm/v4/objects/", "/crm/objects/2026-03/"),
+    ("/crm/v3/properties/", "/crm/properties/2026-03/"), ("/crm/v4/associations/", "/crm/associations/2026-03/"),
+    ("/crm/v3/lists", "/crm/lists/2026-03"),
+)
+ROUTES += [Route(new + route.path[len(old):], route.endpoint, methods=ALL_METHODS)
+           for route in list(ROUTES) for old, new in VERSIONED_PREFIXES if route.path.startswith(old)]
+OBJECT_SEARCH_PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
+# --
 
 
 class SandboxApp:
-    """The outer ASGI layer: correlation id, faults, auth (401), budgets (429) and rate headers, then the routes."""
+    """The outer ASGI layer: correlation id, the portal the token addresses, faults, auth (401), budgets (429) and
+    rate headers, then the routes."""
 
-    def __init__(self, portal: Portal):
-        self.portal = portal
+    def __init__(self, portals: Portal | PortalRegistry, platform: AppPlatform):
+        self.portals = portals if isinstance(portals, PortalRegistry) else PortalRegistry([portals])
+        self.portal = self.portals.primary
+        self.platform = platform
 
         async def unknown(scope: Scope, receive: Receive, send: Send) -> None:
-            body = error_body(f"No resource at {scope['method']} {scope['path']}", None)
+            body = error_body(f"No resource at {scope['method']} {platform_routes.redacted(scope['path'])}", None)
             await error_json(404, body, scope["sandbox.cid"])(scope, receive, send)
 
         self.router = Router(routes=ROUTES, redirect_slashes=False, default=unknown)
@@ -752,7 +900,9 @@ class SandboxApp:
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
-        portal = self.portal
+        headers = dict(scope["headers"])
+        authorization = (headers.get(b"authorization") or b"").decode("latin-1") or None
+        portal = self.portals.for_authorization(authorization)
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):  # the SDK calls /crm/v3/lists/ with a trailing slash
             path = path.rstrip("/")
@@ -760,8 +910,10 @@ class SandboxApp:
         cid = str(uuid.uuid4())
         scope["sandbox.cid"] = cid
         scope["sandbox.portal"] = portal
+        scope["sandbox.portals"] = self.portals
+        scope["sandbox.platform"] = self.platform
         portal.calls.append((scope["method"], path))
-        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith("/crm/v3/objects/")
+        is_search = scope["method"] == "POST" and path.endswith("/search") and path.startswith(OBJECT_SEARCH_PREFIXES)
 
         fault = portal.faults.decide(path)
         if fault is not None:
@@ -774,15 +926,15 @@ class SandboxApp:
                 await _fault_response(fault, cid, portal.portal_id, is_search)(scope, receive, _with_cid(send, cid))
                 return
 
-        if path not in UNAUTHENTICATED:
-            headers = dict(scope["headers"])
+        if not _unauthenticated(path):
             try:
-                token = portal.authenticate((headers.get(b"authorization") or b"").decode("latin-1") or None)
+                token = portal.authenticate(authorization)
             except ApiError as exc:
                 response = error_json(401, exc.body, cid, {"x-hubspot-auth-failure": "401 Unauthorized"})
                 await response(scope, receive, _with_cid(send, cid))
                 return
             scope["sandbox.token"] = token
+            CHANGE_SOURCE.set(("INTEGRATION", str(token.app_id)))  # webhooks name the app that wrote
             if is_search:
                 refusal, rate_headers = portal.budget.spend_search(), {}
             else:
@@ -843,6 +995,6 @@ async def _reset(send: Send) -> None:
     await asyncio.sleep(0)
 
 
-def build_app(portal: Portal) -> ASGIApp:
-    return SandboxApp(portal)
+def build_app(portals: Portal | PortalRegistry, platform: AppPlatform) -> ASGIApp:
+    return SandboxApp(portals, platform)
 

@@ -10,6 +10,7 @@ import requests
 
 from connector.sandbox.portal import Portal
 from connector.sandbox.server import Sandbox, running_sandbox
+from tests.sandbox.receiver import Receiver
 from tests.sandbox.tiny import tiny_portal
 
 
@@ -51,3 +52,11 @@ def tiny() -> Iterator[Sandbox]:
 @pytest.fixture(scope="module")
 def api(tiny: Sandbox) -> Api:
     return Api(tiny)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real app backend on 127.0.0.1 that checks HubSpot's v3 signature and records requests (receiver.py)."""
+    r = Receiver().start()
+    yield r
+    r.stop()

@@ -61,3 +61,20 @@ def test_render_html_is_self_contained_with_all_charts():
         assert heading in page
     assert page.count("<svg") >= 4
     assert "90%" in page  # cohort cell
+
+
+def test_report_piped_to_a_log_is_plain_and_never_cut(capsys):
+    from connector.report import print_report
+
+    data = {"title": "Retention report", "as_of": "2026-12-04T18:22:30", "currency": "USD", "periods": [{
+        "key": "2026-11", "customers": {"start": 1234567, "end": 1234999, "new": 1, "lost": 2, "reactivated": 0},
+        "customer_retention_rate": 0.9876, "customer_churn_rate": 0.0124, "mrr_start": 123456789.0,
+        "mrr_end": 123456799.5, "movements": {"new": 24412.0, "expansion": 1.0, "contraction": -2.0,
+                                             "churned": -3.0, "reactivation": 0.0},
+        "net_revenue_retention": 1.01, "gross_revenue_retention": 0.99, "arpa": 100.0, "nps": 12.5,
+        "csat": None, "ces": None}], "cohorts": [], "health": {}, "segments": {}}
+    print_report(data)  # capsys: stdout is not a terminal
+    out = capsys.readouterr().out
+    assert "…" not in out and "┃" not in out and "━" not in out
+    assert "1,234,567→1,234,999" in out.replace(" ", "") or "1234567" in out.replace(",", "")
+    assert "+24,412" in out

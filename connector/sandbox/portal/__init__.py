@@ -5,7 +5,8 @@ without HTTP; ``app.py`` only turns requests into calls and results into HubSpot
 take ``self.lock`` because the server thread and the tests' thread both use one Portal.
 
 ``Portal`` is a facade: it owns the lock and the shared state (set up here, with ``ingest``) and takes its methods
-from one mixin per concern (records, search, properties, associations, lists, workflows, auth). A record is created
+from one mixin per concern (records, search, properties, associations, lists, workflows, auth, owners; pipelines
+are the same in every portal and live in ``pipelines``). A record is created
 in ``RecordsMixin.create``, changed in ``RecordsMixin._apply`` (every update and batch write), archived in
 ``RecordsMixin.archive`` and associated in ``AssociationsMixin._link``: the seams for hooks on changes.
 """
@@ -16,7 +17,7 @@ import gc
 import random
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from connector.sandbox import schema
 from connector.sandbox.faults import FaultPlan
@@ -24,11 +25,12 @@ from connector.sandbox.limits import Budget, RateProfile, profile_named
 from connector.sandbox.portal.associations import AssociationsMixin, association_type_ids
 from connector.sandbox.portal.auth import ALL_SCOPES, OAUTH_LIFETIME_S, AuthMixin, OAuthClient, Token
 from connector.sandbox.portal.common import (
-    DAY_MS, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SINGULAR_OF,
-    TYPE_WORD, ApiError, PropertyProblem, bad_request, error_body, iso, not_found, now_ms, parse_ms, property_error,
+    CHANGE_SOURCE, DAY_MS, MAX_ASSOCIATION_BATCH, MAX_ASSOCIATIONS_PER_INPUT, MAX_BATCH, MAX_BATCH_WITH_HISTORY, SINGULAR_OF,
+    TYPE_WORD, ApiError, Change, PropertyProblem, bad_request, error_body, iso, not_found, now_ms, parse_ms, property_error,
     unknown_type,
 )
 from connector.sandbox.portal.lists import HubList, ListsMixin
+from connector.sandbox.portal.owners import OwnersMixin, owner_json
 from connector.sandbox.portal.properties import FIELD_TYPES, PropDef, PropertiesMixin
 from connector.sandbox.portal.records import DEFAULT_PROPERTIES, Record, RecordsMixin, TypeStore, _is_iso_ms
 from connector.sandbox.portal.search import (
@@ -38,16 +40,17 @@ from connector.sandbox.portal.search import (
 from connector.sandbox.portal.workflows import SEEDED_WORKFLOWS, Workflow, WorkflowsMixin
 
 __all__ = [
-    "ALL_SCOPES", "DAY_MS", "DEFAULT_PROPERTIES", "FIELD_TYPES", "MAX_ASSOCIATION_BATCH", "MAX_ASSOCIATIONS_PER_INPUT",
+    "ALL_SCOPES", "CHANGE_SOURCE", "Change", "DAY_MS", "DEFAULT_PROPERTIES", "FIELD_TYPES", "MAX_ASSOCIATION_BATCH", "MAX_ASSOCIATIONS_PER_INPUT",
     "MAX_BATCH", "MAX_BATCH_WITH_HISTORY", "OAUTH_LIFETIME_S", "SEARCH_MAX_BODY_CHARS", "SEARCH_MAX_FILTERS",
     "SEARCH_MAX_FILTERS_PER_GROUP", "SEARCH_MAX_GROUPS", "SEARCH_MAX_LIMIT", "SEARCH_MAX_RESULTS", "SEEDED_WORKFLOWS",
     "SINGULAR_OF", "TYPE_WORD", "ApiError", "HubList", "OAuthClient", "Portal", "PropDef", "PropertyProblem", "Record",
     "Token", "TypeStore", "Workflow", "association_type_ids", "bad_request", "error_body", "iso", "not_found",
-    "now_ms", "parse_ms", "property_error", "unknown_type",
+    "now_ms", "owner_json", "parse_ms", "property_error", "unknown_type",
 ]
 
 
-class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, ListsMixin, WorkflowsMixin, AuthMixin):
+class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, ListsMixin, WorkflowsMixin, AuthMixin,
+             OwnersMixin):
     """One HubSpot account: data, definitions, tokens, budgets and faults."""
 
     def __init__(self, *, seed: int = 0, profile: str | RateProfile = "unlimited", faults: str | None = None,
@@ -78,8 +81,11 @@ class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, List
         self.enrollments: dict[int, dict[int, int]] = {}  # workflow id -> contact id -> enrolled ms
         self.enrollment_log: list[tuple[str, int, int]] = []  # (enroll|unenroll, workflow id, contact id)
         self.tokens: dict[str, Token] = {}
+        self.owners: dict[int, Any] = {}  # owner id -> seed.SeedOwner
         # (method, path) of the latest requests, for assertions; bounded so a long benchmark does not grow it
         self.calls: deque[tuple[str, str]] = deque(maxlen=100_000)
+        # Called with every Change under the lock (the app platform queues webhook events): keep them cheap.
+        self.observers: list[Callable[[Change], None]] = []
         self._load_definitions()
         for wf_id, name in SEEDED_WORKFLOWS:
             self.workflows[wf_id] = Workflow(wf_id, name, True, self.now_ms, self.now_ms)
@@ -142,6 +148,13 @@ class Portal(RecordsMixin, SearchMixin, PropertiesMixin, AssociationsMixin, List
                 store.archived_ids.sort()
             self._ingest_associations(generated.associations)
             self._ingest_rollups()
+            self.load_owners(generated.owners)
+
+    def _emit(self, kind: str, object_type: str, object_id: int, ms: int, **details: Any) -> None:
+        if self.observers:
+            change = Change(kind, object_type, object_id, ms, source=CHANGE_SOURCE.get(), **details)
+            for observer in self.observers:
+                observer(change)
 
     def set_faults(self, spec: str | None) -> None:
         """Script faults on a running sandbox (see faults.py for the grammar); None or "" clears them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from connector.sandbox import schema
-from connector.sandbox.portal.common import bad_request, int_param, not_found
+from connector.sandbox.portal.common import bad_request, int_param, not_found, now_ms
 
 
 def _association_lookup() -> dict[tuple[str, int], str]:
@@ -132,6 +132,7 @@ class AssociationsMixin:
         """Store one association in both directions (the reverse type ids are the matching ones of the schema)."""
         self.version += 1
         primary = any(_ASSOC_LABEL.get((a, b, t)) == "Primary" for t in a_to_b_types)
+        is_new = b_id not in self.assoc.get((a, b), {}).get(a_id, {})
         forward = self.assoc.setdefault((a, b), {}).setdefault(a_id, {}).setdefault(b_id, [])
         for t in a_to_b_types + association_type_ids(a, b, False):
             if t not in forward:
@@ -142,6 +143,9 @@ class AssociationsMixin:
                 backward.append(t)
         forward.sort()
         backward.sort()
+        if is_new:
+            self._emit("associationChange", a, a_id, now_ms(), to_type=b, to_id=b_id,
+                       association_type_id=association_type_ids(a, b, False)[0], primary=primary)
         if {a, b} == _ROLLUP_PAIR:
             self._refresh_rollups(a, a_id, b_id)
 
@@ -208,8 +212,11 @@ class AssociationsMixin:
     def disassociate(self, a: str, a_id: int, b: str, b_id: int) -> None:
         with self.lock:
             self.version += 1
-            self.assoc.get((a, b), {}).get(a_id, {}).pop(b_id, None)
+            removed = self.assoc.get((a, b), {}).get(a_id, {}).pop(b_id, None)
             self.assoc.get((b, a), {}).get(b_id, {}).pop(a_id, None)
+            if removed is not None and association_type_ids(a, b, False):
+                self._emit("associationChange", a, a_id, now_ms(), to_type=b, to_id=b_id,
+                           association_type_id=association_type_ids(a, b, False)[0], removed=True)
             if {a, b} == _ROLLUP_PAIR:
                 self._refresh_rollups(a, a_id, b_id)
 

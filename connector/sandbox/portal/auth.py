@@ -1,42 +1,74 @@
-"""Tokens, scopes and the OAuth refresh grant."""
+"""Tokens and scopes of one portal (the OAuth grants that mint them live in the app platform, ``sandbox/platform``)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from connector.sandbox import schema
-from connector.sandbox.portal.common import ApiError, bad_request, error_body, iso, now_ms
+from connector.sandbox.portal.common import ApiError, error_body, iso, now_ms
 
 
 OAUTH_LIFETIME_S = 1_800.0
+
+
+def read_scopes(object_type: str) -> tuple[str, ...]:
+    """Scopes of which one lets a token read records of ``object_type`` (API-NOTES §8; the objects spec's security)."""
+    if object_type == "tickets":  # tickets have the one legacy scope, no crm.objects.tickets.read
+        return ("tickets",)
+    scopes = [f"crm.objects.{object_type}.read"]
+    if object_type in ("line_items", "products"):
+        scopes.append("e-commerce")
+    if object_type in ("feedback_submissions",) + schema.ENGAGEMENT_TYPES:  # engagements: contacts scopes too
+        scopes.append("crm.objects.contacts.read")
+    return tuple(scopes)
+
+
+def write_scopes(object_type: str) -> tuple[str, ...]:
+    """Scopes of which one lets a token write ``object_type`` (read-only types are refused before this)."""
+    if object_type == "tickets":
+        return ("tickets",)
+    if object_type in schema.ENGAGEMENT_TYPES:  # the engagement guides name the contacts write scope
+        return ("crm.objects.contacts.write",)
+    return (f"crm.objects.{object_type}.write",) + (("e-commerce",) if object_type in ("line_items", "products")
+                                                    else ())
+
+
 # Every scope a default token holds (API-NOTES §8).
 ALL_SCOPES: frozenset[str] = frozenset(
-    [f"crm.objects.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write") if t != "feedback_submissions"]
-    + ["crm.objects.feedback_submissions.read", "e-commerce", "crm.lists.read", "crm.lists.write", "automation"]
+    [s for t in schema.OBJECT_TYPES for s in read_scopes(t)]
+    + [s for t in schema.OBJECT_TYPES if t not in schema.READ_ONLY_TYPES for s in write_scopes(t)]
+    + ["crm.lists.read", "crm.lists.write", "automation", "crm.objects.owners.read"]
+    + ["crm.schemas.custom.read"]
     + [f"crm.schemas.{t}.{rw}" for t in schema.OBJECT_TYPES for rw in ("read", "write")]
 )
 
 
+TOKEN_KINDS = ("private", "service_key", "oauth")
+
+
 @dataclass
 class Token:
-    value: str
+    value: str = field(repr=False)
     scopes: frozenset[str]
-    kind: str = "private"  # private | oauth
+    kind: str = "private"  # one of TOKEN_KINDS
     expires_ms: int | None = None
     app_id: int = 1
+    user_id: int | None = None  # the installing user of an app's token (introspection's user_id)
 
 
 @dataclass
 class OAuthClient:
+    """The portal's built-in OAuth client (profile ``oauth``); the app platform serves its refresh grant."""
+
     client_id: str
-    client_secret: str
-    refresh_token: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
 
 
 class AuthMixin:
-    """Tokens, the scope check and the OAuth refresh grant.
+    """Tokens and the scope check.
 
     A mixin of ``Portal``, which owns ``lock`` and the state these methods use.
     """
@@ -45,8 +77,10 @@ class AuthMixin:
         return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
     def create_token(self, scopes: Iterable[str] | None = None, *, kind: str = "private",
-                     lifetime_s: float | None = None) -> str:
+                     lifetime_s: float | None = None, app_id: int = 1, user_id: int | None = None) -> str:
         """Mint a token (all scopes unless given); OAuth tokens expire after ``lifetime_s`` (default the portal's)."""
+        if kind not in TOKEN_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(TOKEN_KINDS)}, got {kind!r}")
         with self.lock:
             if kind == "oauth":
                 value = f"CN{self._uuid().hex}{self._uuid().hex}"
@@ -55,8 +89,13 @@ class AuthMixin:
             else:
                 value = f"pat-na1-{self._uuid()}"
                 expires = None if lifetime_s is None else now_ms() + int(lifetime_s * 1000)
-            self.tokens[value] = Token(value, frozenset(ALL_SCOPES if scopes is None else scopes), kind, expires)
+            self.tokens[value] = Token(value, frozenset(ALL_SCOPES if scopes is None else scopes), kind, expires,
+                                       app_id, user_id)
             return value
+
+    def revoke_token(self, value: str) -> None:
+        with self.lock:
+            self.tokens.pop(value, None)
 
     def expire_token(self, value: str) -> None:
         with self.lock:
@@ -87,18 +126,3 @@ class AuthMixin:
             "One or more of the following scopes are required.", "MISSING_SCOPES", context=context,
             errors=[{"message": "One or more of the following scopes are required.", "context": context}],
             links={"scopes": "https://developers.hubspot.com/scopes"}))
-
-    def refresh_oauth(self, form: dict[str, str]) -> dict[str, Any]:
-        """POST /oauth/v1/token with grant_type=refresh_token."""
-        c = self.oauth_client
-        if form.get("grant_type") != "refresh_token":
-            raise bad_request("grant_type must be refresh_token in the sandbox", "BAD_GRANT_TYPE")
-        if form.get("client_id") != c.client_id or form.get("client_secret") != c.client_secret:
-            raise bad_request("missing or unknown client id", "BAD_CLIENT_ID")
-        if form.get("refresh_token") != c.refresh_token:
-            raise bad_request("missing or unknown refresh token", "BAD_REFRESH_TOKEN")
-        access = self.create_token(kind="oauth")
-        # token_use, hub_id and scopes: the spec's AccessTokenResponse; older answers had only the first four
-        return {"token_type": "bearer", "refresh_token": c.refresh_token, "access_token": access,
-                "expires_in": int(self.oauth_lifetime_s), "token_use": "access_token", "hub_id": self.portal_id,
-                "scopes": sorted(ALL_SCOPES)}

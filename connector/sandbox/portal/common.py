@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -22,7 +23,9 @@ MAX_ASSOCIATIONS_PER_INPUT = 500  # v4 batch read: per input and response, then 
 # Words HubSpot uses in messages ("Could not get some CONTACT objects").
 TYPE_WORD = {
     "contacts": "CONTACT", "companies": "COMPANY", "deals": "DEAL", "line_items": "LINE_ITEM",
-    "subscriptions": "SUBSCRIPTION", "feedback_submissions": "FEEDBACK_SUBMISSION",
+    "subscriptions": "SUBSCRIPTION", "feedback_submissions": "FEEDBACK_SUBMISSION", "tickets": "TICKET",
+    "products": "PRODUCT", "quotes": "QUOTE", "calls": "CALL", "emails": "EMAIL", "meetings": "MEETING",
+    "notes": "NOTE", "tasks": "TASK",
 }
 SINGULAR_OF = {plural: singular for singular, plural in schema.SINGULAR.items()}
 
@@ -87,6 +90,30 @@ def unknown_type(name: str) -> ApiError:
     return bad_request(f"Unable to infer object type from: {name}", None)
 
 
+# Who is changing records in this context (HubSpot's webhook changeSource and sourceId): the app layer sets it per
+# request from the token, the activity simulator for its own thread.
+CHANGE_SOURCE: ContextVar[tuple[str, str | None]] = ContextVar("sandbox_change_source",
+                                                               default=("INTEGRATION", None))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of a record, handed to the portal's observers (the app platform's webhooks) as it happens."""
+
+    kind: str  # creation | propertyChange | deletion | associationChange
+    object_type: str  # plural API name
+    object_id: int
+    ms: int
+    property_name: str | None = None
+    property_value: str | None = None
+    to_type: str | None = None  # associationChange: the other side, its id and the type id from this side
+    to_id: int | None = None
+    association_type_id: int | None = None
+    removed: bool = False
+    primary: bool = False
+    source: tuple[str, str | None] = ("INTEGRATION", None)
+
+
 @dataclass(frozen=True)
 class PropertyProblem:
     name: str
@@ -104,10 +131,16 @@ def property_error(problems: list[PropertyProblem], portal_id: int) -> dict[str,
     )
 
 
+INT32_MAX = 2**31 - 1  # the specs type counts, limits and offsets as int32: Java refuses what does not fit
+
+
 def int_param(raw: Any, default: int, name: str) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise bad_request(f"{name} must be an integer, got {raw!r}", context={name: [str(raw)]}) from None
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise bad_request(f"{name} must be a 32-bit integer, got {raw!r}", context={name: [str(raw)]})
+    return value

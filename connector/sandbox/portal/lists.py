@@ -79,10 +79,14 @@ class ListsMixin:
         if not isinstance(body, dict):
             raise bad_request("Invalid JSON input: expected an object")
         query = str(body.get("query") or "").lower()
-        offset = int_param(body.get("offset"), 0, "offset")
-        count = min(int_param(body.get("count"), 20, "count"), 500)
+        # The spec sets no minimum: a negative offset or count reads as 0 (what HubSpot does is UNVERIFIED).
+        offset = max(0, int_param(body.get("offset"), 0, "offset"))
+        count = max(0, min(int_param(body.get("count"), 20, "count"), 500))
         types = body.get("processingTypes") or []
-        wanted_ids = {str(i) for i in body.get("listIds") or []}
+        ids = body.get("listIds") or []
+        if not isinstance(types, list) or not isinstance(ids, list) or not all(isinstance(t, str) for t in types):
+            raise bad_request("processingTypes and listIds must be arrays of strings")
+        wanted_ids = {str(i) for i in ids}
         with self.lock:
             found = [lst for lst in sorted(self.lists.values(), key=lambda x: x.list_id)
                      if query in lst.name.lower() and (not types or lst.processing_type in types)

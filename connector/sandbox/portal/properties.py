@@ -61,7 +61,33 @@ class PropDef:
         }
         if self.hubspot_defined:  # only built-ins carry the flag (§11)
             out["hubspotDefined"] = True
+        if self.name == schema.OWNER_PROPERTY and self.hubspot_defined:  # options are the portal's owners
+            out["externalOptions"] = True
+            out["referencedObjectType"] = "OWNER"
         return out
+
+    def to_v2_json(self) -> dict[str, Any]:
+        """The legacy shape of ``/properties/v2/{objectType}/properties``: epoch-ms dates, ``readOnlyValue`` and
+        ``readOnlyDefinition`` at the top, ``deleted`` for ``archived``, options with ``readOnly`` and
+        ``doubleData``. Written from HubSpot's v1/v2 property docs as remembered; no recording confirms it."""
+        return {
+            "name": self.name, "label": self.label, "description": self.description, "groupName": self.group,
+            "type": self.type, "fieldType": self.field_type,
+            "options": [{"label": o["label"], "value": o["value"], "displayOrder": o.get("displayOrder", i),
+                         "hidden": o.get("hidden", False), "description": o.get("description"), "readOnly": False,
+                         "doubleData": 0.0} for i, o in enumerate(self.options)],
+            "createdAt": self.created_ms, "updatedAt": self.updated_ms, "createdUserId": None,
+            "updatedUserId": None, "displayOrder": self.display_order, "formField": self.form_field,
+            "readOnlyValue": self.read_only, "readOnlyDefinition": self.hubspot_defined, "hidden": self.hidden,
+            "mutableDefinitionNotDeletable": self.hubspot_defined, "calculated": False, "externalOptions": False,
+            "deleted": self.archived, "displayMode": "current_value", "hasUniqueValue": self.unique,
+            # the v2 serializer writes the flag as null for custom properties, as v3 omits it (§11)
+            "hubspotDefined": True if self.hubspot_defined else None,
+            "showCurrencySymbol": None, "currencyPropertyName": None, "numberDisplayHint": None,
+            "textDisplayHint": None, "optionsAreMutable": None, "referencedObjectType": None,
+            "searchableInGlobalSearch": False, "isCustomizedDefault": False, "favorited": False,
+            "favoritedOrder": -1,
+        }
 
 
 class PropertiesMixin:
@@ -100,6 +126,18 @@ class PropertiesMixin:
             if defn.unique:
                 self.stores[object_type].unique.setdefault(defn.name, {})
             return defn
+
+    @staticmethod
+    def check_property_enums(inputs: list[dict[str, Any]]) -> None:
+        """A type or fieldType outside the spec's enums fails the whole batch body, as JSON that does not
+        deserialize does (API-NOTES §11), not one input."""
+        field_types = set().union(*FIELD_TYPES.values())
+        for item in inputs:
+            kind, field_type = item.get("type"), item.get("fieldType")
+            if (kind is not None and kind not in FIELD_TYPES) or (field_type is not None
+                                                                  and field_type not in field_types):
+                raise bad_request(f"Invalid input JSON: type {kind!r} / fieldType {field_type!r} is not one of "
+                                  f"the allowed values", None)
 
     def _property_from(self, object_type: str, body: Any) -> PropDef:
         if not isinstance(body, dict):

@@ -24,6 +24,12 @@ DEFAULT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "line_items": ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "price", "quantity"),
     "subscriptions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
     "feedback_submissions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+    # search guide's defaults for tickets, products and quotes; engagements only the system three
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
+                "hs_ticket_category", "hs_ticket_priority", "subject"),
+    "products": ("createdate", "description", "hs_lastmodifieddate", "hs_object_id", "name", "price"),
+    "quotes": ("hs_createdate", "hs_expiration_date", "hs_lastmodifieddate", "hs_object_id", "hs_status", "hs_title"),
+    **{t: ("hs_createdate", "hs_lastmodifieddate", "hs_object_id") for t in schema.ENGAGEMENT_TYPES},
 }
 
 
@@ -264,6 +270,8 @@ class RecordsMixin:
                 if name in store.unique:
                     store.unique[name][_norm_unique(name, value)] = rec.id
             rec.history.setdefault(name, []).append((value or "", ms, "INTEGRATION"))
+            if value != old:
+                self._emit("propertyChange", object_type, rec.id, ms, property_name=name, property_value=value or "")
         stamp = iso(ms)
         rec.props[schema.LAST_MODIFIED[object_type]] = stamp
         rec.touch(ms, stamp)
@@ -282,6 +290,7 @@ class RecordsMixin:
             rec = Record(rid, props, ms, ms)
             self.stores[object_type].records[rid] = rec
             self.stores[object_type].live_ids.append(rid)  # new ids are the highest: the array stays sorted
+            self._emit("creation", object_type, rid, ms)
             self._apply(object_type, rec, {k: v for k, v in values.items() if v is not None}, ms)
             self._link_created(object_type, rid, links)
             return rec
@@ -313,13 +322,17 @@ class RecordsMixin:
             rec.touch(ms)
             store.live_ids.remove(rec.id)
             bisect.insort(store.archived_ids, rec.id)
+            self._emit("deletion", object_type, rec.id, ms)
             for prop, index in store.unique.items():
                 value = rec.props.get(prop)
                 if value:
                     index.pop(_norm_unique(prop, value), None)
             return True
 
-    def check_batch(self, inputs: Any, limit: int = MAX_BATCH, key: str | None = "id") -> list[dict[str, Any]]:
+    def check_batch(self, inputs: Any, limit: int = MAX_BATCH, key: str | None = "id",
+                    required: str | None = None) -> list[dict[str, Any]]:
+        """The inputs list, refused whole when too long, not objects, missing ``key`` (or ``required``) on one
+        input, or (``key``) holding one id twice."""
         if not isinstance(inputs, list):
             raise bad_request("inputs must be an array", context={"inputs": ["required"]})
         if len(inputs) > limit:
@@ -327,6 +340,11 @@ class RecordsMixin:
                               context={"inputs": [str(len(inputs))]})
         if not all(isinstance(i, dict) for i in inputs):
             raise bad_request("each input must be an object")
+        needed = required or key
+        if needed and any(item.get(needed) is None for item in inputs):
+            # The spec requires it on every input; HubSpot's deserializer wording, as for filters (search.py).
+            raise bad_request("Invalid input JSON on line 1, column 1: Cannot build batch input, some of "
+                              f"required attributes are not set [{needed}]", None)
         if key:
             seen, dups = set(), []
             for item in inputs:

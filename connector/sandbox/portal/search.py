@@ -40,6 +40,13 @@ class SearchMixin:
         groups = body.get("filterGroups") or []
         if not isinstance(groups, list):
             raise bad_request("filterGroups must be an array")
+        top = body.get("filters")
+        if top:
+            # HubSpot also takes a top-level `filters` list as one AND group, beside or instead of filterGroups
+            # (API-NOTES §12). Beside them it is one more (OR-ed) group: how HubSpot combines the two is UNVERIFIED.
+            if not isinstance(top, list):
+                raise bad_request("filters must be an array")
+            groups = [*groups, {"filters": top}]
         if len(groups) > SEARCH_MAX_GROUPS:
             raise bad_request(f"Too many filter groups: {len(groups)} (maximum {SEARCH_MAX_GROUPS}).")
         total_filters = 0

@@ -13,8 +13,12 @@ feedback, over 24 months ending at ``now_ms``. Churn is drawn from a monthly haz
 load and payment trouble; the ground truth (churn events with their drivers, reactivations, deliberately malformed
 values) comes back in ``GeneratedPortal.ground_truth`` and, on request, as JSON lines.
 
+Owners, the product library, tickets and calls/emails/meetings/notes/tasks are drawn afterwards from a second random
+stream (``service_rng``) out of the months the simulation logged, so adding them changed no other record.
+
 The package holds ``core`` (records, calendar, formatters, the generator's record helpers), one mixin module per kind
-of object (``companies``, ``deals``, ``subscriptions``, ``activity``) and ``malformed``; ``_Generator`` composes them.
+of object (``companies``, ``deals``, ``subscriptions``, ``activity``; ``owners``, ``products``, ``tickets``,
+``engagements``) and ``malformed``; ``_Generator`` composes them.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ from connector.sandbox import schema
 from connector.sandbox.seed.activity import _Activity
 from connector.sandbox.seed.companies import _FIRST, _LAST, _Companies
 from connector.sandbox.seed.core import (
-    ADDON, DAY, HOUR, ID_BASE, MINUTE, MONTHS_PER_PERIOD, PLANS, SURVEYS, GeneratedPortal, SeedRecord, _created_key,
-    _poisson, date_ms, iso_ms,
+    ADDON, DAY, HOUR, ID_BASE, MINUTE, MONTHS_PER_PERIOD, PLANS, SURVEYS, GeneratedPortal, SeedOwner, SeedRecord,
+    _created_key, _poisson, date_ms, iso_ms,
 )
 from connector.sandbox.seed.deals import _Deals
+from connector.sandbox.seed.engagements import _Engagements
 from connector.sandbox.seed.malformed import _inject_malformed
+from connector.sandbox.seed.owners import _Owners
+from connector.sandbox.seed.products import _Products
 from connector.sandbox.seed.subscriptions import _Subscriptions
+from connector.sandbox.seed.tickets import _Tickets
 
 __all__ = ["ADDON", "DAY", "HOUR", "ID_BASE", "MINUTE", "MONTHS_PER_PERIOD", "PLANS", "SURVEYS", "GeneratedPortal",
-           "SeedRecord", "date_ms", "generate", "iso_ms", "save_ground_truth",
+           "SeedOwner", "SeedRecord", "date_ms", "generate", "iso_ms", "save_ground_truth",
            "_FIRST", "_LAST", "_poisson"]  # the last three: for generators of other objects (their own random streams)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -46,8 +54,9 @@ __all__ = ["ADDON", "DAY", "HOUR", "ID_BASE", "MINUTE", "MONTHS_PER_PERIOD", "PL
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class _Generator(_Companies, _Deals, _Subscriptions, _Activity):
-    """One portal's generation: ``run`` draws companies (and through them everything else), ``_finish`` numbers."""
+class _Generator(_Companies, _Deals, _Subscriptions, _Activity, _Owners, _Tickets, _Engagements, _Products):
+    """One portal's generation: ``run`` draws companies (and through them everything else), ``_service`` adds owners,
+    tickets and engagements from their own stream, ``_finish`` numbers."""
 
     def run(self) -> GeneratedPortal:
         rng = self.rng
@@ -60,7 +69,19 @@ class _Generator(_Companies, _Deals, _Subscriptions, _Activity):
             n = min(remaining, 1 + min(19, int(rng.expovariate(0.2))))
             self._company(n)
             remaining -= n
+        self._service()
         return self._finish()
+
+    def _service(self) -> None:
+        """Owners, the product library, tickets and engagements: all from ``service_rng`` and the months the
+        simulation above logged, so the records before them are what they were without them."""
+        roster = self._roster()
+        self._assign_owners(roster)
+        self._products()
+        agents, reps = ([str(o.id) for o in roster[team]] for team in ("support", "sales"))
+        for company, people in self.accounts:
+            self._tickets(company, people, agents)
+            self._engagements(company, people, reps)
 
     def _finish(self) -> GeneratedPortal:
         records = self.records
@@ -90,7 +111,8 @@ class _Generator(_Companies, _Deals, _Subscriptions, _Activity):
             out.update(entry)
             truth.append(out)
         truth.extend(_inject_malformed(records))
-        return GeneratedPortal(records=records, associations=associations, now_ms=self.now, ground_truth=truth)
+        return GeneratedPortal(records=records, associations=associations, now_ms=self.now, ground_truth=truth,
+                               owners=self.owners)
 
 
 def generate(seed: int = 1, contacts: int = 200, now_ms: int | None = None,

@@ -80,6 +80,8 @@ class _Activity(_GeneratorBase):
         ticket_months.append(new_tickets)
         tickets_90d = sum(ticket_months)
         open_tickets = sum(1 for _ in range(new_tickets) if rng.random() < 0.15 + 0.35 * (1 - h))
+        # What the month showed, for the ticket and engagement records drawn later from their own stream.
+        self.months_of[id(company)].append((a, b, h, new_tickets, open_tickets))
         cp = company.properties
         # The usage sync writes every month even when a value did not move, so each sync is a history point.
         w = self._sync_write(b, company.created_ms)

@@ -127,6 +127,8 @@ class _Companies(_GeneratorBase):
         }
         company = self._record("companies", created, props)
         people = self._contacts(company, n_contacts, created, name, domain, source)
+        self.accounts.append((company, people))
+        self.months_of[id(company)] = []
         stages: list[tuple[str, int]] = [("lead", created)]  # company lifecycle, also copied onto its contacts
 
         sim = None

@@ -25,12 +25,27 @@ class SeedRecord:
 
 
 @dataclass(slots=True)
+class SeedOwner:
+    """A HubSpot user who owns records; ``teams`` are (team id, name) pairs, the first the primary team."""
+
+    id: int
+    user_id: int
+    email: str
+    first_name: str
+    last_name: str
+    teams: tuple[tuple[str, str], ...]
+    created_ms: int
+    archived: bool = False
+
+
+@dataclass(slots=True)
 class GeneratedPortal:
     records: dict[str, list[SeedRecord]]  # object type -> records, ascending id
     # (from_type, from_id, to_type, to_id, primary); the portal stores both directions with schema.ASSOCIATION_TYPES
     associations: list[tuple[str, int, str, int, bool]]
     now_ms: int  # the generator's "today": every timestamp is at or before it
     ground_truth: list[dict] = field(default_factory=list)  # churn events: customer id, churned_at, drivers …
+    owners: list[SeedOwner] = field(default_factory=list)  # the users that hubspot_owner_id values point at
 
 
 
@@ -42,12 +57,14 @@ _EPOCH = date(1970, 1, 1)
 ID_BASE = {
     "contacts": 101, "companies": 5001, "deals": 30001, "line_items": 70001,
     "subscriptions": 90001, "feedback_submissions": 120001,
+    "tickets": 150001, "quotes": 180001, "calls": 210001, "emails": 240001, "meetings": 270001, "notes": 300001,
+    "tasks": 330001, "products": 1101,  # products: the ids PLANS and ADDON name, in that order
 }
 MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "annually": 12}
 _TERM = {"monthly": "P1M", "quarterly": "P3M", "annually": "P12M"}
 # (name, product id, monthly list price per seat in USD); an add-on is a flat monthly fee.
 PLANS = (("Starter", 1101, 25), ("Growth", 1102, 49), ("Enterprise", 1103, 89))
-ADDON = ("Premium support", 1201, 199)
+ADDON = ("Premium support", 1104, 199)  # product ids are the product library's record ids (seed/products.py)
 _FX_LIST = {"USD": 1.0, "EUR": 0.92, "GBP": 0.79}  # list prices per currency are rounded conversions
 SURVEYS = {"NPS": ("1001", "Quarterly NPS"), "CSAT": ("1002", "Support ticket CSAT"),
            "CES": ("1003", "Onboarding effort (CES)")}
@@ -180,6 +197,13 @@ class _GeneratorBase:
         self.records: dict[str, list[SeedRecord]] = {t: [] for t in schema.OBJECT_TYPES}
         self.assoc: list[tuple] = []  # (from_type, from_rec, to_type, to_rec, primary), resolved to ids at the end
         self.truth: list[dict] = []
+        # For the service and activity records (tickets, engagements, owners), drawn after the rest from their
+        # own stream so that adding them changed no other record: each company with its contacts, and per company
+        # the months it was simulated as (start ms, end ms, health, new tickets, tickets open at the end).
+        self.service_rng = random.Random(f"service-{seed}")
+        self.accounts: list[tuple[SeedRecord, list[SeedRecord]]] = []
+        self.months_of: dict[int, list[tuple[int, int, float, int, int]]] = {}
+        self.owners: list[SeedOwner] = []
         self.domains: set[str] = set()
         self._pairs: dict[tuple[str, int], tuple[str, int]] = {}
         self.prices = {(cur, pid): float(round(usd * fx)) for cur, fx in _FX_LIST.items()

@@ -1,4 +1,5 @@
-"""Ledger, sources and surveys read the portfolio's columns: same figures as from objects, no row object built."""
+"""Ledger, sources and surveys read the portfolio's frames: the same figures from a frames-only portfolio (what the
+model hands over) as from row objects."""
 
 from __future__ import annotations
 
@@ -7,21 +8,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import numpy as np
 import pytest
 
 from connector.metrics import periods
 from connector.metrics.portfolio import MetricsOptions, portfolio_metrics
 from connector.metrics.retention import retention_by_source
 from connector.metrics.revenue import FxTable, build_mrr_ledger
-from connector.metrics.satisfaction import (
-    GROUPS,
-    _kind_and_group,
-    hubspot_response_group,
-    select_responses,
-    survey_summary,
-)
-from connector.model import FeedbackResponse, Portfolio, Table
+from connector.metrics.satisfaction import _group, hubspot_response_group, select_responses, survey_summary
+from connector.model import FeedbackResponse, Portfolio
 
 from .portfolios import at, customer, e2_portfolio, subscription
 
@@ -74,20 +68,6 @@ def _columns_only(portfolio: Portfolio) -> Portfolio:
     return Portfolio(frames=portfolio.frames, reporting_currency=portfolio.reporting_currency)
 
 
-@pytest.fixture
-def row_reads(monkeypatch):
-    """Counts the row objects a table builds (``table[i]``, iteration)."""
-    built: list[str] = []
-    original = Table.__getitem__
-
-    def counted(self, i):
-        built.append(self.cls.__name__)
-        return original(self, i)
-
-    monkeypatch.setattr(Table, "__getitem__", counted)
-    return built
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_ledger_from_columns_equals_summed_model_mrr(seed):
     portfolio = _random_portfolio(seed)
@@ -101,32 +81,6 @@ def test_ledger_from_columns_equals_summed_model_mrr(seed):
                             for s in by_customer.get(cid, [])), D(0))
             assert micro[i] == int(expected * 1_000_000), (cid, instant)
         instant += timedelta(hours=31)
-
-
-def test_ledger_builds_row_objects_only_for_the_subscriptions_it_resolves_one_by_one(row_reads):
-    plain = _columns_only(_random_portfolio(1, odd=False))
-    build_mrr_ledger(plain)
-    assert row_reads == []
-    odd = _random_portfolio(1)
-    common = odd.subscriptions[0].live_statuses
-    resolved = sum(1 for s in odd.subscriptions if s.customer_id in odd.customers and (
-        s.live_statuses != common or s.currency == "EUR"
-        or (s.past_due_grace_days is not None and any(v in ("past_due", "unpaid") for _, v in s.status_history))))
-    row_reads.clear()
-    build_mrr_ledger(_columns_only(odd), FxTable("USD", {"EUR": D("1.1")}))
-    assert row_reads == ["Subscription"] * resolved and resolved
-
-
-def test_portfolio_figures_read_no_row_object(row_reads):
-    portfolio = _columns_only(_random_portfolio(2, odd=False))
-    ledger = build_mrr_ledger(portfolio)
-    from connector.metrics.features import customer_features
-
-    features = customer_features(portfolio, AS_OF, ledger=ledger)
-    row_reads.clear()
-    for month in (periods.month(2025, 1), periods.month(2025, 3)):
-        portfolio_metrics(portfolio, month, AS_OF, ledger=ledger, features=features)
-    assert row_reads == []
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -154,12 +108,15 @@ def test_sources_follow_the_ledgers_customer_order():
         retention_by_source(build_mrr_ledger(portfolio), portfolio, january)
 
 
-def test_survey_groups_in_numpy_match_hubspot_response_group():
+def test_survey_groups_as_an_expression_match_hubspot_response_group():
+    import polars as pl
+
     kinds = [k for k in ("NPS", "CSAT", "CES", "OTHER") for _ in range(14)]
     values = [v for _ in range(4) for v in (None, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)]
-    _, group = _kind_and_group(kinds, values)
+    frame = pl.DataFrame({"kind": kinds, "value": values}, schema={"kind": pl.String, "value": pl.Int64})
+    group = frame.select(_group(pl.col("kind"), pl.col("value")).alias("group"))["group"].to_list()
     expected = [hubspot_response_group(k, v) for k, v in zip(kinds, values)]
-    assert [GROUPS[g] if g >= 0 else None for g in group.tolist()] == expected
+    assert group == expected
 
 
 def _latest_by_rule(responses, period):
@@ -179,7 +136,7 @@ def test_latest_answers_and_summary_from_a_feedback_table(seed):
     portfolio = _random_portfolio(seed)
     period = periods.custom(at(1, 1, 2025).date(), at(6, 1, 2025).date())
     assert select_responses(portfolio.feedback, period) == _latest_by_rule(portfolio.feedback, period)
-    table = portfolio.tables.feedback
-    rows = np.arange(len(table))[::-1].copy()  # rows given in another order are read in that order
-    assert survey_summary(table, period, rows=rows) == survey_summary(portfolio.feedback[::-1], period)
+    table = portfolio.frames.feedback
+    # a frame given in another order is read in that order
+    assert survey_summary(table.reverse(), period) == survey_summary(portfolio.feedback[::-1], period)
     assert survey_summary(table, period) == survey_summary(portfolio.feedback, period)

@@ -147,58 +147,6 @@ def test_iter_rows_can_limit_the_features(table):
     assert rows["k3"] == {"mrr": 0.0, "nps_group": None}
 
 
-@pytest.mark.parametrize(
-    "values",
-    [
-        pytest.param([1, 2, 3, 2, 1] * 5, id="ints"),
-        pytest.param([None] * 9, id="all-none"),
-        pytest.param([None, 1, 2, None] * 5, id="ints-and-none"),
-        pytest.param([Decimal("2400"), Decimal("19.99"), None, Decimal("2400.00")] * 5, id="decimals"),
-        pytest.param([1, 1.0, Decimal(1), True, 2.5, None] * 5, id="equal-values-of-several-types"),
-        pytest.param([2**70, 1, 1, 1, 1, 1, 1, 1, 1] * 3, id="beyond-int64"),
-        pytest.param([0.1 * i for i in range(20)], id="distinct-floats"),
-        pytest.param([], id="empty"),
-        pytest.param([7] * 9, id="one-int-everywhere"),
-        pytest.param([Decimal("2400")] * 9, id="one-decimal-everywhere"),
-    ],
-)
-def test_number_columns_convert_like_numpy(values):
-    import numpy as np
-
-    from connector.metrics.features import _floats
-
-    assert np.array_equal(_floats(values), np.array(values, dtype=np.float64), equal_nan=True)
-
-
-@pytest.mark.parametrize(
-    ("name", "column"),
-    [
-        pytest.param("tenure_days", [3.0, float("nan"), -2.0, 0.0, -0.0, 7.9, -7.9], id="whole-number-feature"),
-        pytest.param("tenure_days", [2.0**70, float("nan"), 1.0], id="whole-number-beyond-int64"),
-        pytest.param("mrr", [1.5, float("nan"), -0.0, 2.0], id="number-feature"),
-        pytest.param("mrr", [], id="empty"),
-    ],
-)
-def test_columns_hand_out_python_values_like_row_access(name, column):
-    import numpy as np
-
-    from connector.metrics.features import _python, _to_python_list
-
-    array = np.array(column, dtype=np.float64)
-    got = _to_python_list(name, array)
-    expected = [_python(name, v) for v in array]
-    assert got == expected and [type(v) for v in got] == [type(v) for v in expected]
-
-
-def test_boolean_columns_hand_out_none_for_unknown():
-    import numpy as np
-
-    from connector.metrics.features import _to_python_list
-
-    values = _to_python_list("is_active", np.array([1, 0, -1, 1], dtype=np.int8))
-    assert values == [True, False, None, True] and all(v is None or type(v) is bool for v in values)
-
-
 def test_feature_frame_agrees_with_row_access(table):
     frame = table.frame
     assert frame["customer_id"].to_list() == list(table)

@@ -190,15 +190,6 @@ def test_subscription_steps_follow_past_due_grace_like_the_model(grace):
             instant += timedelta(hours=7)
 
 
-def test_monthly_factors_agree_with_the_model_table():
-    from connector.metrics.revenue import MONTHLY_FACTORS
-    from connector.model import MONTHLY_FACTOR
-
-    for name, factor in MONTHLY_FACTOR.items():
-        numerator, denominator = MONTHLY_FACTORS[name]
-        assert abs(factor - D(numerator) / D(denominator)) < D("1e-20"), name
-
-
 def test_ledger_equals_summed_model_mrr_on_random_portfolios():
     import random
     from dataclasses import replace

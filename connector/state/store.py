@@ -1,4 +1,4 @@
-"""State store (SQLAlchemy Core): records, associations, cursors, runs, snapshots, ledger, enrollments."""
+"""The StateStore facade (SQLAlchemy Core): records, associations, cursors, runs, snapshots, ledger, enrollments."""
 
 from __future__ import annotations
 
@@ -6,24 +6,15 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import orjson
+import polars as pl
 from sqlalchemy import (
     bindparam,
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
     tuple_,
-    Text,
     and_,
     create_engine,
     delete,
@@ -37,190 +28,29 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.types import JSON, TypeDecorator
 
 from connector.errors import StateError
+from connector.state import frames
+from connector.state.convert import CHUNK, UTC, as_datetime as _as_datetime, chunks as _chunks, dumps as _dumps
+from connector.state.convert import now as _now
+from connector.state.history import load_histories, load_histories_between, replace_histories
+from connector.state.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    associations,
+    cursors,
+    enrollment_events,
+    enrollments_current,
+    ledger,
+    locks,
+    metrics,
+    records,
+    runs,
+    schema_version,
+    snapshots,
+)
 
-UTC = timezone.utc
 DEFAULT_URL = "sqlite:///.connector/state.db"
-# Rows per statement for IN lists and keyset pages: well under SQLite's 32,766 bound-parameter limit.
-CHUNK = 1000
-
-
-class UTCDateTime(TypeDecorator):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise StateError("naive datetime given to the state store; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _json() -> Any:
-    # none_as_null: a Python None is SQL NULL (so COALESCE can keep the stored value), not the JSON text 'null'.
-    return JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-
-
-metadata = MetaData()
-
-schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
-
-records = Table(
-    "records",
-    metadata,
-    Column("object_type", String(64), primary_key=True),
-    Column("id", String(64), primary_key=True),
-    Column("properties", _json(), nullable=False),
-    Column("history", _json(), nullable=True),
-    Column("archived", Boolean, nullable=False, default=False),
-    Column("created_at", UTCDateTime, nullable=True),
-    Column("updated_at", UTCDateTime, nullable=True),
-    Column("archived_at", UTCDateTime, nullable=True),
-    # Set when a record is saved by a pull that also reads its associations; cleared once they are refreshed.
-    # Kept in the store (not in memory) so a killed pull still refreshes them on the next run.
-    Column("associations_stale", Boolean, nullable=False, default=False),
-    Column("pulled_at", UTCDateTime, nullable=False),
-)
-Index("ix_records_stale", records.c.object_type, records.c.associations_stale)
-
-associations = Table(
-    "associations",
-    metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("from_type", String(64), nullable=False),
-    Column("from_id", String(64), nullable=False),
-    Column("to_type", String(64), nullable=False),
-    Column("to_id", String(64), nullable=False),
-    Column("type_id", Integer, nullable=True),
-)
-Index("ix_associations_from", associations.c.from_type, associations.c.to_type, associations.c.from_id)
-
-cursors = Table(
-    "cursors",
-    metadata,
-    Column("object_type", String(64), primary_key=True),
-    Column("name", String(64), primary_key=True),
-    Column("value", _json(), nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("finished_at", UTCDateTime, nullable=True),
-    Column("summary", _json(), nullable=True),
-)
-Index("ix_runs_kind", runs.c.kind, runs.c.status, runs.c.id)
-
-locks = Table(
-    "locks",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("owner", String(200), nullable=False),
-    Column("acquired_at", UTCDateTime, nullable=False),
-    Column("heartbeat_at", UTCDateTime, nullable=False),
-)
-
-snapshots = Table(
-    "snapshots",
-    metadata,
-    Column("run_id", String(40), primary_key=True),
-    Column("kind", String(64), primary_key=True),
-    Column("customer_id", String(64), primary_key=True),
-    Column("as_of", UTCDateTime, nullable=False),
-    Column("data", _json(), nullable=False),
-)
-Index("ix_snapshots_kind", snapshots.c.kind, snapshots.c.run_id)
-
-metrics = Table(
-    "metrics",
-    metadata,
-    Column("run_id", String(40), primary_key=True),
-    Column("period_key", String(64), primary_key=True),
-    Column("data", _json(), nullable=False),
-    Column("saved_at", UTCDateTime, nullable=False),
-)
-
-ledger = Table(
-    "ledger",
-    metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("run_id", String(40), nullable=False),
-    Column("object_type", String(64), nullable=False),
-    Column("record_id", String(64), nullable=False),
-    Column("property", String(200), nullable=False),
-    Column("before", Text, nullable=True),
-    Column("after", Text, nullable=True),
-    Column("status", String(16), nullable=False),
-    Column("message", Text, nullable=True),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-Index("ux_ledger_change", ledger.c.run_id, ledger.c.object_type, ledger.c.record_id, ledger.c.property, unique=True)
-Index("ix_ledger_status", ledger.c.status, ledger.c.run_id)
-
-enrollment_events = Table(
-    "enrollment_events",
-    metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("run_id", String(40), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("target", String(200), nullable=False),
-    Column("record_id", String(64), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("message", Text, nullable=True),
-    Column("at", UTCDateTime, nullable=False),
-)
-
-# Who is in which workflow or list now: maintained with each successful event, so reads are one indexed query.
-enrollments_current = Table(
-    "enrollments_current",
-    metadata,
-    Column("kind", String(16), primary_key=True),
-    Column("target", String(200), primary_key=True),
-    Column("record_id", String(64), primary_key=True),
-    Column("since", UTCDateTime, nullable=False),
-    Column("run_id", String(40), nullable=False),
-)
-
-
-# ---------------------------------------------------------------- migrations
-# Ordered: MIGRATIONS[i] takes the schema from version i to i + 1, in one transaction with the version bump.
-# Never edit a released step; append a new one.
-
-
-def _create(conn: Connection, *names: str) -> None:
-    for name in names:
-        metadata.tables[name].create(conn, checkfirst=True)
-        for index in metadata.tables[name].indexes:
-            index.create(conn, checkfirst=True)
-
-
-def _v1_pull(conn: Connection) -> None:
-    _create(conn, "records", "associations", "cursors", "runs", "locks")
-
-
-def _v2_history_and_writes(conn: Connection) -> None:
-    _create(conn, "snapshots", "metrics", "ledger", "enrollment_events", "enrollments_current")
-
-
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1_pull, _v2_history_and_writes)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # ---------------------------------------------------------------- values
@@ -262,47 +92,6 @@ class StoredAssociationColumns:
     type_ids: list[int | None]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """The adapter gives datetimes; accept ISO strings too (tests, older callers)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise StateError("naive datetime given to the state store; pass an aware UTC datetime")
-    return value
-
-
-def _history(history: dict[str, list[dict[str, Any]]] | None) -> dict[str, list[dict[str, Any]]] | None:
-    """Timestamps as ISO-8601 strings ("…Z"), entries newest first (the RecordLike contract); None stays None."""
-    if not history:
-        return None
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, entries in history.items():
-        norm = []
-        for entry in entries or []:
-            ts = entry.get("timestamp")
-            if isinstance(ts, datetime):
-                ts = ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            norm.append({**entry, "timestamp": ts})
-        norm.sort(key=lambda e: str(e.get("timestamp") or ""), reverse=True)
-        out[name] = norm
-    return out
-
-
 def _sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
@@ -319,6 +108,7 @@ class StateStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._frames = frames.FrameReader(engine)
         self._insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(self.dialect)
         if self._insert is None:
             raise StateError(f"unsupported state store backend {self.dialect!r}: use sqlite or postgresql+psycopg")
@@ -449,7 +239,9 @@ class StateStore:
     ) -> None:
         """Upsert a page of records (adapter shape) and the cursor that follows it, in ONE transaction.
 
-        A record whose ``history`` is None or absent keeps the history already stored. ``associations_stale``
+        A record whose ``history`` is None, empty or absent keeps the history already stored; one with a history
+        replaces the stored history of the properties it names (HubSpot sends a property's whole history each
+        time), in the long table ``property_history``. ``associations_stale``
         marks the saved records for an association refresh (cleared by ``replace_associations``).
         ``archive_unseen_before`` (the last page of a full pass): live records of the type not saved since that
         instant are gone from HubSpot (hard-deleted) and are flagged archived, in the same transaction.
@@ -460,7 +252,6 @@ class StateStore:
                 "object_type": object_type,
                 "id": str(r["id"]),
                 "properties": r.get("properties") or {},
-                "history": _history(r.get("history")),
                 "archived": bool(r.get("archived", False)),
                 "created_at": _as_datetime(r.get("created_at")),
                 "updated_at": _as_datetime(r.get("updated_at")),
@@ -476,7 +267,6 @@ class StateStore:
             ["object_type", "id"],
             {
                 "properties": lambda ex: ex.properties,
-                "history": lambda ex: func.coalesce(ex.history, records.c.history),
                 "archived": lambda ex: ex.archived,
                 "created_at": lambda ex: ex.created_at,
                 "updated_at": lambda ex: ex.updated_at,
@@ -486,9 +276,12 @@ class StateStore:
             },
         )
         archived = [row["id"] for row in rows if row["archived"]]
+        histories = [(row["id"], r["history"]) for row, r in zip(rows, records_) if r.get("history")]
         with self._begin() as conn:
             if rows:
                 conn.execute(stmt, rows)
+            if histories:
+                replace_histories(conn, object_type, histories)
             # The store keeps associations of live records only: an archived record's go with it.
             self._drop_associations(conn, object_type, archived)
             if archive_unseen_before is not None:
@@ -516,12 +309,12 @@ class StateStore:
                 select(cursors.c.value).where(cursors.c.object_type == object_type, cursors.c.name == name)
             ).scalar()
 
-    def _record(self, row: Any) -> StoredRecord:
+    def _record(self, row: Any, histories: dict[str, Any]) -> StoredRecord:
         return StoredRecord(
             object_type=row.object_type,
             id=row.id,
             properties=row.properties or {},
-            history=row.history or {},
+            history=histories.get(row.id) or {},
             archived=bool(row.archived),
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -542,7 +335,7 @@ class StateStore:
         ``through``: only ids above / up to these (in the store's id order, as ``id_splits`` gives them)."""
         last: str | None = after
         cols = [
-            records.c[n] for n in ("object_type", "id", "properties", "history", "archived", "created_at", "updated_at")
+            records.c[n] for n in ("object_type", "id", "properties", "archived", "created_at", "updated_at")
         ]
         while True:
             query = select(*cols).where(records.c.object_type == object_type)
@@ -555,10 +348,52 @@ class StateStore:
             query = query.order_by(records.c.id).limit(batch_size)
             with self._connect() as conn:
                 batch = conn.execute(query).all()
-            if not batch:
-                return
-            yield list(map(self._record, batch))
+                if not batch:
+                    return
+                histories = load_histories_between(conn, object_type, batch[0].id, batch[-1].id)
+            yield [self._record(row, histories) for row in batch]
             last = batch[-1].id
+
+    # ------------------------------------------------------------ columnar reads (polars)
+
+    def records_frame(self, object_type: str, properties: Sequence[str], *,
+                      include_archived: bool = False) -> pl.DataFrame:
+        """The type's records as columns, by id: ``id``, ``created_at``, ``updated_at`` (UTC), ``archived`` and one
+        Utf8 column per name in ``properties`` holding HubSpot's raw value (null when absent)."""
+        names = list(dict.fromkeys(map(str, properties)))
+        clash = sorted(set(names) & set(frames.RECORD_COLUMNS))
+        if clash:
+            raise StateError(f"property names {clash} clash with the record columns of records_frame")
+        if self.dialect == "postgresql":  # extracted by the server: a third of the CPU here, and in parallel
+            extracted = {f"p{k}": name for k, name in enumerate(names)}
+            frame = self._frames.read(frames.records_sql(object_type, include_archived, names),
+                                      {**frames.RECORD_COLUMNS, **{p: pl.Utf8 for p in extracted}})
+            return frame.rename(extracted)
+        slices, after = [], None
+        while True:
+            frame = self._frames.read(frames.records_sql(object_type, include_archived, after=after,
+                                                         limit=frames.SLICE),
+                                      {**frames.RECORD_COLUMNS, "properties": pl.Utf8})
+            slices.append(frames.decode_properties(frame, names))
+            if frame.height < frames.SLICE:
+                return pl.concat(slices, rechunk=False)
+            after = frame["id"][-1]
+
+    def history_frame(self, object_type: str, properties: Sequence[str]) -> pl.DataFrame:
+        """The history of ``properties`` of the type's live records, one row per change: ``id``, ``property``,
+        ``value``, ``timestamp`` (UTC), ``source``; by id, property, then time (oldest first)."""
+        names = list(dict.fromkeys(map(str, properties)))
+        if not names:
+            return frames.empty(frames.HISTORY_COLUMNS)
+        history = self._frames.read(frames.history_sql(object_type, names), frames.HISTORY_COLUMNS)
+        archived = self._frames.read(frames.archived_sql(object_type), {"id": pl.Utf8})
+        if archived.height:  # usually none or few: an anti-join keeps the long read a plain range of the key
+            history = history.join(archived, on="id", how="anti", maintain_order="left")
+        return history
+
+    def associations_frame(self, from_type: str, to_type: str) -> pl.DataFrame:
+        """One (from type, to type) pair's associations in stored order: ``from_id``, ``to_id``, ``type_id``."""
+        return self._frames.read(frames.associations_sql(from_type, to_type), frames.ASSOCIATION_COLUMNS)
 
     def id_splits(self, object_type: str, parts: int) -> list[str]:
         """Up to ``parts - 1`` ids that cut the type's live records into ``parts`` runs of about equal size (in id
@@ -580,11 +415,12 @@ class StateStore:
         ids = [str(i) for i in ids]
         out: dict[str, StoredRecord] = {}
         with self._connect() as conn:
+            histories = load_histories(conn, object_type, ids)
             for chunk in _chunks(ids):
                 for row in conn.execute(
                     select(records).where(records.c.object_type == object_type, records.c.id.in_(chunk))
                 ):
-                    out[row.id] = self._record(row)
+                    out[row.id] = self._record(row, histories)
         return out
 
     def archived_among(self, object_type: str, ids: Iterable[str]) -> set[str]:
