@@ -12,7 +12,7 @@ created if missing, reused likewise). Then, each under its own memory watch:
 
 1. frames: ``records_frame`` + ``history_frame`` + ``associations_frame`` of every mapped type (the new read path);
 2. compute: ``pipeline.compute(store, pack, AS_OF, months=6)`` — the sync's own call — and the write plan as the
-   sync builds it (``pipeline.current_values_from_store`` then ``writeback.plan_writeback``; no HubSpot call, so
+   sync builds it (``pipeline.current_frames_from_store`` then ``writeback.plan_writeback``; no HubSpot call, so
    no provisioning or enrollment plan). Stage lines come from timing the functions compute calls, where they
    exist under these names (nested calls are inside their caller's time).
 
@@ -53,7 +53,8 @@ STAGES = (
     ("connector.health", "health_scores", "health"),
     ("connector.segments", "customer_segments", "segments"),
     ("connector.metrics.portfolio", "portfolio_metrics", "metrics (each month)"),
-    ("connector.pipeline", "current_values_from_store", "current values from the store"),
+    ("connector.writeback", "output_frame", "outputs frame"),
+    ("connector.pipeline", "current_frames_from_store", "current values from the store"),
     ("connector.writeback", "plan_writeback", "write plan"),
 )
 
@@ -169,15 +170,16 @@ def main() -> None:
         with TreeMemory() as memory, clock.timing():
             started = time.perf_counter()
             computed = pipeline.compute(store, pack, AS_OF, months=6)
-            current = pipeline.current_values_from_store(store, pack.writeback)
-            plan = writeback.plan_writeback(pack.writeback, computed.outputs, computed.portfolio.customers, current,
-                                            deals=computed.portfolio.deals)
+            current = pipeline.current_frames_from_store(store, pack.writeback)
+            frames = computed.portfolio.frames
+            plan = writeback.plan_writeback(pack.writeback, computed.outputs, frames.customers, current,
+                                            deals=frames.deals)
             wall = time.perf_counter() - started
         for _module, _attr, label in STAGES:
             if label in clock.seconds:
                 calls = clock.calls[label]
                 print(f"  {label:40s} {clock.seconds[label]:7.2f} s" + (f" ({calls} calls)" if calls > 1 else ""))
-        print(f"compute + plan: {len(computed.outputs):,} customers, {len(plan.changes):,} changes planned, "
+        print(f"compute + plan: {len(computed.outputs):,} customers, {len(plan):,} changes planned, "
               f"{len(computed.portfolio.issues):,} data issues")
     print(f"load average after: {load()}")
     print(f"customers={n} wall_s={wall:.2f} peak_rss_mb={memory.rss_mb:.0f}")

@@ -281,8 +281,7 @@ def current_frames_from_store(store: _Any, config: _Any) -> _Any:
     type of ``id`` + the properties write-back diffs against (only those, to keep memory small)."""
     from connector.writeback import CurrentFrames, output_properties
 
-    source = store if hasattr(store, "records_frame") else _StoreFrames(store)
-    return CurrentFrames({object_type: source.records_frame(object_type, names).select("id", *names)
+    return CurrentFrames({object_type: store.records_frame(object_type, names).select("id", *names)
                           for object_type, names in output_properties(config).items()})
 
 
