@@ -472,6 +472,8 @@ def rule_expr(node: Node) -> pl.Expr:
         return _OPS[node.op](_value(node.left), _value(node.right)).fill_null(False)
     if isinstance(node, Membership):
         item = _value(node.item)
+        if not rule_names(node.item):  # literals alone: one value per row, as is_in does not spread a scalar
+            item = pl.repeat(item.first(), pl.len())
         values = [c.value for c in node.choices]
         kind = _literal_kind(values[0]) if values else None
         if kind == "number":  # 1 and 2.5 in one list: compare as floats
