@@ -325,25 +325,31 @@ def _explain(frame: pl.DataFrame, config: HealthConfig, columns: list[list[str]]
             if "{raw}" in explain_template(c) and c.feature not in raw_texts:
                 raw_texts[c.feature] = f"_raw_{len(raw_texts)}"
                 frame = frame.with_columns(_raw_text(frame[c.feature]).alias(raw_texts[c.feature]))
-    ranked: list[list[pl.Expr]] = [[] for _ in range(top)]
-    missing, losing = [], []
-    for card, cols in zip(config.scorecards, columns):
-        # points lost, rounded so that ties (E8: 10 and 10) go by name, not by float noise
-        points = [(pl.col(f"_w{v[2:]}") * (100.0 - pl.col(v))).round(6) for v in cols]
-        lost = [pl.col("score").is_not_null() & pl.col(v).is_not_null() & (p > 0.005) for v, p in zip(cols, points)]
-        parts = list(zip(card.components, cols, points, lost))
-        rendered = []
-        for c, v, p, is_lost in parts:
-            # how many lost components come before this one: more points lost, or as many and an earlier name
-            ahead = [was & ((q > p) | ((q == p) & pl.lit(d.name < c.name))) for d, _, q, was in parts if d is not c]
-            position = pl.sum_horizontal(ahead) if ahead else pl.lit(0)
-            rendered.append((is_lost, position, _render(c, frame.schema[c.feature], v, raw_texts.get(c.feature))))
-        for r, pieces in enumerate(ranked):
-            pieces.append(pl.coalesce([pl.when(is_lost & (position == r)).then(text)
-                                       for is_lost, position, text in rendered]))
-        missing.append(pl.concat_str([pl.when(pl.col(v).is_null()).then(pl.lit(c.name))
-                                      for c, v in zip(card.components, cols)], separator=", ", ignore_nulls=True))
-        losing.append(pl.any_horizontal(lost))
+    # per component (columns "_v<card>_<i>" etc.): points lost, rounded so that ties (E8: 10 and 10) go by name,
+    # not by float noise; whether it lost any; then its place among the lost ones and its text
+    parts = [(c, v, v.replace("_v", "_p", 1), v.replace("_v", "_l", 1))
+             for cols, card in zip(columns, config.scorecards) for c, v in zip(card.components, cols)]
+    frame = frame.with_columns(
+        [(pl.col(v.replace("_v", "_w", 1)) * (100.0 - pl.col(v))).round(6).alias(p) for _, v, p, _ in parts])
+    frame = frame.with_columns(
+        [(pl.col("score").is_not_null() & pl.col(v).is_not_null() & (pl.col(p) > 0.005)).alias(lost)
+         for _, v, p, lost in parts])
+    placed = []
+    for cols, card in zip(columns, config.scorecards):
+        own = [part for part in parts if part[1] in cols]
+        for c, v, p, lost in own:
+            # lost components before this one: more points lost, or as many and an earlier name
+            ahead = [pl.col(was) & ((pl.col(q) > pl.col(p)) | ((pl.col(q) == pl.col(p)) & pl.lit(d.name < c.name)))
+                     for d, _, q, was in own if d is not c]
+            placed += [(pl.sum_horizontal(ahead) if ahead else pl.lit(0)).alias(v.replace("_v", "_r", 1)),
+                       pl.when(pl.col(lost)).then(_render(c, frame.schema[c.feature], v, raw_texts.get(c.feature)))
+                       .alias(v.replace("_v", "_t", 1))]
+    frame = frame.with_columns(placed)
+    ranked = [[pl.coalesce([pl.when(pl.col(v.replace("_v", "_r", 1)) == r).then(pl.col(v.replace("_v", "_t", 1)))
+                            for v in cols]) for cols in columns] for r in range(top)]
+    missing = [pl.concat_str([pl.when(pl.col(v).is_null()).then(pl.lit(c.name)) for c, v in zip(card.components, cols)],
+                             separator=", ", ignore_nulls=True) for card, cols in zip(config.scorecards, columns)]
+    losing = [pl.any_horizontal([pl.col(v.replace("_v", "_l", 1)) for v in cols]) for cols in columns]
     head = (pl.when(pl.col("scorecard").is_null()).then(pl.lit("no scorecard applies"))
             .when(pl.col("score").is_null())
             .then(pl.format("not enough data ({}% of weight): missing {}", _half_up(pl.col("coverage") * 100),
@@ -354,7 +360,8 @@ def _explain(frame: pl.DataFrame, config: HealthConfig, columns: list[list[str]]
         *[pl.when(head.is_null()).then(_per_card(config, pieces)).alias(f"_piece{r}")
           for r, pieces in enumerate(ranked) if r])
     frame = _fit(frame, [f"_piece{r}" for r in range(top)], limit, "explanation")
-    return frame.drop([f"_piece{r}" for r in range(top)] + list(raw_texts.values()))
+    helpers = [v.replace("_v", prefix, 1) for cols in columns for v in cols for prefix in ("_p", "_l", "_r", "_t")]
+    return frame.drop([f"_piece{r}" for r in range(top)] + list(raw_texts.values()) + helpers)
 
 
 def health_frame(features: Any, config: HealthConfig, previous: Any = None) -> pl.DataFrame:

@@ -8,8 +8,8 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from connector.health import FEATURE_NAMES, ID, feature_frame, one_value, previous_frame
-from connector.mapping.expression import rows_frame, rule_expr, rule_names
+from connector.health import FEATURE_NAMES, ID, feature_frame, one_value
+from connector.mapping.expression import DTYPES, rule_expr, rule_names
 from connector.mapping.segments import TAG_KINDS, Rfm, SegmentsConfig
 
 Features = Mapping[str, Any]
@@ -128,9 +128,12 @@ def _overlay(frame: pl.DataFrame, health: Any, kinds: Mapping[str, str]) -> pl.D
     else:
         rows = list(health.values())
         names = sorted(n for n in set().union(*(row.keys() for row in rows)) if n in kinds)
-        over = rows_frame(rows, {n: kinds[n] for n in names}).with_columns(
-            [pl.Series(f"_has_{n}", [n in row for row in rows], dtype=pl.Boolean) for n in names])
-        over = over.insert_column(0, pl.Series(ID, list(health), dtype=pl.String))
+        over = pl.from_dicts(rows, schema={n: DTYPES[kinds[n]] for n in names}, strict=False) if rows else None
+        has = [pl.lit(True).alias(f"_has_{n}") for n in names]
+        if not all(n in row for row in rows for n in names):  # a row without a key keeps the feature's value
+            has = [pl.Series(f"_has_{n}", [n in row for row in rows], dtype=pl.Boolean) for n in names]
+        if over is not None:
+            over = over.with_columns(has).insert_column(0, pl.Series(ID, list(health), dtype=pl.String))
     if not names:
         return frame
     frame = frame.join(over.rename({n: f"_over_{n}" for n in names}), on=ID, how="left", maintain_order="left")
@@ -139,26 +142,43 @@ def _overlay(frame: pl.DataFrame, health: Any, kinds: Mapping[str, str]) -> pl.D
 
 
 _STATE = pl.Struct({"on": pl.Boolean, "since": pl.String, "streak": pl.Int64, "last_entered": pl.String})
+_PREVIOUS = {ID: pl.String, "_stage": pl.String, "_since": pl.String, "_pending_stage": pl.String,
+             "_pending_runs": pl.Int64}
 
 
-def _previous(previous: Any, config: SegmentsConfig) -> pl.DataFrame | None:
-    """Last run's results as a frame: _seen, the lifecycle memory, the tags then on and each tag's remembered state
-    (a struct per tag, null when nothing is remembered)."""
+def _previous(previous: Mapping[str, Mapping[str, Any]] | None,
+              config: SegmentsConfig) -> tuple[pl.DataFrame, list[tuple[str, ...]]]:
+    """Last run's results (as the state store gives them) read into a frame once: _seen, _before (the number of
+    the list of tags then on, in the returned list of distinct lists), the lifecycle memory and, per tag, its
+    remembered state (a struct, null when nothing is remembered; gathered as one long list, few customers
+    remember any)."""
     tags = config.tags()
-    memory = {"lifecycle": pl.Struct({"stage": pl.String, "since": pl.String,
-                                      "pending": pl.Struct({"stage": pl.String, "runs": pl.Int64})})}
-    if tags:
-        memory["tags"] = pl.Struct({t.name: _STATE for t in tags})
-    before = previous_frame(previous, {"tags": pl.List(pl.String), "memory": pl.Struct(memory)})
-    if before is None:
-        return None
-    life = pl.col("memory").struct.field("lifecycle")
-    return before.select(
-        ID, pl.lit(True).alias("_seen"), pl.col("tags").alias("_before_tags"),
-        life.struct.field("stage").alias("_stage"), life.struct.field("since").alias("_since"),
-        life.struct.field("pending").struct.field("stage").alias("_pending_stage"),
-        life.struct.field("pending").struct.field("runs").alias("_pending_runs"),
-        *[pl.col("memory").struct.field("tags").struct.field(t.name).alias(f"_state{i}") for i, t in enumerate(tags)])
+    columns: list[list[Any]] = [[] for _ in range(5)]
+    before: dict[tuple[str, ...], int] = {}  # the distinct lists of tags then on, numbered
+    before_ids: list[int] = []
+    states: list[tuple[Any, ...]] = []
+    wanted = {t.name for t in tags}
+    for customer_id, result in (previous or {}).items():
+        result = result or {}
+        memory = result.get("memory") or {}
+        life = memory.get("lifecycle") or {}
+        pending = life.get("pending") or {}
+        for column, value in zip(columns, (customer_id, life.get("stage"), life.get("since"), pending.get("stage"),
+                                           pending.get("runs"))):
+            column.append(value)
+        before_ids.append(before.setdefault(tuple(result.get("tags") or ()), len(before)))
+        for name, state in (memory.get("tags") or {}).items():
+            if name in wanted and state is not None:
+                states.append((customer_id, name, state.get("on"), state.get("since"), state.get("streak"),
+                               state.get("last_entered")))
+    frame = pl.DataFrame(dict(zip(_PREVIOUS, columns)), schema=_PREVIOUS, strict=False)
+    frame = frame.with_columns(pl.lit(True).alias("_seen"), pl.Series("_before", before_ids, dtype=pl.Int64))
+    long = pl.DataFrame(states, schema={ID: pl.String, "tag": pl.String, **_STATE.to_schema()}, orient="row",
+                        strict=False)
+    for i, tag in enumerate(tags):
+        state = long.filter(pl.col("tag") == tag.name).select(ID, pl.struct(*_STATE.to_schema()).alias(f"_state{i}"))
+        frame = frame.join(state, on=ID, how="left", maintain_order="left")
+    return frame, list(before)
 
 
 def _lifecycle(config: SegmentsConfig, today: str) -> list[pl.Expr]:
@@ -182,21 +202,30 @@ def _lifecycle(config: SegmentsConfig, today: str) -> list[pl.Expr]:
     ]
 
 
-def _tag(index: int, tag: Any, day: date, today: str) -> list[pl.Expr]:
-    """The tag's state after this run (present, on, since, streak, last_entered) from the rule's outcome and the
-    remembered state. Streak: runs in a row the outcome has differed (for min_runs); last_entered is kept only
-    for a cooldown; a tag off with nothing to remember is not present."""
+def _tag_outcome(index: int, tag: Any, day: date) -> list[pl.Expr]:
+    """The tag's rule outcome this run (_wanted: the exit rule while it is on, then a cooldown since it was last
+    put on) and whether its remembered state must be worked out again (_changes)."""
     state = pl.col(f"_state{index}")
-    present, first = state.is_not_null(), pl.col("_seen").is_null()
-    was_on = state.struct.field("on").eq_missing(True)
-    stored_streak, last = state.struct.field("streak"), state.struct.field("last_entered")
+    was_on, last = state.struct.field("on").eq_missing(True), state.struct.field("last_entered")
     wanted = rule_expr(tag.rule)
     if tag.exit_rule is not None:
         wanted = pl.when(was_on).then(~rule_expr(tag.exit_rule)).otherwise(wanted)
-    changes = first | (wanted != was_on) | (present & (stored_streak.fill_null(0) != 0))
+    streaking = state.is_not_null() & (state.struct.field("streak").fill_null(0) != 0)
+    changes = pl.col("_seen").is_null() | (wanted != was_on) | streaking
     if tag.cooldown_days:
         recent = last.is_not_null() & (last != "") & (_days_since(day, last) < tag.cooldown_days).fill_null(False)
         wanted = wanted & ~(~was_on & recent)
+    return [wanted.alias(f"_wanted{index}"), changes.alias(f"_changes{index}")]
+
+
+def _tag_state(index: int, tag: Any, today: str) -> list[pl.Expr]:
+    """The tag's state after this run (present, on, since, streak, last_entered). Streak: runs in a row the outcome
+    has differed (for min_runs); last_entered is kept only for a cooldown; a tag off with nothing to remember is
+    not present; an unchanged outcome leaves the remembered state as it is."""
+    state, wanted, changes = pl.col(f"_state{index}"), pl.col(f"_wanted{index}"), pl.col(f"_changes{index}")
+    present, first = state.is_not_null(), pl.col("_seen").is_null()
+    was_on = state.struct.field("on").eq_missing(True)
+    stored_streak, last = state.struct.field("streak"), state.struct.field("last_entered")
     streak = pl.when(present).then(stored_streak.fill_null(0)).otherwise(0) + 1
     moves = first | ((wanted != was_on) & (streak >= tag.min_runs))
     on = pl.when(moves).then(wanted).otherwise(was_on)
@@ -205,7 +234,6 @@ def _tag(index: int, tag: Any, day: date, today: str) -> list[pl.Expr]:
     last = pl.when(moves & wanted).then(pl.lit(today)).otherwise(last)
     last = pl.when(last != "").then(last) if tag.cooldown_days else pl.lit(None, dtype=pl.String)
     keep = on | (streak != 0) | last.is_not_null()
-    # an unchanged outcome leaves the remembered state as it is
     return [pl.when(changes).then(keep).otherwise(present).alias(f"_present{index}"),
             pl.when(changes).then(on).otherwise(state.struct.field("on")).alias(f"_on{index}"),
             pl.when(changes).then(since).otherwise(state.struct.field("since")).alias(f"_since{index}"),
@@ -227,11 +255,7 @@ def _segments(features: Any, config: SegmentsConfig, as_of: date | datetime, pre
     frame = feature_frame(features, kinds)
     if health is not None:
         frame = _overlay(frame, health, kinds)
-    before = _previous(previous, config)
-    if before is None:
-        before = pl.DataFrame(schema={ID: pl.String, "_seen": pl.Boolean, "_before_tags": pl.List(pl.String),
-                                      "_stage": pl.String, "_since": pl.String, "_pending_stage": pl.String,
-                                      "_pending_runs": pl.Int64, **{f"_state{i}": _STATE for i in range(len(tags))}})
+    before, before_lists = _previous(previous, config)
     frame = frame.join(before, on=ID, how="left", maintain_order="left")
     frame = frame.drop([c for c in ("rfm_r", "rfm_f", "rfm_m", "rfm_code", "rfm_segment") if c in frame.columns])
     frame = frame.join(_rfm(frame, config.rfm), on=ID, how="left", maintain_order="left").with_columns(
@@ -239,14 +263,27 @@ def _segments(features: Any, config: SegmentsConfig, as_of: date | datetime, pre
         pl.col("_stage").alias("previous_lifecycle"),
         _days_since(day, pl.col("_since")).alias("previous_lifecycle_days"))
     frame = frame.with_columns(_lifecycle(config, today))
-    frame = frame.with_columns([e for i, t in enumerate(tags) for e in _tag(i, t, day, today)])
-    on = [pl.when(pl.col(f"_present{i}") & pl.col(f"_on{i}").eq_missing(True)).then(pl.lit(t.name))
-          for i, t in sorted(enumerate(tags), key=lambda it: it[1].name)]
-    before_tags = pl.col("_before_tags").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-    frame = frame.with_columns((pl.concat_list(on).list.drop_nulls() if on
-                                else pl.lit([], dtype=pl.List(pl.String))).alias("tags"))
-    return frame.with_columns(pl.col("tags").list.set_difference(before_tags).list.sort().alias("entered"),
-                              before_tags.list.set_difference(pl.col("tags")).list.sort().alias("left"))
+    frame = frame.with_columns([e for i, t in enumerate(tags) for e in _tag_outcome(i, t, day)])
+    frame = frame.with_columns([e for i, t in enumerate(tags) for e in _tag_state(i, t, today)])
+    return _tag_lists(frame, [t.name for t in tags], before_lists)
+
+
+def _tag_lists(frame: pl.DataFrame, names: list[str], before: list[tuple[str, ...]]) -> pl.DataFrame:
+    """tags (on, sorted), entered and left (since the previous run): worked out once per distinct pair of this
+    run's tags (a key of 0/1 per tag, "_key") and the previous run's (its number "_before", -1 on a first run)."""
+    order = sorted(range(len(names)), key=names.__getitem__)
+    bits = [pl.when(pl.col(f"_present{i}") & pl.col(f"_on{i}").eq_missing(True)).then(pl.lit("1")).otherwise(pl.lit("0"))
+            for i in order]
+    frame = frame.with_columns((pl.concat_str(bits) if bits else pl.lit("")).alias("_key"),
+                               pl.col("_before").fill_null(-1))
+    rows = []
+    for key, number in frame.select("_key", "_before").unique().iter_rows():
+        on = [names[i] for i, bit in zip(order, key) if bit == "1"]
+        then = before[number] if number >= 0 else ()
+        rows.append((key, number, on, sorted(set(on).difference(then)), sorted(set(then).difference(on))))
+    lists = pl.DataFrame(rows, orient="row", schema={"_key": pl.String, "_before": pl.Int64, "tags": pl.List(pl.String),
+                                                     "entered": pl.List(pl.String), "left": pl.List(pl.String)})
+    return frame.join(lists, on=["_key", "_before"], how="left", maintain_order="left")
 
 
 def segments_frame(features: Any, config: SegmentsConfig, as_of: date | datetime, previous: Any = None,
@@ -273,27 +310,29 @@ def customer_segments(
     tags = config.tags()
     frame = _segments(features, config, as_of, previous, health)
     rfm = _rfm_dicts(frame.filter(pl.col("rfm_code").is_not_null()))
-    states = pl.concat_list([
-        pl.when(pl.col(f"_present{i}")).then(pl.struct(
-            pl.lit(t.name).alias("name"), pl.col(f"_on{i}").alias("on"), pl.col(f"_since{i}").alias("since"),
-            pl.col(f"_streak{i}").alias("streak"), pl.col(f"_last{i}").alias("last_entered")))
-        for i, t in enumerate(tags)]).list.drop_nulls() if tags else pl.lit(None)
+    remembered: dict[str, dict[str, Any]] = {}
+    if tags:
+        states = pl.concat([frame.filter(pl.col(f"_present{i}")).select(
+            ID, pl.lit(t.name).alias("tag"), *[pl.col(f"_{k}{i}").alias(k) for k in ("on", "since", "streak", "last")])
+            for i, t in enumerate(tags)])
+        for cid, name, on, since, streak, last in states.iter_rows():
+            state = {"on": on, "since": since, "streak": streak}
+            if last is not None:
+                state["last_entered"] = last
+            remembered.setdefault(cid, {})[name] = state
+    lists = {(key, number): (on, entered, left) for key, number, on, entered, left in frame.select(
+        "_key", "_before", "tags", "entered", "left").unique(["_key", "_before"]).iter_rows()}
     results: dict[str, dict[str, Any]] = {}
-    for (cid, stage, since, previous_stage, group, on, entered, left, pending_stage, pending_runs,
-         remembered) in frame.select(ID, "lifecycle", "lifecycle_since", "previous_lifecycle", "nps_group", "tags",
-                                     "entered", "left", "_next_pending_stage", "_next_pending_runs",
-                                     states.alias("states")).iter_rows():
-        memory_tags = {}
-        for state in remembered or ():
-            name = state.pop("name")
-            if state["last_entered"] is None:
-                del state["last_entered"]
-            memory_tags[name] = state
+    for cid, stage, since, previous_stage, group, key, number, pending_stage, pending_runs in frame.select(
+            ID, "lifecycle", "lifecycle_since", "previous_lifecycle", "nps_group", "_key", "_before",
+            "_next_pending_stage", "_next_pending_runs").iter_rows():
+        on, entered, left = lists[key, number]
         pending = None if pending_stage is None else {"stage": pending_stage, "runs": pending_runs}
         results[cid] = {
             "lifecycle": stage, "lifecycle_since": since, "previous_lifecycle": previous_stage, "nps_group": group,
-            "rfm": rfm.get(cid), "tags": on, "entered": entered, "left": left,
-            "memory": {"lifecycle": {"stage": stage, "since": since, "pending": pending}, "tags": memory_tags},
+            "rfm": rfm.get(cid), "tags": list(on), "entered": list(entered), "left": list(left),
+            "memory": {"lifecycle": {"stage": stage, "since": since, "pending": pending},
+                       "tags": remembered.get(cid, {})},
         }
     return results
 
