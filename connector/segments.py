@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime
+from itertools import chain
 from typing import Any, Mapping
 
 import numpy as np
@@ -127,10 +129,11 @@ def _overlay(frame: pl.DataFrame, health: Any, kinds: Mapping[str, str]) -> pl.D
         over = over.select(ID, *names, *[pl.lit(True).alias(f"_has_{n}") for n in names])
     else:
         rows = list(health.values())
-        names = sorted(n for n in set().union(*(row.keys() for row in rows)) if n in kinds)
+        counts = Counter(chain.from_iterable(rows))  # how many rows hold each key, counted in C
+        names = [n for n in kinds if counts[n]]
         over = pl.from_dicts(rows, schema={n: DTYPES[kinds[n]] for n in names}, strict=False) if rows else None
         has = [pl.lit(True).alias(f"_has_{n}") for n in names]
-        if not all(n in row for row in rows for n in names):  # a row without a key keeps the feature's value
+        if any(counts[n] < len(rows) for n in names):  # a row without a key keeps the feature's value
             has = [pl.Series(f"_has_{n}", [n in row for row in rows], dtype=pl.Boolean) for n in names]
         if over is not None:
             over = over.with_columns(has).insert_column(0, pl.Series(ID, list(health), dtype=pl.String))
