@@ -226,15 +226,16 @@ def _per_card(config: HealthConfig, by_card: list[pl.Expr], default: Any = None)
     return expr.otherwise(default)
 
 
-def previous_frame(previous: Any, columns: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+def _previous_frame(previous: Any, columns: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
     """Last run's results ``{customer_id: {key: value}}`` (as the state store gives them) read into a frame once:
     customer_id plus ``columns`` (keys, typed; a missing key is null)."""
     if previous is None or len(previous) == 0:
         return None
     if isinstance(previous, pl.DataFrame):
         return previous.select(ID, *[pl.col(c).cast(t) for c, t in columns.items()])
-    rows = pl.from_dicts([r or {} for r in previous.values()], schema=dict(columns))
-    return rows.insert_column(0, pl.Series(ID, list(previous), dtype=pl.String))
+    rows = list(previous.values())
+    return pl.DataFrame([list(previous), *[[r.get(c) if r else None for r in rows] for c in columns]],
+                        schema={ID: pl.String, **columns}, orient="col", strict=False)
 
 
 def _health(features: Any, config: HealthConfig, previous: Any = None) -> tuple[pl.DataFrame, list[list[str]]]:
@@ -283,7 +284,7 @@ def _health(features: Any, config: HealthConfig, previous: Any = None) -> tuple[
           for card, cols in zip(cards, columns) for c, v in zip(card.components, cols)])
     frame = _explain(frame, config, columns)
 
-    before = previous_frame(previous, {"score": pl.Float64(), "band": pl.String()})
+    before = _previous_frame(previous, {"score": pl.Float64(), "band": pl.String()})
     if before is None:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("_before"),
                                    pl.lit(None, dtype=pl.String).alias("_before_band"))
@@ -387,8 +388,9 @@ def health_scores(features: Any, config: HealthConfig, previous: Mapping[str, Ma
         names = [c.name for c in card.components]
         part = frame.filter(pl.col("scorecard") == card.name).select(
             ID, *[x for c, v in zip(card.components, cols) for x in (pl.col(c.feature), v, f"_w{v[2:]}")])
+        at = [(name, 1 + 3 * i) for i, name in enumerate(names)]
         for row in part.iter_rows():
-            components[row[0]] = {name: list(row[1 + 3 * i: 4 + 3 * i]) for i, name in enumerate(names)}
+            components[row[0]] = {name: [row[j], row[j + 1], row[j + 2]] for name, j in at}
     return {cid: {"score": score, "band": band, "scorecard": card, "coverage": coverage,
                   "components": components.get(cid, {}), "trend": trend, "change": change, "explanation": text}
             for cid, score, band, card, coverage, trend, change, text in frame.select(ID, *RESULT_COLUMNS).iter_rows()}

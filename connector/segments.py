@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, datetime
 from itertools import chain
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
@@ -145,6 +146,7 @@ def _overlay(frame: pl.DataFrame, health: Any, kinds: Mapping[str, str]) -> pl.D
 
 
 _STATE = pl.Struct({"on": pl.Boolean, "since": pl.String, "streak": pl.Int64, "last_entered": pl.String})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _PREVIOUS = {ID: pl.String, "_stage": pl.String, "_since": pl.String, "_pending_stage": pl.String,
              "_pending_runs": pl.Int64}
 
@@ -153,35 +155,43 @@ def _previous(previous: Mapping[str, Mapping[str, Any]] | None,
               config: SegmentsConfig) -> tuple[pl.DataFrame, list[tuple[str, ...]]]:
     """Last run's results (as the state store gives them) read into a frame once: _seen, _before (the number of
     the list of tags then on, in the returned list of distinct lists), the lifecycle memory and, per tag, its
-    remembered state (a struct, null when nothing is remembered; gathered as one long list, few customers
-    remember any)."""
+    remembered state (a struct, null when nothing is remembered; gathered as long columns, few customers
+    remember any). The loop appends values to columns and makes no container per customer: with a million
+    snapshots alive, every new dict or tuple brings the garbage collector's full passes nearer."""
     tags = config.tags()
-    columns: list[list[Any]] = [[] for _ in range(5)]
-    before: dict[tuple[str, ...], int] = {}  # the distinct lists of tags then on, numbered
-    before_ids: list[int] = []
-    states: list[tuple[Any, ...]] = []
+    ids, stages, since, pending_stages, pending_runs, before_ids = [], [], [], [], [], []
+    states: list[list[Any]] = [[] for _ in range(6)]
+    owner, tag, on, state_since, streak, last = states
+    before: dict[str, int] = {}  # the distinct lists of tags then on ("\x1f"-joined), numbered
     wanted = {t.name for t in tags}
-    for customer_id, result in (previous or {}).items():
-        result = result or {}
-        memory = result.get("memory") or {}
-        life = memory.get("lifecycle") or {}
-        pending = life.get("pending") or {}
-        for column, value in zip(columns, (customer_id, life.get("stage"), life.get("since"), pending.get("stage"),
-                                           pending.get("runs"))):
-            column.append(value)
-        before_ids.append(before.setdefault(tuple(result.get("tags") or ()), len(before)))
-        for name, state in (memory.get("tags") or {}).items():
+    for customer_id, result in (previous or _EMPTY).items():
+        result = result or _EMPTY
+        memory = result.get("memory") or _EMPTY
+        life = memory.get("lifecycle") or _EMPTY
+        pending = life.get("pending") or _EMPTY
+        ids.append(customer_id)
+        stages.append(life.get("stage"))
+        since.append(life.get("since"))
+        pending_stages.append(pending.get("stage"))
+        pending_runs.append(pending.get("runs"))
+        before_ids.append(before.setdefault("\x1f".join(result.get("tags") or ()), len(before)))
+        for name, state in (memory.get("tags") or _EMPTY).items():
             if name in wanted and state is not None:
-                states.append((customer_id, name, state.get("on"), state.get("since"), state.get("streak"),
-                               state.get("last_entered")))
-    frame = pl.DataFrame(dict(zip(_PREVIOUS, columns)), schema=_PREVIOUS, strict=False)
+                owner.append(customer_id)
+                tag.append(name)
+                on.append(state.get("on"))
+                state_since.append(state.get("since"))
+                streak.append(state.get("streak"))
+                last.append(state.get("last_entered"))
+    frame = pl.DataFrame([ids, stages, since, pending_stages, pending_runs], schema=_PREVIOUS, orient="col",
+                         strict=False)
     frame = frame.with_columns(pl.lit(True).alias("_seen"), pl.Series("_before", before_ids, dtype=pl.Int64))
-    long = pl.DataFrame(states, schema={ID: pl.String, "tag": pl.String, **_STATE.to_schema()}, orient="row",
+    long = pl.DataFrame(states, schema={ID: pl.String, "tag": pl.String, **_STATE.to_schema()}, orient="col",
                         strict=False)
-    for i, tag in enumerate(tags):
-        state = long.filter(pl.col("tag") == tag.name).select(ID, pl.struct(*_STATE.to_schema()).alias(f"_state{i}"))
+    for i, t in enumerate(tags):
+        state = long.filter(pl.col("tag") == t.name).select(ID, pl.struct(*_STATE.to_schema()).alias(f"_state{i}"))
         frame = frame.join(state, on=ID, how="left", maintain_order="left")
-    return frame, list(before)
+    return frame, [tuple(key.split("\x1f")) if key else () for key in before]
 
 
 def _lifecycle(config: SegmentsConfig, today: str) -> list[pl.Expr]:
