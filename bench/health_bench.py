@@ -4,9 +4,11 @@
     .venv/bin/python bench/health_bench.py --customers 1000000 --form frame # the frame forms
 
 ``--form dict`` times what the pipeline calls today (health_scores, customer_segments: a dict per customer, on the
-FeatureTable); ``--form frame`` times health_frame and segments_frame on the feature frame. Both run twice: a first
-run, then a second one with the first's results as the state store gives them back (trend and hysteresis). One
-form per process, so that the peak RSS is that form's. Last line: ``customers=N form=F wall_s=… cpu_s=…
+FeatureTable; last run's results as dicts, as ``store.load_snapshots`` gives them); ``--form frame`` times
+health_frame and segments_frame on the feature frame, last run's results read back as frames (JSON per customer
+decoded with SNAPSHOT_SCHEMA / snapshot_schema, as a frame reader of the store would). Both run twice: a first run,
+then a second with the first's results (trend and hysteresis). One form per process, so that the peak RSS is
+that form's. Last line: ``customers=N form=F wall_s=… cpu_s=…
 peak_rss_mb=…`` for the second run (health + segments).
 """
 
@@ -26,12 +28,14 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector.health import health_distribution, health_features, health_frame, health_scores  # noqa: E402
+from connector.health import (  # noqa: E402
+    SNAPSHOT_SCHEMA, health_distribution, health_features, health_frame, health_scores)
 from connector.mapping.health import HealthConfig  # noqa: E402
 from connector.mapping.loader import load_yaml_model  # noqa: E402
 from connector.mapping.segments import SegmentsConfig  # noqa: E402
 from connector.metrics.features import FeatureTable  # noqa: E402
-from connector.segments import customer_segments, segment_distribution, segments_frame  # noqa: E402
+from connector.segments import (  # noqa: E402
+    customer_segments, segment_distribution, segments_frame, snapshot_schema)
 
 INDUSTRIES = ["COMPUTER_SOFTWARE", "RETAIL", "HOSPITALITY", "FINANCIAL_SERVICES", "LEISURE_TRAVEL_TOURISM"]
 
@@ -67,6 +71,12 @@ def synthetic_table(n: int, seed: int, drift: float = 0.0) -> FeatureTable:
         "monetary": rng.gamma(2, 500, n),
     }
     return FeatureTable(ids, columns)
+
+
+def stored(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """A result frame as JSON text per customer (as the store keeps snapshots), decoded again with the schema."""
+    text = frame.select("customer_id", pl.struct(list(schema)).struct.json_encode().alias("data"))
+    return text.select("customer_id", pl.col("data").str.json_decode(pl.Struct(schema))).unnest("data")
 
 
 def peak_rss_mb() -> float:
@@ -110,10 +120,9 @@ def main() -> None:
         health1 = timed("health_frame (run 1)", lambda: health_frame(frame1, health_cfg))
         seg1 = timed("segments_frame (run 1)",
                      lambda: segments_frame(frame1, segments_cfg, date(2026, 11, 1), health=health1))
-        # the store keeps snapshots as dicts: take them from the dict views, outside the timing
-        snapshot = (json.loads(json.dumps(health_scores(frame1, health_cfg))),
-                    json.loads(json.dumps(customer_segments(frame1, segments_cfg, date(2026, 11, 1),
-                                                            health=health1))))
+        # the store keeps a snapshot per customer as JSON; the next run decodes what it reads with the schemas
+        snapshot = timed("snapshot JSON round trip", lambda: (
+            stored(health1, SNAPSHOT_SCHEMA), stored(seg1, snapshot_schema(segments_cfg))))
         del frame1, health1, seg1
         frame2 = timed("feature frame (run 2)", lambda: day2.frame)
         health2 = timed("health_frame (run 2, trend)", lambda: health_frame(frame2, health_cfg, snapshot[0]))

@@ -19,6 +19,8 @@ KINDS: dict[str, str] = {name: kind for name, (kind, _) in FEATURES.items()}
 RESULT_COLUMNS = ("score", "band", "scorecard", "coverage", "trend", "change", "explanation")
 FEATURE_NAMES = {"score": "health_score", "band": "health_band", "change": "health_change",
                  "trend": "health_trend", "explanation": "health_explanation", "scorecard": "health_scorecard"}
+# What the next run reads of a result (its trend and sticky band), as a store decodes a snapshot's JSON.
+SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {"score": pl.Float64(), "band": pl.String()}
 # Floating-point sums such as 0.4*75 + 0.2*60 land a hair off the exact value; this keeps "67.5" rounding up.
 _EPS = 1e-9
 
@@ -284,7 +286,7 @@ def _health(features: Any, config: HealthConfig, previous: Any = None) -> tuple[
           for card, cols in zip(cards, columns) for c, v in zip(card.components, cols)])
     frame = _explain(frame, config, columns)
 
-    before = _previous_frame(previous, {"score": pl.Float64(), "band": pl.String()})
+    before = _previous_frame(previous, SNAPSHOT_SCHEMA)
     if before is None:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("_before"),
                                    pl.lit(None, dtype=pl.String).alias("_before_band"))

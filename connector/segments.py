@@ -21,7 +21,7 @@ _DERIVED = {"nps_group", "previous_lifecycle", "previous_lifecycle_days", "rfm_r
             "rfm_segment", "lifecycle"}
 # The segment frame's columns (plus the RFM label, for distributions and the dict view).
 RESULT_COLUMNS = ("lifecycle", "lifecycle_since", "previous_lifecycle", "nps_group", "rfm_r", "rfm_f", "rfm_m",
-                  "rfm_code", "rfm_segment", "rfm_label", "tags", "entered", "left")
+                  "rfm_code", "rfm_segment", "rfm_label", "tags", "entered", "left", "memory")
 
 
 def _as_date(value: date | datetime) -> date:
@@ -151,13 +151,42 @@ _PREVIOUS = {ID: pl.String, "_stage": pl.String, "_since": pl.String, "_pending_
              "_pending_runs": pl.Int64}
 
 
-def _previous(previous: Mapping[str, Mapping[str, Any]] | None,
+def snapshot_schema(config: SegmentsConfig) -> dict[str, pl.DataType]:
+    """The columns of a segments result that the next run reads (tags, memory), as a store decodes a snapshot's
+    JSON: ``pl.col("data").str.json_decode(pl.Struct(snapshot_schema(config)))``; segments_frame gives them too."""
+    memory = {"lifecycle": pl.Struct({"stage": pl.String, "since": pl.String,
+                                      "pending": pl.Struct({"stage": pl.String, "runs": pl.Int64})})}
+    if config.tags():
+        memory["tags"] = pl.Struct({t.name: _STATE for t in config.tags()})
+    return {"tags": pl.List(pl.String), "memory": pl.Struct(memory)}
+
+
+def _previous_frame(previous: pl.DataFrame, config: SegmentsConfig) -> tuple[pl.DataFrame, list[tuple[str, ...]]]:
+    """``_previous`` of last run's results as a frame: customer_id and the columns of ``snapshot_schema``."""
+    previous = previous.select(ID, *[pl.col(c).cast(t) for c, t in snapshot_schema(config).items()])
+    keys = previous.select(pl.col("tags").list.join("\x1f").fill_null("")).to_series()
+    distinct = keys.unique(maintain_order=True)
+    life = pl.col("memory").struct.field("lifecycle")
+    frame = previous.select(
+        ID, pl.lit(True).alias("_seen"), life.struct.field("stage").alias("_stage"),
+        life.struct.field("since").alias("_since"),
+        life.struct.field("pending").struct.field("stage").alias("_pending_stage"),
+        life.struct.field("pending").struct.field("runs").alias("_pending_runs"),
+        keys.replace_strict(distinct, pl.int_range(distinct.len(), eager=True), return_dtype=pl.Int64).alias("_before"),
+        *[pl.col("memory").struct.field("tags").struct.field(t.name).alias(f"_state{i}")
+          for i, t in enumerate(config.tags())])
+    return frame, [tuple(key.split("\x1f")) if key else () for key in distinct]
+
+
+def _previous(previous: Mapping[str, Mapping[str, Any]] | pl.DataFrame | None,
               config: SegmentsConfig) -> tuple[pl.DataFrame, list[tuple[str, ...]]]:
     """Last run's results (as the state store gives them) read into a frame once: _seen, _before (the number of
     the list of tags then on, in the returned list of distinct lists), the lifecycle memory and, per tag, its
     remembered state (a struct, null when nothing is remembered; gathered as long columns, few customers
     remember any). The loop appends values to columns and makes no container per customer: with a million
     snapshots alive, every new dict or tuple brings the garbage collector's full passes nearer."""
+    if isinstance(previous, pl.DataFrame):
+        return _previous_frame(previous, config)
     tags = config.tags()
     ids, stages, since, pending_stages, pending_runs, before_ids = [], [], [], [], [], []
     states: list[list[Any]] = [[] for _ in range(6)]
@@ -301,8 +330,19 @@ def _tag_lists(frame: pl.DataFrame, names: list[str], before: list[tuple[str, ..
 
 def segments_frame(features: Any, config: SegmentsConfig, as_of: date | datetime, previous: Any = None,
                    health: Any = None) -> pl.DataFrame:
-    """customer_id and RESULT_COLUMNS per customer (the frame form of ``customer_segments``)."""
-    return _segments(features, config, as_of, previous, health).select(ID, *RESULT_COLUMNS)
+    """customer_id and RESULT_COLUMNS per customer (the frame form of ``customer_segments``; ``memory`` is a struct
+    of ``snapshot_schema``: a tag with nothing to remember is null in it)."""
+    tags = config.tags()
+    pending = pl.struct(pl.col("_next_pending_stage").alias("stage"), pl.col("_next_pending_runs").alias("runs"))
+    memory = {"lifecycle": pl.struct(pl.col("lifecycle").alias("stage"), pl.col("lifecycle_since").alias("since"),
+                                     pl.when(pl.col("_next_pending_stage").is_not_null()).then(pending).alias("pending"))}
+    if tags:
+        memory["tags"] = pl.struct([pl.when(pl.col(f"_present{i}")).then(pl.struct(
+            *[pl.col(f"_{k}{i}").alias(name) for k, name in zip(("on", "since", "streak", "last"), _STATE.to_schema())]))
+            .alias(t.name) for i, t in enumerate(tags)])
+    frame = _segments(features, config, as_of, previous, health)
+    return frame.with_columns(pl.struct([e.alias(k) for k, e in memory.items()]).alias("memory")).select(
+        ID, *RESULT_COLUMNS)
 
 
 def customer_segments(

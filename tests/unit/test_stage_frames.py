@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connector.health import _raw_text, health_frame, health_scores, normalise
+from connector.health import SNAPSHOT_SCHEMA, _raw_text, health_frame, health_scores, normalise
 from connector.mapping.health import HealthConfig
 from connector.mapping.loader import load_yaml_model
 from connector.mapping.segments import SegmentsConfig
-from connector.segments import customer_segments, segments_frame
+from connector.segments import customer_segments, segments_frame, snapshot_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 1)
@@ -104,3 +104,26 @@ def test_normalise_divides_as_python_does(component, python):
 ])
 def test_raw_text_formats_like_python(value, text):
     assert _raw_text(pl.Series([value], dtype=pl.Float64)).to_list() == [text]
+
+
+def stored(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """A result frame as a store keeps it (JSON text per customer) and reads it back (decoded with the schema)."""
+    text = frame.select("customer_id", pl.struct(list(schema)).struct.json_encode().alias("data"))
+    return text.select("customer_id", pl.col("data").str.json_decode(pl.Struct(schema))).unnest("data")
+
+
+def test_last_run_read_as_a_frame_gives_what_its_dicts_give(packs):
+    health, segments = packs
+    features, later, day = customers(5), customers(6), AS_OF + timedelta(days=1)
+    health_before = health_frame(features, health)
+    segments_before = segments_frame(features, segments, AS_OF, health=health_before)
+    health_dicts = json.loads(json.dumps(health_scores(features, health)))
+    segment_dicts = json.loads(json.dumps(customer_segments(features, segments, AS_OF, health=health_before)))
+
+    health_now = health_frame(later, health, stored(health_before, SNAPSHOT_SCHEMA))
+    assert health_now.equals(health_frame(later, health, health_dicts))
+    now = segments_frame(later, segments, day, stored(segments_before, snapshot_schema(segments)), health=health_now)
+    assert now.equals(segments_frame(later, segments, day, segment_dicts, health=health_now))
+    assert now["entered"].list.len().sum() > 0 and now["left"].list.len().sum() > 0
+    memory = now["memory"].struct.field("tags").struct.unnest()
+    assert memory.null_count().sum_horizontal().item() < memory.height * memory.width  # some tag remembered
