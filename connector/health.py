@@ -26,8 +26,9 @@ _EPS = 1e-9
 
 
 def feature_frame(features: Any, kinds: Mapping[str, str]) -> pl.DataFrame:
-    """customer_id plus a typed column for every name of ``kinds``, from a polars frame, a ``FeatureTable`` (its
-    ``.frame``) or ``{customer_id: {feature: value}}`` (tests, one customer)."""
+    """customer_id plus a typed column for every name of ``kinds`` (and no other: the stage's joins then carry
+    only what it reads), from a polars frame, a ``FeatureTable`` (its ``.frame``) or ``{customer_id: {feature:
+    value}}`` (tests, one customer)."""
     if isinstance(features, pl.DataFrame):
         frame = features
     elif isinstance(getattr(type(features), "frame", None), property):
@@ -35,7 +36,7 @@ def feature_frame(features: Any, kinds: Mapping[str, str]) -> pl.DataFrame:
     else:
         ids = list(features)
         frame = rows_frame((features[c] for c in ids), kinds).insert_column(0, pl.Series(ID, ids, dtype=pl.String))
-    return conform(frame, kinds)
+    return conform(frame, kinds).select(ID, *kinds)
 
 
 def one_value(expr: pl.Expr, value: Any, kind: str) -> Any:

@@ -299,7 +299,6 @@ def _segments(features: Any, config: SegmentsConfig, as_of: date | datetime, pre
         frame = _overlay(frame, health, kinds)
     before, before_lists = _previous(previous, config)
     frame = frame.join(before, on=ID, how="left", maintain_order="left")
-    frame = frame.drop([c for c in ("rfm_r", "rfm_f", "rfm_m", "rfm_code", "rfm_segment") if c in frame.columns])
     frame = frame.join(_rfm(frame, config.rfm), on=ID, how="left", maintain_order="left").with_columns(
         _nps_group(pl.col("nps_latest")).alias("nps_group"),
         pl.col("_stage").alias("previous_lifecycle"),
