@@ -91,13 +91,14 @@ def main() -> None:
     n = args.customers
     health_cfg = load_yaml_model(ROOT / "mappings" / "health.yaml", HealthConfig)
     segments_cfg = load_yaml_model(ROOT / "mappings" / "segments.yaml", SegmentsConfig)
-    timings: list[tuple[str, float, float]] = []
+    timings: list[tuple[str, float, float, float]] = []
 
     def timed(label, fn):
-        # CPU time of this process besides wall time: the machine is shared, CPU time depends less on the others
+        # CPU time of this process besides wall time: the machine is shared, CPU time depends less on the others;
+        # and the peak RSS after each stage, to see which one raised it
         start, cpu = time.perf_counter(), time.process_time()
         value = fn()
-        timings.append((label, time.perf_counter() - start, time.process_time() - cpu))
+        timings.append((label, time.perf_counter() - start, time.process_time() - cpu, peak_rss_mb()))
         return value
 
     day1 = timed("build synthetic table", lambda: synthetic_table(n, seed=1))
@@ -134,11 +135,11 @@ def main() -> None:
         tags = dict(seg2.select(pl.col("tags").explode()).drop_nulls().group_by("tags").len().iter_rows())
 
     print(f"customers: {n:,}  form: {args.form}")
-    print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8}")
-    for label, seconds, cpu in timings:
-        print(f"  {label:<40} {seconds:8.2f} {cpu:8.2f}")
-    wall = sum(s for label, s, _ in timings if "run 2" in label)
-    cpu = sum(c for label, _, c in timings if "run 2" in label)
+    print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8} {'peak MB':>8}")
+    for label, seconds, cpu, peak in timings:
+        print(f"  {label:<40} {seconds:8.2f} {cpu:8.2f} {peak:8.0f}")
+    wall = sum(s for label, s, _, _ in timings if "run 2" in label)
+    cpu = sum(c for label, _, c, _ in timings if "run 2" in label)
     print(f"  {'health + segments, one run':<40} {wall:8.2f} {cpu:8.2f}")
     print(f"bands run 2: {bands['bands']}  (change {bands['changes']})")
     print(f"lifecycle: {lifecycle}")

@@ -285,7 +285,7 @@ def _health(features: Any, config: HealthConfig, previous: Any = None) -> tuple[
         pl.when(scored).then(_half_up(_clamp(pl.col("_weighted") / present))).alias("score"),
         *[pl.when(scored & pl.col(v).is_not_null()).then(c.weight / present).otherwise(0.0).alias(f"_w{v[2:]}")
           for card, cols in zip(cards, columns) for c, v in zip(card.components, cols)])
-    frame = _explain(frame, config, columns)
+    frame = frame.with_columns(_explain(frame, config, columns))
 
     before = _previous_frame(previous, SNAPSHOT_SCHEMA)
     if before is None:
@@ -320,8 +320,9 @@ def _band(config: HealthConfig) -> pl.Expr:
     return sticky.otherwise(band)
 
 
-def _explain(frame: pl.DataFrame, config: HealthConfig, columns: list[list[str]]) -> pl.DataFrame:
-    """The one line a CSM reads: the components that cost the most points, weakest first (ties by name)."""
+def _explain(frame: pl.DataFrame, config: HealthConfig, columns: list[list[str]]) -> pl.Series:
+    """The one line a CSM reads: the components that cost the most points, weakest first (ties by name). Worked
+    out on a frame of its own, so that its helper columns are gone once the text is there."""
     top, limit = config.explanation.components, config.explanation.max_length
     raw_texts: dict[str, str] = {}
     for card in config.scorecards:
@@ -330,42 +331,41 @@ def _explain(frame: pl.DataFrame, config: HealthConfig, columns: list[list[str]]
                 raw_texts[c.feature] = f"_raw_{len(raw_texts)}"
                 frame = frame.with_columns(_raw_text(frame[c.feature]).alias(raw_texts[c.feature]))
     # per component (columns "_v<card>_<i>" etc.): points lost, rounded so that ties (E8: 10 and 10) go by name,
-    # not by float noise; whether it lost any; then its place among the lost ones and its text
-    parts = [(c, v, v.replace("_v", "_p", 1), v.replace("_v", "_l", 1))
+    # not by float noise; whether it lost any; then its place among the lost ones
+    parts = [(card.name, c, v, v.replace("_v", "_p", 1), v.replace("_v", "_l", 1))
              for cols, card in zip(columns, config.scorecards) for c, v in zip(card.components, cols)]
     frame = frame.with_columns(
-        [(pl.col(v.replace("_v", "_w", 1)) * (100.0 - pl.col(v))).round(6).alias(p) for _, v, p, _ in parts])
+        [(pl.col(v.replace("_v", "_w", 1)) * (100.0 - pl.col(v))).round(6).alias(p) for _, _, v, p, _ in parts])
     frame = frame.with_columns(
-        [(pl.col("score").is_not_null() & pl.col(v).is_not_null() & (pl.col(p) > 0.005)).alias(lost)
-         for _, v, p, lost in parts])
+        [((pl.col("scorecard") == card) & pl.col("score").is_not_null() & pl.col(v).is_not_null() & (pl.col(p) > 0.005))
+         .alias(lost) for card, _, v, p, lost in parts])
     placed = []
-    for cols, card in zip(columns, config.scorecards):
-        own = [part for part in parts if part[1] in cols]
-        for c, v, p, lost in own:
-            # lost components before this one: more points lost, or as many and an earlier name
-            ahead = [pl.col(was) & ((pl.col(q) > pl.col(p)) | ((pl.col(q) == pl.col(p)) & pl.lit(d.name < c.name)))
-                     for d, _, q, was in own if d is not c]
-            placed += [(pl.sum_horizontal(ahead) if ahead else pl.lit(0)).alias(v.replace("_v", "_r", 1)),
-                       pl.when(pl.col(lost)).then(_render(c, frame.schema[c.feature], v, raw_texts.get(c.feature)))
-                       .alias(v.replace("_v", "_t", 1))]
-    frame = frame.with_columns(placed)
-    ranked = [[pl.coalesce([pl.when(pl.col(v.replace("_v", "_r", 1)) == r).then(pl.col(v.replace("_v", "_t", 1)))
-                            for v in cols]) for cols in columns] for r in range(top)]
+    for card, c, v, p, lost in parts:
+        # lost components of its scorecard before this one: more points lost, or as many and an earlier name
+        ahead = [pl.col(was) & ((pl.col(q) > pl.col(p)) | ((pl.col(q) == pl.col(p)) & pl.lit(d.name < c.name)))
+                 for other, d, _, q, was in parts if other == card and d is not c]
+        placed.append((pl.sum_horizontal(ahead) if ahead else pl.lit(0)).alias(v.replace("_v", "_r", 1)))
+    frame = frame.with_columns(placed).with_row_index("_row")
+    # each named component's text, rendered only on the rows that name it (a text per component and customer
+    # would be most of the stage's memory at a million customers)
+    texts = pl.concat([frame.filter(pl.col(lost) & (pl.col(v.replace("_v", "_r", 1)) < top)).select(
+        "_row", pl.col(v.replace("_v", "_r", 1)).cast(pl.Int64).alias("_rank"),
+        _render(c, frame.schema[c.feature], v, raw_texts.get(c.feature)).alias("_text")) for _, c, v, _, lost in parts])
     missing = [pl.concat_str([pl.when(pl.col(v).is_null()).then(pl.lit(c.name)) for c, v in zip(card.components, cols)],
                              separator=", ", ignore_nulls=True) for card, cols in zip(config.scorecards, columns)]
-    losing = [pl.any_horizontal([pl.col(v.replace("_v", "_l", 1)) for v in cols]) for cols in columns]
     head = (pl.when(pl.col("scorecard").is_null()).then(pl.lit("no scorecard applies"))
             .when(pl.col("score").is_null())
             .then(pl.format("not enough data ({}% of weight): missing {}", _half_up(pl.col("coverage") * 100),
                             _per_card(config, missing)))
-            .when(~_per_card(config, losing, False)).then(pl.lit("all components at 100/100")))
-    frame = frame.with_columns(
-        pl.coalesce(head, _per_card(config, ranked[0])).alias("_piece0"),
-        *[pl.when(head.is_null()).then(_per_card(config, pieces)).alias(f"_piece{r}")
-          for r, pieces in enumerate(ranked) if r])
-    frame = _fit(frame, [f"_piece{r}" for r in range(top)], limit, "explanation")
-    helpers = [v.replace("_v", prefix, 1) for cols in columns for v in cols for prefix in ("_p", "_l", "_r", "_t")]
-    return frame.drop([f"_piece{r}" for r in range(top)] + list(raw_texts.values()) + helpers)
+            .when(~pl.any_horizontal([pl.col(lost) for *_, lost in parts])).then(pl.lit("all components at 100/100")))
+    pieces = frame.select("_row", head.alias("_head"))
+    for r in range(top):
+        pieces = pieces.join(texts.filter(pl.col("_rank") == r).select("_row", pl.col("_text").alias(f"_piece{r}")),
+                             on="_row", how="left", maintain_order="left")
+    pieces = pieces.with_columns(pl.coalesce("_head", "_piece0").alias("_piece0"),
+                                 *[pl.when(pl.col("_head").is_null()).then(pl.col(f"_piece{r}")).alias(f"_piece{r}")
+                                   for r in range(1, top)])
+    return _fit(pieces, [f"_piece{r}" for r in range(top)], limit, "explanation")["explanation"]
 
 
 def health_frame(features: Any, config: HealthConfig, previous: Any = None) -> pl.DataFrame:
