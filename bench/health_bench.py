@@ -1,7 +1,15 @@
 """Benchmark of the health and segments stages on a synthetic feature table: prints time per stage and peak RSS.
 
-    .venv/bin/python bench/health_bench.py                 # 100,000 customers
-    .venv/bin/python bench/health_bench.py --customers 1000000
+    .venv/bin/python bench/health_bench.py                                  # 100,000 customers, the dict results
+    .venv/bin/python bench/health_bench.py --customers 1000000 --form frame # the frame forms
+
+``--form dict`` times what the pipeline calls today (health_scores, customer_segments: a dict per customer, on the
+FeatureTable; last run's results as dicts, as ``store.load_snapshots`` gives them); ``--form frame`` times
+health_frame and segments_frame on the feature frame, last run's results read back as frames (JSON per customer
+decoded with SNAPSHOT_SCHEMA / snapshot_schema, as a frame reader of the store would). Both run twice: a first run,
+then a second with the first's results (trend and hysteresis). One form per process, so that the peak RSS is
+that form's. Last line: ``customers=N form=F wall_s=… cpu_s=…
+peak_rss_mb=…`` for the second run (health + segments).
 """
 
 from __future__ import annotations
@@ -15,16 +23,19 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector.health import health_distribution, health_features, health_scores  # noqa: E402
+from connector.health import (  # noqa: E402
+    SNAPSHOT_SCHEMA, health_distribution, health_features, health_frame, health_scores)
 from connector.mapping.health import HealthConfig  # noqa: E402
 from connector.mapping.loader import load_yaml_model  # noqa: E402
 from connector.mapping.segments import SegmentsConfig  # noqa: E402
 from connector.metrics.features import FeatureTable  # noqa: E402
-from connector.segments import customer_segments, segment_distribution  # noqa: E402
+from connector.segments import (  # noqa: E402
+    customer_segments, segment_distribution, segments_frame, snapshot_schema)
 
 INDUSTRIES = ["COMPUTER_SOFTWARE", "RETAIL", "HOSPITALITY", "FINANCIAL_SERVICES", "LEISURE_TRAVEL_TOURISM"]
 
@@ -62,6 +73,12 @@ def synthetic_table(n: int, seed: int, drift: float = 0.0) -> FeatureTable:
     return FeatureTable(ids, columns)
 
 
+def stored(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """A result frame as JSON text per customer (as the store keeps snapshots), decoded again with the schema."""
+    text = frame.select("customer_id", pl.struct(list(schema)).struct.json_encode().alias("data"))
+    return text.select("customer_id", pl.col("data").str.json_decode(pl.Struct(schema))).unnest("data")
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -69,45 +86,65 @@ def peak_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--form", choices=("dict", "frame"), default="dict")
     args = parser.parse_args()
     n = args.customers
     health_cfg = load_yaml_model(ROOT / "mappings" / "health.yaml", HealthConfig)
     segments_cfg = load_yaml_model(ROOT / "mappings" / "segments.yaml", SegmentsConfig)
-    timings: list[tuple[str, float, float]] = []
+    timings: list[tuple[str, float, float, float]] = []
 
     def timed(label, fn):
-        # CPU time of this process: the figure that does not depend on what else the machine is running
+        # CPU time of this process besides wall time: the machine is shared, CPU time depends less on the others;
+        # and the peak RSS after each stage, to see which one raised it
         start, cpu = time.perf_counter(), time.process_time()
         value = fn()
-        timings.append((label, time.perf_counter() - start, time.process_time() - cpu))
+        timings.append((label, time.perf_counter() - start, time.process_time() - cpu, peak_rss_mb()))
         return value
 
     day1 = timed("build synthetic table", lambda: synthetic_table(n, seed=1))
-    health1 = timed("health_scores (run 1)", lambda: health_scores(day1, health_cfg))
-    flat1 = timed("health_features", lambda: health_features(health1))
-    seg1 = timed("customer_segments (run 1)", lambda: customer_segments(day1, segments_cfg, date(2026, 11, 1), health=flat1))
-    snapshot = timed("snapshot JSON round trip", lambda: (json.loads(json.dumps(health1)), json.loads(json.dumps(seg1))))
-    bands_before = health_distribution(health1, None, health_cfg.band_labels())
-    del health1, flat1, seg1  # a run holds last run's snapshots (as loaded from the store) and its own results
     day2 = synthetic_table(n, seed=1, drift=0.02)
-    health2 = timed("health_scores (run 2, trend)", lambda: health_scores(day2, health_cfg, snapshot[0]))
-    seg2 = timed("customer_segments (run 2, hysteresis)", lambda: customer_segments(
-        day2, segments_cfg, date(2026, 11, 2), snapshot[1], health=health_features(health2)))
-    bands = health_distribution(health2, snapshot[0], health_cfg.band_labels())
-    segments = segment_distribution(seg2, snapshot[1], segments_cfg)
+    if args.form == "dict":
+        health1 = timed("health_scores (run 1)", lambda: health_scores(day1, health_cfg))
+        flat1 = timed("health_features", lambda: health_features(health1))
+        seg1 = timed("customer_segments (run 1)",
+                     lambda: customer_segments(day1, segments_cfg, date(2026, 11, 1), health=flat1))
+        snapshot = timed("snapshot JSON round trip", lambda: (json.loads(json.dumps(health1)), json.loads(json.dumps(seg1))))
+        del health1, flat1, seg1  # a run holds last run's snapshots (as loaded from the store) and its own results
+        health2 = timed("health_scores (run 2, trend)", lambda: health_scores(day2, health_cfg, snapshot[0]))
+        seg2 = timed("customer_segments (run 2, hysteresis)", lambda: customer_segments(
+            day2, segments_cfg, date(2026, 11, 2), snapshot[1], health=health_features(health2)))
+        bands = health_distribution(health2, snapshot[0], health_cfg.band_labels())
+        segments = segment_distribution(seg2, snapshot[1], segments_cfg)
+        lifecycle, tags = segments["lifecycle"], segments["tags"]
+    else:
+        frame1 = timed("feature frame (run 1)", lambda: day1.frame)
+        health1 = timed("health_frame (run 1)", lambda: health_frame(frame1, health_cfg))
+        seg1 = timed("segments_frame (run 1)",
+                     lambda: segments_frame(frame1, segments_cfg, date(2026, 11, 1), health=health1))
+        # the store keeps a snapshot per customer as JSON; the next run decodes what it reads with the schemas
+        snapshot = timed("snapshot JSON round trip", lambda: (
+            stored(health1, SNAPSHOT_SCHEMA), stored(seg1, snapshot_schema(segments_cfg))))
+        del frame1, health1, seg1
+        frame2 = timed("feature frame (run 2)", lambda: day2.frame)
+        health2 = timed("health_frame (run 2, trend)", lambda: health_frame(frame2, health_cfg, snapshot[0]))
+        seg2 = timed("segments_frame (run 2, hysteresis)", lambda: segments_frame(
+            frame2, segments_cfg, date(2026, 11, 2), snapshot[1], health=health2))
+        counts = health2.group_by("band").len()
+        bands = {"bands": {b or "unscored": c for b, c in counts.iter_rows()}, "changes": "-"}
+        lifecycle = dict(seg2.group_by("lifecycle").len().iter_rows())
+        tags = dict(seg2.select(pl.col("tags").explode()).drop_nulls().group_by("tags").len().iter_rows())
 
-    print(f"customers: {n:,}")
-    print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8}")
-    for label, seconds, cpu in timings:
-        print(f"  {label:<40} {seconds:8.2f} {cpu:8.2f}")
-    wall = sum(s for label, s, _ in timings if "run 2" in label)
-    cpu = sum(c for label, _, c in timings if "run 2" in label)
-    print(f"  {'health + segments, one run':<40} {wall:8.2f} {cpu:8.2f}  ({n / cpu:,.0f} customers per CPU s)")
-    print(f"peak RSS: {peak_rss_mb():,.0f} MB")
-    print(f"bands run 1: {bands_before['bands']}")
+    print(f"customers: {n:,}  form: {args.form}")
+    print(f"  {'stage':<40} {'wall s':>8} {'CPU s':>8} {'peak MB':>8}")
+    for label, seconds, cpu, peak in timings:
+        print(f"  {label:<40} {seconds:8.2f} {cpu:8.2f} {peak:8.0f}")
+    wall = sum(s for label, s, _, _ in timings if "run 2" in label)
+    cpu = sum(c for label, _, c, _ in timings if "run 2" in label)
+    print(f"  {'health + segments, one run':<40} {wall:8.2f} {cpu:8.2f}")
     print(f"bands run 2: {bands['bands']}  (change {bands['changes']})")
-    print(f"lifecycle: {segments['lifecycle']}")
-    print(f"tags: {segments['tags']}")
+    print(f"lifecycle: {lifecycle}")
+    print(f"tags: {tags}")
+    print(f"customers={n} form={args.form} wall_s={wall:.2f} cpu_s={cpu:.2f} peak_rss_mb={peak_rss_mb():.0f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A small, safe rule language over per-customer features: tokenizer, recursive-descent parser, type check, evaluator.
+"""A small, safe rule language over per-customer features: tokenizer, parser, type check, compiled to polars.
 
 Grammar (keywords are lower case; ``#`` is not a comment here, YAML already has those)::
 
@@ -12,8 +12,8 @@ Grammar (keywords are lower case; ``#`` is not a comment here, YAML already has 
 
 Names are checked against a catalog (name -> kind: number | bool | str | date) when the rule is parsed, so an
 unknown name or a type mismatch fails at config time with a did-you-mean and the column. User text is never
-handed to ``eval``/``exec``/``ast``: the parser builds its own small AST and ``compile_rule`` turns it into
-closures.
+handed to ``eval``/``exec``/``ast``: the parser builds its own small AST and ``rule_expr`` turns it into one
+polars expression evaluated over every customer's row of the feature frame at once.
 
 Runtime ``None`` (a feature the customer has no value for): every comparison, ``in`` and ``not in`` with a
 ``None`` operand is false, and a bare name whose value is ``None`` is false; ``x == null`` / ``x != null`` are the
@@ -23,11 +23,13 @@ when usage is unknown; write ``usage_frequency >= 0.2`` to require a value.
 
 from __future__ import annotations
 
-import operator
 import re
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Callable, Mapping, Union
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping, Union
+
+import polars as pl
 
 from connector.mapping.base import did_you_mean
 
@@ -441,130 +443,105 @@ def rule_names(node: Node) -> set[str]:
     raise AssertionError(node)  # pragma: no cover
 
 
-# ---------------------------------------------------------------- evaluation
+# ---------------------------------------------------------------- compiled to polars
 
-Features = Mapping[str, Any]
-Predicate = Callable[[Features], bool]
-
-_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+# The column type of each kind; a feature frame holds its columns in these (whole numbers may be Int64).
+DTYPES: dict[str, pl.DataType] = {"number": pl.Float64(), "bool": pl.Boolean(), "str": pl.String(), "date": pl.Date()}
+_OPS: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    "<": pl.Expr.lt, "<=": pl.Expr.le, ">": pl.Expr.gt, ">=": pl.Expr.ge, "==": pl.Expr.eq, "!=": pl.Expr.ne,
 }
 
 
-def _value_getter(node: Node) -> Callable[[Features], Any]:
+def rule_expr(node: Node) -> pl.Expr:
+    """A checked rule as one polars expression: a Boolean that is never null (two-valued, as the docstring above
+    says: a comparison or ``in`` with a missing operand is false, a bare name holds only when it is true)."""
     if isinstance(node, Literal):
-        value = node.value
-        return lambda features: value
+        return pl.lit(bool(node.value))
     if isinstance(node, Name):
-        name = node.name
-        return lambda features: features.get(name)
-    predicate = compile_node(node)
-    return predicate
-
-
-def _both(a: Predicate, b: Predicate) -> Predicate:
-    return lambda features: a(features) and b(features)
-
-
-def _either(a: Predicate, b: Predicate) -> Predicate:
-    return lambda features: a(features) or b(features)
-
-
-def compile_node(node: Node) -> Predicate:
-    """Turn a checked AST into a predicate over one customer's features (no eval of user text).
-
-    The closures are specialised for the common shapes (a name against a literal, string lists) because
-    rules run once per customer per run: a million customers times a dozen rules.
-    """
-    if isinstance(node, Literal):
-        value = bool(node.value)
-        return lambda features: value
-    if isinstance(node, Name):
-        name = node.name
-        return lambda features: features.get(name) is True
+        return pl.col(node.name).eq_missing(True)
     if isinstance(node, Not):
-        inner = compile_node(node.operand)
-        return lambda features: not inner(features)
+        return ~rule_expr(node.operand)
     if isinstance(node, BoolOp):
-        parts = [compile_node(o) for o in node.operands]
-        if len(parts) > 4:  # a long chain as a loop: nested closures would recurse once per operand
-            if node.op == "and":
-                return lambda features: all(p(features) for p in parts)
-            return lambda features: any(p(features) for p in parts)
-        join = _both if node.op == "and" else _either
-        predicate = parts[-1]
-        for part in reversed(parts[:-1]):  # right fold keeps left-to-right short-circuiting
-            predicate = join(part, predicate)
-        return predicate
+        parts = [rule_expr(o) for o in node.operands]  # never null, so Kleene logic is plain logic here
+        return pl.all_horizontal(parts) if node.op == "and" else pl.any_horizontal(parts)
     if isinstance(node, Compare):
-        return _compile_compare(node)
+        for this, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(this, Literal) and this.value is None:
+                missing = _value(other).is_null()
+                return missing if node.op == "==" else ~missing
+        return _OPS[node.op](_value(node.left), _value(node.right)).fill_null(False)
     if isinstance(node, Membership):
-        return _compile_membership(node)
+        item = _value(node.item)
+        if not rule_names(node.item):  # literals alone: one value per row, as is_in does not spread a scalar
+            item = pl.repeat(item.first(), pl.len())
+        values = [c.value for c in node.choices]
+        kind = _literal_kind(values[0]) if values else None
+        if kind == "number":  # 1 and 2.5 in one list: compare as floats
+            item, values = item.cast(pl.Float64), [float(v) for v in values]
+        choices = pl.Series(values, dtype=DTYPES[kind] if kind else None)
+        found = item.is_in(choices.implode()) if values else pl.lit(False)
+        return pl.when(item.is_null()).then(False).otherwise(found != node.negated)
     raise AssertionError(node)  # pragma: no cover
 
 
-def _compile_compare(node: Compare) -> Predicate:
-    op = _OPS[node.op]
-    left_null = isinstance(node.left, Literal) and node.left.value is None
-    right_null = isinstance(node.right, Literal) and node.right.value is None
-    if left_null or right_null:
-        other = _value_getter(node.right if left_null else node.left)
-        if node.op == "==":
-            return lambda features: other(features) is None
-        return lambda features: other(features) is not None
-    if isinstance(node.left, Name) and isinstance(node.right, Literal):
-        name, constant = node.left.name, node.right.value
+def _value(node: Node) -> pl.Expr:
+    if isinstance(node, Literal):
+        return pl.lit(node.value)
+    if isinstance(node, Name):
+        return pl.col(node.name)
+    return rule_expr(node)
 
-        def name_vs_literal(features: Features) -> bool:
-            value = features.get(name)
-            if value is None:
-                return False
-            try:
-                return bool(op(value, constant))
-            except TypeError:  # a feature of the wrong kind at runtime: the rule does not hold
-                return False
 
-        return name_vs_literal
-    left, right = _value_getter(node.left), _value_getter(node.right)
+def conform(frame: pl.DataFrame, kinds: Mapping[str, str]) -> pl.DataFrame:
+    """``frame`` with every name of ``kinds`` as a column of its kind: a missing one null, a column of nothing but
+    nulls typed, NaN null (a feature never holds NaN; Python's NaN would compare false where polars' compares)."""
+    exprs = []
+    for name, kind in kinds.items():
+        dtype = frame.schema.get(name)
+        if dtype is None or dtype == pl.Null:
+            exprs.append(pl.lit(None, dtype=DTYPES[kind]).alias(name) if dtype is None
+                         else pl.col(name).cast(DTYPES[kind]))
+        elif dtype.is_float():
+            exprs.append(pl.col(name).fill_nan(None))
+    return frame.with_columns(exprs) if exprs else frame
 
-    def compare(features: Features) -> bool:
-        a, b = left(features), right(features)
-        if a is None or b is None:
-            return False
+
+def _typed(value: Any, kind: str) -> Any:
+    """A Python value as the kind's column holds it; a value of another kind is unknown (None)."""
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            return None
+        return float(value) if isinstance(value, Decimal) else None if value != value else value
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
+    if kind == "date":
+        return value.date() if isinstance(value, datetime) else value if isinstance(value, date) else None
+    return value if isinstance(value, str) else None
+
+
+def rows_frame(rows: Iterable[Mapping[str, Any]], kinds: Mapping[str, str]) -> pl.DataFrame:
+    """Rows (dicts of feature -> value) as a frame with one typed column per name of ``kinds``."""
+    rows = list(rows)
+    columns = []
+    for name, kind in kinds.items():
+        values = [_typed(row.get(name), kind) for row in rows]
         try:
-            return bool(op(a, b))
-        except TypeError:
-            return False
-
-    return compare
-
-
-def _compile_membership(node: Membership) -> Predicate:
-    item = _value_getter(node.item)
-    choices = [c.value for c in node.choices]
-    negated = node.negated
-    if all(isinstance(c, str) for c in choices):
-        strings = frozenset(choices)
-
-        def member_str(features: Features) -> bool:
-            value = item(features)
-            if value is None:
-                return False
-            return (value.__class__ is str and value in strings) != negated
-
-        return member_str
-
-    def member(features: Features) -> bool:
-        value = item(features)
-        if value is None:
-            return False
-        # 1 == True in Python; a number list must not match a yes/no value (and the other way round)
-        found = any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
-        return found != negated
-
-    return member
+            series = pl.Series(name, values, strict=False)
+        except (OverflowError, TypeError, pl.exceptions.PolarsError):  # an int beyond 128 bits: a float will do
+            series = pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
+        columns.append(series)
+    return conform(pl.DataFrame(columns), kinds)
 
 
-def compile_rule(expression: str, names: Mapping[str, str]) -> Predicate:
-    """Parse, check and compile in one step."""
-    return compile_node(parse_rule(expression, names))
+def compile_rule(expression: str, names: Mapping[str, str]) -> Callable[[Mapping[str, Any]], bool]:
+    """Parse, check and compile; the result holds or not for ONE row (a person looking at one customer): the same
+    expression as over the whole frame, on a one-row frame."""
+    node = parse_rule(expression, names)
+    expr = rule_expr(node)
+    kinds = {name: names[name] for name in sorted(rule_names(node))}
+
+    def holds(row: Mapping[str, Any]) -> bool:
+        frame = rows_frame([row], kinds) if kinds else pl.DataFrame({"row": [0]})
+        return bool(frame.select(expr.alias("holds")).item())
+
+    return holds
