@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 import polars as pl
 from sqlalchemy import (
+    Table,
     bindparam,
     tuple_,
     and_,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Iterable
 
 from connector.sandbox import schema
 from connector.sandbox.portal.common import ApiError, error_body, iso, now_ms
