@@ -1,19 +1,12 @@
-"""Benchmark of the model stage: build_portfolio over N customers' HubSpot-shaped records through the default pack.
-
-    .venv/bin/python bench/model_bench.py                    # 100,000 customers
-    .venv/bin/python bench/model_bench.py --customers 1000000
+"""N customers' HubSpot-shaped records generated in the store's order, for the benches that fill a real store
+(store_fill.py, store_bench.py), and TreeMemory, the peak memory of a process and its children.
 
 Each customer is one company (usage properties, three histories), two contacts, one subscription (MRR and status
-histories), one won deal with one line item and one NPS answer: 6 records and 6 associations. Records and
-associations are generated lazily a page of 1,000 at a time, in the store's order (as the pipeline streams them), and
-the time spent generating each page is measured in place and subtracted, so the figures are the builder's own.
-Prints figures only; the test suite never times anything. Peak RSS is ``resource.getrusage`` (ru_maxrss).
+histories), one won deal with one line item and one NPS answer, and their associations.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import resource
 import sys
 import time
@@ -25,8 +18,6 @@ from typing import Any, Iterable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.mapping import load_pack  # noqa: E402
-from connector.model import Pages, build_portfolio  # noqa: E402
 
 CREATED = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -207,65 +198,6 @@ class Paged:
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
-
-
-class WorkerReaders:
-    """model_bench's records as ``pipeline.build_portfolio_in_workers`` shards: each object type in ``parts`` runs
-    of customers (as load_portfolio splits a type by id ranges), generated in the worker that reads it (as each
-    worker reads the store itself), a page of 1,000 at a time. Each reader notes in shared memory its process,
-    when it started, when its records ran out and the time spent generating them, so ``model_wall`` can take the
-    generating out of the critical path."""
-
-    _FIELDS = 5  # pid, start, end (monotonic clock, shared by the processes), generating wall, generating cpu
-
-    def __init__(self, n: int, parts: int):
-        import multiprocessing
-
-        self.n = n
-        cuts = [n * k // parts for k in range(parts + 1)]
-        self.shards = [(t, self._reader(k * parts + j, t, cuts[j], cuts[j + 1]))
-                       for k, t in enumerate(TYPES) for j in range(parts) if cuts[j] < cuts[j + 1]]
-        self.shared = multiprocessing.get_context("fork").Array("d", len(TYPES) * parts * self._FIELDS, lock=False)
-
-    def _reader(self, k: int, object_type: str, start: int, stop: int) -> Any:
-        def pages() -> Iterator[list[Any]]:
-            import os
-
-            base = k * self._FIELDS
-            self.shared[base], self.shared[base + 1] = os.getpid(), time.perf_counter()
-            paged = Paged(_records(object_type, stop, start))
-            for page in paged:
-                yield page
-            self.shared[base + 2], self.shared[base + 3], self.shared[base + 4] = (
-                time.perf_counter(), paged.wall, paged.cpu)
-        return pages
-
-    def _rows(self) -> list[tuple[float, ...]]:
-        rows = [tuple(self.shared[k * self._FIELDS:(k + 1) * self._FIELDS])
-                for k in range(len(self.shared) // self._FIELDS)]
-        return [row for row in rows if row[0]]
-
-    def generating_cpu(self) -> float:
-        return sum(row[4] for row in self._rows())
-
-    def model_wall(self, started: float, finished: float, before: float) -> float:
-        """The builder's critical path with the generating taken out: the process with the most work of its own
-        (from its first reader's start to its last reader's end, less its generating; this process's from
-        ``started``, as it collects the associations first, ``before`` of it spent generating them), then the time
-        after the last reader ended (the last batch, sending the parts back, assembling)."""
-        import os
-
-        rows = self._rows()
-        own: dict[float, list[tuple[float, ...]]] = {}
-        for row in rows:
-            own.setdefault(row[0], []).append(row)
-        here = float(os.getpid())
-        busiest = 0.0
-        for pid, rs in own.items():
-            first = started if pid == here else min(r[1] for r in rs)
-            generating = sum(r[3] for r in rs) + (before if pid == here else 0.0)
-            busiest = max(busiest, max(r[2] for r in rs) - first - generating)
-        return busiest + (finished - max(r[2] for r in rows))
 
 
 class TreeMemory:

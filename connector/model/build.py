@@ -118,6 +118,8 @@ class _Builder:
         frame = raw.select("id", "_row", pl.col("created_at").alias("_created"), *[f.value.alias(f.name) for f in fields])
         type_index = self.types.index(object_type)
         for position, f in enumerate(fields):
+            if not f.checked:
+                continue
             found = raw.filter(f.problem.is_not_null() if rows is None else (f.problem.is_not_null() & rows))
             if found.height:
                 self.issues.append(found.select(

@@ -40,6 +40,7 @@ class Field:
     raw: pl.Expr
     source: pl.Expr
     properties: tuple[str, ...]
+    checked: bool = True  # False: the field cannot be malformed (a constant, a join of texts)
 
 
 def _present(name: str) -> pl.Expr:
@@ -171,14 +172,14 @@ def compile_field(name: str, spec: Any, kind: str, pack: Any) -> Field:
         inner = compile_field(name, spec.model_copy(update={"constant": None, "property": "constant"}), kind, pack)
         value = frame.select(inner.value).to_series()
         nothing = pl.lit(None, dtype=pl.String)
-        return Field(name, pl.lit(value[0], dtype=dtype), nothing, nothing, nothing, ())
+        return Field(name, pl.lit(value[0], dtype=dtype), nothing, nothing, nothing, (), checked=False)
     names = (spec.property,) if isinstance(spec.property, str) else tuple(spec.property)
     if spec.transform == "join":
         parts = [pl.col(p).str.strip_chars() for p in names]
         joined = pl.concat_str([pl.when(p != "").then(p) for p in parts], separator=" ", ignore_nulls=True)
         value = pl.when(joined != "").then(joined)
         nothing = pl.lit(None, dtype=pl.String)
-        return Field(name, value, nothing, nothing, nothing, names + _currency(spec))
+        return Field(name, value, nothing, nothing, nothing, names + _currency(spec), checked=False)
     raw = pl.coalesce([_present(p) for p in names]) if len(names) > 1 else _present(names[0])
     source = pl.coalesce([pl.when(_present(p).is_not_null()).then(pl.lit(p)) for p in names])
     value, reason = _transform(spec, pack, raw)
