@@ -19,15 +19,17 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+from model_bench import Assoc, Rec  # noqa: E402
 
 from connector.model import Frames, Portfolio  # noqa: E402
 from connector.model.frames import HISTORIES, IDS  # noqa: E402
@@ -39,26 +41,6 @@ BASE_CONTACTS = 20_000
 # Columns that hold record ids (suffixed per copy); list columns hold lists of ids.
 ID_COLUMNS = {"id", "customer_id", "contact_id", "primary_contact_id", "deal_id", "subscription_id", "owner",
               "contact_ids", "line_item_ids"}
-
-
-@dataclass(slots=True)
-class Rec:
-    object_type: str
-    id: str
-    properties: dict[str, Any]
-    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    archived: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(slots=True)
-class Assoc:
-    from_type: str
-    from_id: str
-    to_type: str
-    to_id: str
-    type_id: int | None
 
 
 def make_base(directory: Path, contacts: int) -> None:
