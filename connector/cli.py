@@ -549,13 +549,9 @@ def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def _shown_url(url: str) -> str:
-    """A store URL with any password hidden."""
-    from sqlalchemy.engine import make_url
+    from connector.state import shown_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL that does not parse is shown as the setting names it
-        return "CONNECTOR_STATE_URL (unparsable)"
+    return shown_url(url)
 
 
 SANDBOX_DEMO_CONTACTS = 2000

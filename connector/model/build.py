@@ -142,7 +142,7 @@ class _Builder:
         object_type = self.object_of[entity]
         kind = CANONICAL_FIELDS[entity][name]
         prop = spec.properties[0]
-        value_spec = spec.model_copy(update={"property": "value", "range": spec.range})
+        value_spec = spec.model_copy(update={"property": "value"})  # the same transform, over the history values
         field = compile_field(name, value_spec, kind, self.pack)
         past = self._past(object_type).filter(pl.col("property") == prop).select("id", "value", "timestamp")
         raw = self._raw(object_type)

@@ -8,9 +8,10 @@ from connector.state.store import (
     StoredAssociation,
     StoredAssociationColumns,
     StoredRecord,
+    shown_url,
 )
 
 __all__ = [
     "DEFAULT_URL", "MIGRATIONS", "SCHEMA_VERSION", "StateStore", "StoredAssociation", "StoredAssociationColumns",
-    "StoredRecord", "UTCDateTime", "metadata",
+    "StoredRecord", "UTCDateTime", "metadata", "shown_url",
 ]

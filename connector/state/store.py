@@ -103,6 +103,14 @@ def _sqlite_path(url: str) -> Path | None:
 # ---------------------------------------------------------------- the store
 
 
+def shown_url(url: str) -> str:
+    """A store URL as people may see it: any password hidden (an unparsable URL is named, not repeated)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - whatever the URL, nothing of it leaks
+        return "CONNECTOR_STATE_URL (unparsable)"
+
+
 class StateStore:
     """The connector's memory: one SQL database, SQLite by default, PostgreSQL by URL."""
 
@@ -129,7 +137,7 @@ class StateStore:
             engine = create_engine(url, **kwargs)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StateError(
-                f"cannot open the state store ({make_url(url).render_as_string(hide_password=True)}): {exc}"
+                f"cannot open the state store ({shown_url(url)}): {exc}"
             ) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -149,7 +157,7 @@ class StateStore:
             raise
         except SQLAlchemyError as exc:
             engine.dispose()
-            safe = make_url(url).render_as_string(hide_password=True)
+            safe = shown_url(url)
             reason = getattr(exc, "orig", None) or exc
             raise StateError(f"cannot open the state store ({safe}): {exc.__class__.__name__}: {reason}") from None
         return store
@@ -330,11 +338,9 @@ class StateStore:
 
     def iter_record_pages(
         self, object_type: str, *, include_archived: bool = False, batch_size: int = CHUNK,
-        after: str | None = None, through: str | None = None,
     ) -> Iterator[list[StoredRecord]]:
-        """``iter_records`` a page (list) at a time, as read: a consumer of millions takes whole pages. ``after`` /
-        ``through``: only ids above / up to these (in the store's id order, as ``id_splits`` gives them)."""
-        last: str | None = after
+        """``iter_records`` a page (list) at a time, as read: a consumer of millions takes whole pages."""
+        last: str | None = None
         cols = [
             records.c[n] for n in ("object_type", "id", "properties", "archived", "created_at", "updated_at")
         ]
@@ -344,8 +350,6 @@ class StateStore:
                 query = query.where(records.c.archived.is_(False))
             if last is not None:
                 query = query.where(records.c.id > last)
-            if through is not None:
-                query = query.where(records.c.id <= through)
             query = query.order_by(records.c.id).limit(batch_size)
             with self._connect() as conn:
                 batch = conn.execute(query).all()
@@ -395,21 +399,6 @@ class StateStore:
     def associations_frame(self, from_type: str, to_type: str) -> pl.DataFrame:
         """One (from type, to type) pair's associations in stored order: ``from_id``, ``to_id``, ``type_id``."""
         return self._frames.read(frames.associations_sql(from_type, to_type), frames.ASSOCIATION_COLUMNS)
-
-    def id_splits(self, object_type: str, parts: int) -> list[str]:
-        """Up to ``parts - 1`` ids that cut the type's live records into ``parts`` runs of about equal size (in id
-        order: each is the last id of its run); [] for a type with fewer records than parts."""
-        count = self.count_records(object_type)
-        if parts < 2 or count < parts:
-            return []
-        out: list[str] = []
-        with self._connect() as conn:
-            for k in range(1, parts):
-                query = (select(records.c.id).where(records.c.object_type == object_type,
-                                                    records.c.archived.is_(False))
-                         .order_by(records.c.id).offset(k * count // parts - 1).limit(1))
-                out.append(conn.execute(query).scalar_one())
-        return out
 
     def load_records(self, object_type: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
         """The stored records among ``ids`` (archived included), by id."""

@@ -3,7 +3,6 @@ and `connector sandbox serve --app DIR`."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -77,26 +76,14 @@ def test_kinds_are_what_the_issue_names():
                           "cancellation"}
 
 
-def test_serve_with_an_app_prints_its_credentials_and_installs_by_oauth():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connector", "sandbox", "serve", "--port", "0", "--size", "10", "--app",
-         str(EXAMPLE_APP), "--activity", "30", "--webhook-time-scale", "0.001"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line.strip())
-            if line.startswith("Press Ctrl-C"):
-                break
-        exports = dict(line[len("export "):].split("=", 1) for line in lines if line.startswith("export "))
-        install = next(line for line in lines if line.startswith("Install (approved for portal"))
-        response = requests.get(install.split(": ", 1)[1], allow_redirects=False, timeout=10)
-        assert response.status_code == 302 and "code=" in response.headers["location"]
-        assert exports["HUBSPOT_CLIENT_ID"] and exports["HUBSPOT_CLIENT_SECRET"]
-        assert "Simulated activity: 30 changes per minute" in lines
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+def test_serve_with_an_app_prints_its_credentials_and_installs_by_oauth(serve):
+    _, lines = serve("--size", "10", "--app", str(EXAMPLE_APP), "--activity", "30", "--webhook-time-scale", "0.001")
+    exports = dict(line[len("export "):].split("=", 1) for line in lines if line.startswith("export "))
+    install = next(line for line in lines if line.startswith("Install (approved for portal"))
+    response = requests.get(install.split(": ", 1)[1], allow_redirects=False, timeout=10)
+    assert response.status_code == 302 and "code=" in response.headers["location"]
+    assert exports["HUBSPOT_CLIENT_ID"] and exports["HUBSPOT_CLIENT_SECRET"]
+    assert "Simulated activity: 30 changes per minute" in lines
 
 
 def test_serve_refuses_a_bad_project_naming_file_and_field(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -99,25 +97,16 @@ def test_registry_refuses_two_portals_with_one_hub_id():
         PortalRegistry([])
 
 
-def test_serve_with_portals_prints_each_hub_id_and_token():
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connector", "sandbox", "serve", "--port", "0", "--size", "20", "--seed", "3",
-         "--portals", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        lines = []
-        for line in process.stdout:
-            lines.append(line.strip())
-            if line.startswith("Press Ctrl-C"):
-                break
-        pairs = [m.groups() for m in (re.match(r"hub id (\d+) token (\S+)$", line) for line in lines) if m]
-        assert [hub for hub, _ in pairs] == ["48000003", "48000004", "48000005"]
-        base_url = next(line.split("=", 1)[1] for line in lines if line.startswith("export CONNECTOR_BASE_URL="))
-        for hub, token in pairs:
-            response = requests.get(base_url + "/crm/v3/owners", headers={"Authorization": f"Bearer {token}"},
-                                    timeout=10)
-            assert response.status_code == 200, hub
-        assert f"export CONNECTOR_TOKEN={pairs[0][1]}" in lines  # the first portal is the default to paste
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+def test_serve_with_portals_prints_each_hub_id_and_token(serve):
+    process, lines = serve("--size", "20", "--seed", "3", "--portals", "3")
+    pairs = [m.groups() for m in (re.match(r"hub id (\d+) token (\S+)$", line) for line in lines) if m]
+    assert [hub for hub, _ in pairs] == ["48000003", "48000004", "48000005"]
+    base_url = next(line.split("=", 1)[1] for line in lines if line.startswith("export CONNECTOR_BASE_URL="))
+    for hub, token in pairs:
+        response = requests.get(base_url + "/crm/v3/owners", headers={"Authorization": f"Bearer {token}"},
+                                timeout=10)
+        assert response.status_code == 200, hub
+    assert f"export CONNECTOR_TOKEN={pairs[0][1]}" in lines  # the first portal is the default to paste
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
     assert process.returncode == 130
